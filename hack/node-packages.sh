@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# node-packages.sh — installs the Debian packages a real e2e node needs, when
+# missing: containerd and runc run the pods, containernetworking-plugins gives
+# the bridge/host-local/loopback CNI plugins, iptables is what kube-proxy and
+# the portmap plugin program. Needs root (CI and `make test-e2e` run as root).
+set -euo pipefail
+
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || need+=(iptables)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "node-packages: ${need[*]} missing and not root; run as root or install them" >&2
+  exit 1
+fi
+echo "node-packages: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

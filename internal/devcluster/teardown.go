@@ -1,0 +1,195 @@
+package devcluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Teardown stops whatever a cluster with this state folder left running and
+// undoes what its node set up, in an order that lets each step succeed:
+// recorded processes, then containerd's shims and every process in the
+// kubelet's cgroups, then mounts, network namespaces, the bridge and the
+// cgroups themselves, and last the state files (logs are kept for reading).
+// It works from the state folder alone, so it also cleans up after a run whose
+// process was killed.
+func Teardown(stateDir string) error {
+	state, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(state); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var errs []error
+	errs = append(errs, killRecorded(state))
+	killShims(filepath.Join(state, "containerd", "containerd.sock"))
+	killCgroupMembers()
+	errs = append(errs, unmountUnder(state), removeNetns(state))
+	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
+		if out, err := exec.Command("ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", bridgeName, err, out))
+		}
+	}
+	errs = append(errs, removeCgroupRoot())
+	entries, _ := os.ReadDir(state)
+	for _, e := range entries {
+		if e.Name() == "logs" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(state, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killShims kills containerd-shim processes started by the containerd
+// listening on sock. Shims outlive containerd by design, and they hold the
+// containers' mounts.
+func killShims(sock string) {
+	for _, pid := range pids() {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		args := bytes.Split(cmdline, []byte{0})
+		if len(args) > 0 && strings.HasPrefix(filepath.Base(string(args[0])), "containerd-shim") &&
+			bytes.Contains(cmdline, []byte(sock)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// killCgroupMembers kills every process in the kubelet's cgroup tree: the
+// containers, should their shims have gone first.
+func killCgroupMembers() {
+	for _, h := range cgroupHierarchies() {
+		_ = filepath.WalkDir(filepath.Join(h, cgroupRoot), func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+				return nil
+			}
+			raw, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(raw)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// unmountUnder detaches every mount point below dir, deepest first.
+func unmountUnder(dir string) error {
+	var errs []error
+	for _, m := range mountPoints() {
+		if m == dir || strings.HasPrefix(m, dir+"/") {
+			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeNetns removes the network namespaces containerd made for this
+// cluster's pods. containerd 1.6 keeps them at a fixed path under generated
+// names, so ours are the cni-* namespaces created after the node's start
+// marker (only one node per machine is supported, see the package doc).
+func removeNetns(state string) error {
+	marker, err := os.Stat(filepath.Join(state, nodeStartedMarker))
+	if err != nil {
+		return nil // no node was started
+	}
+	var errs []error
+	for _, dir := range []string{"/run/netns", "/var/run/netns"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil || !strings.HasPrefix(e.Name(), "cni-") || info.ModTime().Before(marker.ModTime().Add(-time.Second)) {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			_ = syscall.Unmount(p, syscall.MNT_DETACH)
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeCgroupRoot removes the kubelet's cgroup tree, children first.
+func removeCgroupRoot() error {
+	var errs []error
+	for _, h := range cgroupHierarchies() {
+		var dirs []string
+		_ = filepath.WalkDir(filepath.Join(h, cgroupRoot), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			if err := removeCgroup(d); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeCgroup retries rmdir for a moment: a killed process leaves its cgroup
+// only once the kernel has reaped it.
+func removeCgroup(dir string) error {
+	var err error
+	for range 50 {
+		if err = syscall.Rmdir(dir); err == nil || errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+}
+
+// mountPoints lists mount points, deepest (longest) first.
+func mountPoints() []string {
+	raw, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			// /proc/mounts escapes spaces and the like as octal.
+			out = append(out, strings.ReplaceAll(f[1], `\040`, " "))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// pids lists the processes of this machine.
+func pids() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

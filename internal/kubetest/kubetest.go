@@ -1,0 +1,58 @@
+// Package kubetest starts a real kube-apiserver and etcd for integration tests
+// (controller-runtime's envtest), using the binaries `make` builds from source
+// and exports as TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD.
+package kubetest
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Options tune the test API server.
+type Options struct {
+	// CRDDirectoryPaths are installed before Start returns.
+	CRDDirectoryPaths []string
+	// WebhookInstallOptions make the API server call webhooks served by the test.
+	WebhookInstallOptions envtest.WebhookInstallOptions
+}
+
+// Start runs an API server and etcd for the duration of t and returns the environment; stopping is registered with
+// t.Cleanup. Without the binaries the test fails and says how to get them:
+// an integration test that skips itself proves nothing.
+func Start(t testing.TB, opts Options) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	env, cfg, err := start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stop envtest: %v", err)
+		}
+	})
+	return env, cfg
+}
+
+func start(opts Options) (*envtest.Environment, *rest.Config, error) {
+	if os.Getenv("TEST_ASSET_KUBE_APISERVER") == "" || os.Getenv("TEST_ASSET_ETCD") == "" {
+		return nil, nil, errMissingAssets
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     opts.CRDDirectoryPaths,
+		ErrorIfCRDPathMissing: true,
+		WebhookInstallOptions: opts.WebhookInstallOptions,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, cfg, nil
+}
+
+// errMissingAssets says how to get the binaries.
+var errMissingAssets = errors.New("kubetest: TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD are not set; " +
+	"run `make test`, which builds kube-apiserver and etcd from source and sets them")

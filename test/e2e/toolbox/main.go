@@ -1,0 +1,125 @@
+// Command toolbox is the program inside the e2e test images: a few small,
+// static subcommands, so test pods need no shell and no base image.
+//
+//	toolbox cp SRC DST          copy a file (DST's folder must exist)
+//	toolbox report FILE TOKEN   print FILE's content, the `aud` of the JWT in
+//	                            TOKEN, and the filesystem type FILE lives on
+//	toolbox sleep DURATION      sleep, then exit 0
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "toolbox:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: toolbox cp|report|sleep ...")
+	}
+	switch cmd, args := args[0], args[1:]; {
+	case cmd == "cp" && len(args) == 2:
+		return copyFile(args[0], args[1])
+	case cmd == "report" && len(args) == 2:
+		return report(args[0], args[1], out)
+	case cmd == "sleep" && len(args) == 1:
+		d, err := time.ParseDuration(args[0])
+		if err != nil {
+			return err
+		}
+		time.Sleep(d)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q with %d arguments", cmd, len(args))
+	}
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
+}
+
+func report(file, token string, out io.Writer) error {
+	content, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	aud, err := audience(token)
+	if err != nil {
+		return err
+	}
+	fs, err := fsType(filepath.Dir(file))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "content=%s\naudience=%s\nfstype=%s\n", strings.TrimSpace(string(content)), aud, fs)
+	return err
+}
+
+// audience returns the `aud` claim of the JWT in path (not verified: the
+// test only checks what the kubelet asked the API server for).
+func audience(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	parts := strings.Split(strings.TrimSpace(string(raw)), ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%s is not a JWT", path)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var claims struct {
+		Aud any `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", err
+	}
+	switch a := claims.Aud.(type) {
+	case string:
+		return a, nil
+	case []any:
+		var s []string
+		for _, v := range a {
+			s = append(s, fmt.Sprint(v))
+		}
+		return strings.Join(s, ","), nil
+	}
+	return "", fmt.Errorf("no aud claim in %s", path)
+}
+
+// fsType returns the filesystem type of the mount holding dir.
+func fsType(dir string) (string, error) {
+	raw, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", err
+	}
+	best, typ := "", ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (dir == f[1] || strings.HasPrefix(dir, strings.TrimSuffix(f[1], "/")+"/")) && len(f[1]) > len(best) {
+			best, typ = f[1], f[2]
+		}
+	}
+	if typ == "" {
+		return "", fmt.Errorf("no mount holds %s", dir)
+	}
+	return typ, nil
+}
