@@ -189,7 +189,7 @@ func (c *Cluster) waitFor(ctx context.Context, what string, check func(context.C
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
+			return fmt.Errorf("waiting for %s: %w", what, errors.Join(ctx.Err(), last))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -143,8 +143,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 	if _, err := c.start("containerd", mustLookPath("containerd"), []string{"--config", confPath}); err != nil {
 		return "", err
 	}
-	return sock, c.waitFor(ctx, "containerd's socket", func(context.Context) (bool, error) {
-		conn, err := net.Dial("unix", sock)
+	return sock, c.waitFor(ctx, "containerd's socket", func(ctx context.Context) (bool, error) {
+		conn, err := new(net.Dialer).DialContext(ctx, "unix", sock)
 		if err != nil {
 			return false, err
 		}

@@ -30,7 +30,7 @@ func startProcess(state, name, bin string, args []string, env []string) (*proces
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:noctx // a component outlives any context; Cluster.Stop ends it
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -62,7 +62,7 @@ func startProcess(state, name, bin string, args []string, env []string) (*proces
 func (p *process) exited() (bool, error) {
 	select {
 	case <-p.done:
-		return true, fmt.Errorf("%s exited: %v (log: %s)%s", p.name, p.err, p.logPath, logTail(p.logPath))
+		return true, fmt.Errorf("%s exited: %w (log: %s)%s", p.name, p.err, p.logPath, logTail(p.logPath))
 	default:
 		return false, nil
 	}

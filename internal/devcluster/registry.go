@@ -30,7 +30,7 @@ type Registry struct {
 
 // StartRegistry serves a registry on addr (e.g. "127.0.0.1:0").
 func StartRegistry(addr string) (*Registry, error) {
-	l, err := net.Listen("tcp", addr)
+	l, err := new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("devcluster: registry: %w", err)
 	}

@@ -2,6 +2,7 @@ package devcluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,7 +36,9 @@ func Teardown(stateDir string) error {
 	killCgroupMembers()
 	errs = append(errs, unmountUnder(state), removeNetns(state))
 	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
-		if out, err := exec.Command("ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", bridgeName, err, out))
 		}
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: toolbox cp|report|sleep ...")
+		return errors.New("usage: toolbox cp|report|sleep ARGS")
 	}
 	switch cmd, args := args[0], args[1:]; {
 	case cmd == "cp" && len(args) == 2:
