@@ -82,7 +82,7 @@ verify: generate ## Fail if formatting, go.mod or generated files are out of dat
 ##@ Tools
 
 # The Kubernetes components and etcd the tests run against, built once per version.
-KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler
+KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy helm
 .PHONY: kube-binaries
 kube-binaries:
 	@for t in $(KUBE_TOOLS); do $(TOOL) $$t >/dev/null; done
@@ -93,7 +93,9 @@ kube_env = TEST_ASSET_ETCD=$$($(TOOL) etcd) \
 	TEST_ASSET_KUBECTL=$$($(TOOL) kubectl) \
 	LATCHKEY_KUBELET=$$($(TOOL) kubelet) \
 	LATCHKEY_KUBE_CONTROLLER_MANAGER=$$($(TOOL) kube-controller-manager) \
-	LATCHKEY_KUBE_SCHEDULER=$$($(TOOL) kube-scheduler)
+	LATCHKEY_KUBE_SCHEDULER=$$($(TOOL) kube-scheduler) \
+	LATCHKEY_KUBE_PROXY=$$($(TOOL) kube-proxy) \
+	LATCHKEY_HELM=$$($(TOOL) helm)
 
 .PHONY: node-packages
 node-packages: ## Install the Debian packages a real node needs (containerd, runc, CNI plugins) when missing.

@@ -14,7 +14,7 @@ name=${1:?usage: hack/tool.sh NAME}
 
 # name → wrapper module and the package to build in it.
 case $name in
-  kube-apiserver|kubelet|kubectl|kube-controller-manager|kube-scheduler)
+  kube-apiserver|kubelet|kubectl|kube-controller-manager|kube-scheduler|kube-proxy)
     module=k8s pkg=k8s.io/kubernetes/cmd/$name ;;
   etcd) module=etcd pkg=. ;;
   helm) module=helm pkg=helm.sh/helm/v4/cmd/helm ;;

@@ -25,12 +25,13 @@ import (
 
 // Binaries are the paths of the programs the cluster runs.
 type Binaries struct {
-	Etcd, APIServer, ControllerManager, Scheduler, Kubelet string
+	Etcd, APIServer, ControllerManager, Scheduler, Kubelet, KubeProxy string
 }
 
 // BinariesFromEnv reads the paths `make` exports: TEST_ASSET_ETCD and
 // TEST_ASSET_KUBE_APISERVER (shared with envtest), LATCHKEY_KUBELET,
-// LATCHKEY_KUBE_CONTROLLER_MANAGER and LATCHKEY_KUBE_SCHEDULER.
+// LATCHKEY_KUBE_CONTROLLER_MANAGER, LATCHKEY_KUBE_SCHEDULER and
+// LATCHKEY_KUBE_PROXY.
 func BinariesFromEnv() (Binaries, error) {
 	b := Binaries{
 		Etcd:              os.Getenv("TEST_ASSET_ETCD"),
@@ -38,8 +39,9 @@ func BinariesFromEnv() (Binaries, error) {
 		ControllerManager: os.Getenv("LATCHKEY_KUBE_CONTROLLER_MANAGER"),
 		Scheduler:         os.Getenv("LATCHKEY_KUBE_SCHEDULER"),
 		Kubelet:           os.Getenv("LATCHKEY_KUBELET"),
+		KubeProxy:         os.Getenv("LATCHKEY_KUBE_PROXY"),
 	}
-	for name, p := range map[string]string{"etcd": b.Etcd, "kube-apiserver": b.APIServer, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler, "kubelet": b.Kubelet} {
+	for name, p := range map[string]string{"etcd": b.Etcd, "kube-apiserver": b.APIServer, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler, "kubelet": b.Kubelet, "kube-proxy": b.KubeProxy} {
 		if p == "" {
 			return b, fmt.Errorf("devcluster: path of %s not set; run through make (it builds and exports them)", name)
 		}

@@ -26,7 +26,8 @@ const (
 	// pauseRepo is the sandbox image, served by the loopback registry.
 	pauseRepo = "devcluster/pause:1"
 	// nodeStartedMarker is written before containerd starts; Teardown removes
-	// the network namespaces made after it.
+	// the network namespaces made after it, and runs `kube-proxy --cleanup`
+	// with the binary it names.
 	nodeStartedMarker = "node-started"
 )
 
@@ -43,7 +44,7 @@ func (c *Cluster) startNode(ctx context.Context, nodeIP string) error {
 		}
 	}
 	c.Node = &Node{Name: nodeName, IP: nodeIP}
-	if err := os.WriteFile(filepath.Join(state, nodeStartedMarker), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(state, nodeStartedMarker), []byte(c.opts.Binaries.KubeProxy), 0o644); err != nil {
 		return err
 	}
 
@@ -64,7 +65,61 @@ func (c *Cluster) startNode(ctx context.Context, nodeIP string) error {
 	if err != nil {
 		return err
 	}
-	return c.startKubelet(ctx, nodeIP, sock)
+	if err := c.startKubelet(ctx, nodeIP, sock); err != nil {
+		return err
+	}
+	return c.startKubeProxy(ctx)
+}
+
+// startKubeProxy runs kube-proxy in iptables mode, so pods reach Services
+// (the API server's `kubernetes` Service among them) as in any cluster.
+func (c *Cluster) startKubeProxy(ctx context.Context) error {
+	dir := filepath.Join(c.opts.StateDir, "kube-proxy")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := c.writeKubeconfig("kube-proxy", c.Config.Host, certSpec{commonName: "system:kube-proxy", client: true}); err != nil {
+		return err
+	}
+	raw, err := yaml.Marshal(map[string]any{
+		"apiVersion":       "kubeproxy.config.k8s.io/v1alpha1",
+		"kind":             "KubeProxyConfiguration",
+		"clientConnection": map[string]any{"kubeconfig": c.kubeconfigPath("kube-proxy")},
+		"mode":             "iptables",
+		"clusterCIDR":      podCIDR,
+		"hostnameOverride": nodeName,
+		// Masquerade Service traffic: a pod talking to a Service backed by a
+		// pod on the same bridge then gets replies through the host's conntrack.
+		"iptables": map[string]any{"masqueradeAll": true, "syncPeriod": "5s", "minSyncPeriod": "0s"},
+		// Leave the machine's conntrack sysctls alone.
+		"conntrack":          map[string]any{"maxPerCore": 0},
+		"metricsBindAddress": "127.0.0.1:0",
+		"healthzBindAddress": "",
+	})
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, raw, 0o644); err != nil {
+		return err
+	}
+	c.opts.Logf("devcluster: starting kube-proxy")
+	if _, err := c.start("kube-proxy", c.opts.Binaries.KubeProxy, []string{"--config=" + cfgPath, "--v=1"}); err != nil {
+		return err
+	}
+	cs, err := c.Clientset()
+	if err != nil {
+		return err
+	}
+	// kube-proxy is ready when it has programmed the `kubernetes` Service.
+	return c.waitFor(ctx, "kube-proxy's rules for the kubernetes Service", func(ctx context.Context) (bool, error) {
+		out, err := exec.CommandContext(ctx, "iptables-save", "-t", "nat").Output()
+		if err != nil {
+			return false, err
+		}
+		_, err = cs.Discovery().ServerVersion()
+		return strings.Contains(string(out), "default/kubernetes:https"), err
+	})
 }
 
 func (c *Cluster) pushPauseImage(ctx context.Context) error {

@@ -34,7 +34,7 @@ func Teardown(stateDir string) error {
 	errs = append(errs, killRecorded(state))
 	killShims(filepath.Join(state, "containerd", "containerd.sock"))
 	killCgroupMembers()
-	errs = append(errs, unmountUnder(state), removeNetns(state))
+	errs = append(errs, unmountUnder(state), removeNetns(state), cleanupKubeProxy(state))
 	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -195,4 +195,19 @@ func pids() []int {
 		}
 	}
 	return out
+}
+
+// cleanupKubeProxy removes the iptables rules kube-proxy programmed, with the
+// binary recorded in the node's start marker.
+func cleanupKubeProxy(state string) error {
+	bin, err := os.ReadFile(filepath.Join(state, nodeStartedMarker))
+	if err != nil || len(bin) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, string(bin), "--cleanup").CombinedOutput(); err != nil {
+		return fmt.Errorf("kube-proxy --cleanup: %w: %s", err, out)
+	}
+	return nil
 }
