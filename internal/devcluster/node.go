@@ -81,6 +81,10 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 	if err := c.writeKubeconfig("kube-proxy", c.Config.Host, certSpec{commonName: "system:kube-proxy", client: true}); err != nil {
 		return err
 	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
 	raw, err := yaml.Marshal(map[string]any{
 		"apiVersion":       "kubeproxy.config.k8s.io/v1alpha1",
 		"kind":             "KubeProxyConfiguration",
@@ -93,8 +97,8 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 		"iptables": map[string]any{"masqueradeAll": true, "syncPeriod": "5s", "minSyncPeriod": "0s"},
 		// Leave the machine's conntrack sysctls alone.
 		"conntrack":          map[string]any{"maxPerCore": 0},
-		"metricsBindAddress": "127.0.0.1:0",
-		"healthzBindAddress": "",
+		"metricsBindAddress": fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"healthzBindAddress": fmt.Sprintf("127.0.0.1:%d", ports[1]),
 	})
 	if err != nil {
 		return err

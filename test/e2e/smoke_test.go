@@ -80,6 +80,44 @@ func TestNodeRunsRealPods(t *testing.T) {
 	}
 }
 
+// TestPodsReachTheAPIServerThroughItsService proves kube-proxy programs
+// Services: a pod calls the API server at the `kubernetes` Service's cluster
+// IP with its own service-account token, as every in-cluster client does.
+func TestPodsReachTheAPIServerThroughItsService(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := createNamespace(ctx, t, "service")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "version", Namespace: ns},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			DNSPolicy:     corev1.DNSDefault,
+			Containers: []corev1.Container{{
+				Name: "main", Image: env.toolbox, Args: []string{"apiserver-version"},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	phase := waitForPodDone(ctx, t, ns, pod.Name)
+	logs, err := cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if phase != corev1.PodSucceeded || !strings.Contains(string(logs), "version="+want.GitVersion) {
+		t.Fatalf("pod ended %s, want Succeeded and version=%s in its logs:\n%s", phase, want.GitVersion, logs)
+	}
+}
+
 // createNamespace makes a fresh namespace for one test and deletes it after.
 func createNamespace(ctx context.Context, t *testing.T, prefix string) string {
 	t.Helper()

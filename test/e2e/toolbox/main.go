@@ -5,14 +5,21 @@
 //	toolbox report FILE TOKEN   print FILE's content, the `aud` of the JWT in
 //	                            TOKEN, and the filesystem type FILE lives on
 //	toolbox sleep DURATION      sleep, then exit 0
+//	toolbox apiserver-version   print the API server's version, reached
+//	                            through the `kubernetes` Service with the
+//	                            pod's service-account token
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +42,8 @@ func run(args []string, out io.Writer) error {
 		return copyFile(args[0], args[1])
 	case cmd == "report" && len(args) == 2:
 		return report(args[0], args[1], out)
+	case cmd == "apiserver-version" && len(args) == 0:
+		return apiserverVersion(out)
 	case cmd == "sleep" && len(args) == 1:
 		d, err := time.ParseDuration(args[0])
 		if err != nil {
@@ -123,4 +132,42 @@ func fsType(dir string) (string, error) {
 		return "", fmt.Errorf("no mount holds %s", dir)
 	}
 	return typ, nil
+}
+
+// apiserverVersion calls GET /version on the API server the way in-cluster
+// clients do: KUBERNETES_SERVICE_HOST/PORT, the mounted CA and token.
+func apiserverVersion(out io.Writer) error {
+	const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	ca, err := os.ReadFile(sa + "ca.crt")
+	if err != nil {
+		return err
+	}
+	token, err := os.ReadFile(sa + "token")
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return errors.New("no CA certificates in ca.crt")
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	host := net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+	req, err := http.NewRequest(http.MethodGet, "https://"+host+"/version", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	_, err = fmt.Fprintf(out, "service=%s\nversion=%s\n", host, v.GitVersion)
+	return err
 }
