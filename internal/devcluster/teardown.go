@@ -34,7 +34,7 @@ func Teardown(stateDir string) error {
 	errs = append(errs, killRecorded(state))
 	killShims(filepath.Join(state, "containerd", "containerd.sock"))
 	killCgroupMembers()
-	errs = append(errs, unmountUnder(state), removeNetns(state), cleanupKubeProxy(state))
+	errs = append(errs, unmountUnder(state), removeNetns(state), cleanupKubeProxy(state), cleanupKubeletRules(state))
 	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -210,4 +210,77 @@ func cleanupKubeProxy(state string) error {
 		return fmt.Errorf("kube-proxy --cleanup: %w: %s", err, out)
 	}
 	return nil
+}
+
+// cleanupKubeletRules removes the KUBE-* chains the kubelet adds to iptables
+// (KUBE-FIREWALL, the canaries) and the rules that jump to them; kube-proxy's
+// own are gone by then. Only after a node ran here: the marker says so.
+func cleanupKubeletRules(state string) error {
+	if _, err := os.Stat(filepath.Join(state, nodeStartedMarker)); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []error
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			out, err := exec.CommandContext(ctx, bin+"-save", "-t", table).Output()
+			if err != nil {
+				continue // no such table or tool: nothing to clean
+			}
+			rules, chains := kubeRules(string(out))
+			for _, r := range rules {
+				args := append([]string{"-t", table, "-D"}, r...)
+				if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
+					errs = append(errs, fmt.Errorf("%s %v: %w: %s", bin, args, err, out))
+				}
+			}
+			for _, c := range chains {
+				_ = exec.CommandContext(ctx, bin, "-t", table, "-F", c).Run()
+				if out, err := exec.CommandContext(ctx, bin, "-t", table, "-X", c).CombinedOutput(); err != nil {
+					errs = append(errs, fmt.Errorf("%s -X %s: %w: %s", bin, c, err, out))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kubeRules reads iptables-save output and returns the rules of built-in
+// chains that jump to a KUBE-* chain (as -D arguments) and the KUBE-* chains.
+func kubeRules(save string) (rules [][]string, chains []string) {
+	for _, line := range strings.Split(save, "\n") {
+		switch {
+		case strings.HasPrefix(line, ":KUBE-"):
+			chains = append(chains, strings.Fields(line[1:])[0])
+		case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A KUBE-") && strings.Contains(line, " -j KUBE-"):
+			rules = append(rules, splitRule(strings.TrimPrefix(line, "-A ")))
+		}
+	}
+	return rules, chains
+}
+
+// splitRule splits an iptables-save rule into arguments, keeping quoted
+// comments whole.
+func splitRule(rule string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted := false
+	for _, r := range rule {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case r == ' ' && !quoted:
+			if cur.Len() > 0 {
+				args = append(args, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		args = append(args, cur.String())
+	}
+	return args
 }
