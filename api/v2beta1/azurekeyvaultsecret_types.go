@@ -154,8 +154,11 @@ type AzureKeyVaultSecretStatus struct {
 	LastOutputChange *metav1.Time `json:"lastOutputChange,omitempty"`
 
 	// SecretHash, SecretName, ConfigMapHash, ConfigMapName and LastAzureUpdate
-	// are akv2k8s's status fields, kept for users' tooling. The hashes are
-	// SHA-256 over the written data, never the data itself.
+	// are akv2k8s's status fields, kept for users' tooling. The hashes change
+	// when the output's content does; they are computed from the Key Vault
+	// version and the output's keys, never from values (a hash of a short value
+	// can be reversed by trying candidates). LastAzureUpdate equals
+	// LastOutputChange.
 	// +optional
 	SecretHash string `json:"secretHash,omitempty"`
 	// +optional
