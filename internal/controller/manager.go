@@ -1,0 +1,135 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+)
+
+// ManagerOptions configure the controller process.
+type ManagerOptions struct {
+	// Namespaces limits the controller to these namespaces; empty watches all.
+	Namespaces []string
+	// Selector shards AzureKeyVaultSecrets between controllers by label
+	// (akv2k8s's OBJECT_LABELS); empty takes all.
+	Selector string
+	// Workers is how many AzureKeyVaultSecrets are reconciled at once.
+	Workers int
+	// QPS and Burst bound this client's requests to the API server.
+	QPS   float32
+	Burst int
+
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+
+	MetricsAddr string
+	HealthAddr  string
+
+	Controller Options
+}
+
+// DefaultManagerOptions are the flag defaults.
+func DefaultManagerOptions() ManagerOptions {
+	return ManagerOptions{
+		Workers: 16, QPS: 200, Burst: 400,
+		LeaderElection: true, LeaderElectionID: "latchkey-controller",
+		MetricsAddr: ":8080", HealthAddr: ":8081",
+		Controller: Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
+	}
+}
+
+// Validate checks the options.
+func (o ManagerOptions) Validate() error {
+	var errs []error
+	if o.Workers < 1 {
+		errs = append(errs, errors.New("workers must be at least 1"))
+	}
+	if o.QPS <= 0 || o.Burst < 1 {
+		errs = append(errs, errors.New("kube-api-qps and kube-api-burst must be positive"))
+	}
+	if o.Controller.RefreshInterval < time.Second {
+		errs = append(errs, errors.New("refresh interval must be at least 1s"))
+	}
+	if o.Controller.Jitter < 0 || o.Controller.Jitter > 1 {
+		errs = append(errs, errors.New("jitter must be between 0 and 1"))
+	}
+	if _, err := labels.Parse(o.Selector); err != nil {
+		errs = append(errs, fmt.Errorf("selector: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Scheme is the scheme the controller's clients use: core types and ours.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s) // adding known types to a new scheme cannot fail
+	_ = v2beta1.AddToScheme(s)
+	return s
+}
+
+// NewManager builds a manager whose cache holds AzureKeyVaultSecrets (of the
+// configured namespaces and shard) and only the Secrets and ConfigMaps
+// labelled as ours: a cluster's other Secrets never enter memory.
+func NewManager(cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	managed := labels.SelectorFromSet(labels.Set{ManagedLabel: "true"})
+	akvsSelector, err := labels.Parse(opts.Selector)
+	if err != nil {
+		return nil, err
+	}
+	cacheOpts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:               {Label: managed},
+			&corev1.ConfigMap{}:            {Label: managed},
+			&v2beta1.AzureKeyVaultSecret{}: {Label: akvsSelector},
+		},
+	}
+	if len(opts.Namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range opts.Namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  Scheme(),
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.HealthAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        opts.LeaderElectionID,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		// Give up leadership on shutdown so a successor starts at once.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("cache not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

@@ -1,0 +1,220 @@
+package controller
+
+import (
+	"maps"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+var (
+	t0    = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	alice = claimant{Name: "alice", UID: "uid-alice", Created: t0}
+	bob   = claimant{Name: "bob", UID: "uid-bob", Created: t0.Add(time.Hour)}
+)
+
+// state builds an existing output for the table below.
+func state(typ string, data map[string]string, ownerUIDs []types.UID, o owners) outputState {
+	st := outputState{Exists: true, Type: typ, Data: map[string][]byte{}, OwnerUIDs: ownerUIDs, Owners: o}
+	for k, v := range data {
+		st.Data[k] = []byte(v)
+	}
+	return st
+}
+
+func want(data map[string]string) desiredOutput {
+	d := desiredOutput{Type: "Opaque", Data: map[string][]byte{}}
+	for k, v := range data {
+		d.Data[k] = []byte(v)
+	}
+	return d
+}
+
+func TestPlanWrite(t *testing.T) {
+	tests := []struct {
+		name      string
+		me        claimant
+		others    map[string]claimant
+		cur       outputState
+		want      desiredOutput
+		wantWrite bool
+		reason    string
+		data      map[string]string
+		owners    map[string][]string
+		adopt     bool
+	}{{
+		name: "missing output is created and owned",
+		me:   alice, cur: outputState{}, want: want(map[string]string{"k": "v"}),
+		wantWrite: true, reason: ReasonSynced, data: map[string]string{"k": "v"},
+		owners: map[string][]string{"alice": {"k"}}, adopt: true,
+	}, {
+		name: "our output: keys updated, keys no longer rendered removed, others' keys kept",
+		me:   alice,
+		cur:  state("Opaque", map[string]string{"a": "old", "gone": "x", "manual": "m"}, []types.UID{"uid-alice"}, owners{"alice": {Keys: []string{"a", "gone"}}}),
+		want: want(map[string]string{"a": "new"}), wantWrite: true, reason: ReasonSynced,
+		data: map[string]string{"a": "new", "manual": "m"}, owners: map[string][]string{"alice": {"a"}}, adopt: true,
+	}, {
+		name: "akv2k8s-created output (owner reference, no record) is adopted and overwritten",
+		me:   alice,
+		cur:  state("opaque", map[string]string{"azuresecret": "old"}, []types.UID{"uid-alice"}, owners{}),
+		want: want(map[string]string{"azuresecret": "new"}), wantWrite: true, reason: ReasonSynced,
+		data: map[string]string{"azuresecret": "new"}, owners: map[string][]string{"alice": {"azuresecret"}}, adopt: true,
+	}, {
+		name: "foreign Opaque Secret: our key added beside theirs",
+		me:   alice, cur: state("Opaque", map[string]string{"theirs": "t"}, nil, owners{}),
+		want: want(map[string]string{"ours": "o"}), wantWrite: true, reason: ReasonMergedIntoExisting,
+		data: map[string]string{"theirs": "t", "ours": "o"}, owners: map[string][]string{"alice": {"ours"}},
+	}, {
+		name: "foreign Opaque Secret with our key already there: nothing written",
+		me:   alice, cur: state("Opaque", map[string]string{"ours": "theirs"}, nil, owners{}),
+		want: want(map[string]string{"ours": "o"}), reason: ReasonForeignOutput,
+	}, {
+		name: "foreign Opaque Secret we merged into before: our key updated",
+		me:   alice, cur: state("Opaque", map[string]string{"theirs": "t", "ours": "old"}, nil, owners{"alice": {Keys: []string{"ours"}}}),
+		want: want(map[string]string{"ours": "new"}), wantWrite: true, reason: ReasonMergedIntoExisting,
+		data: map[string]string{"theirs": "t", "ours": "new"}, owners: map[string][]string{"alice": {"ours"}},
+	}, {
+		name: "foreign Secret of another type: nothing written",
+		me:   alice, cur: state("kubernetes.io/tls", map[string]string{"tls.crt": "c"}, nil, owners{}),
+		want: want(map[string]string{"ours": "o"}), reason: ReasonForeignOutput,
+	}, {
+		name: "foreign ConfigMap (no type): merged",
+		me:   alice, cur: state("", map[string]string{"theirs": "t"}, nil, owners{}),
+		want: want(map[string]string{"ours": "o"}), wantWrite: true, reason: ReasonMergedIntoExisting,
+		data: map[string]string{"theirs": "t", "ours": "o"}, owners: map[string][]string{"alice": {"ours"}},
+	}, {
+		name: "shared output: the younger claimant does not take the older's key",
+		me:   bob, others: map[string]claimant{"alice": alice},
+		cur:  state("Opaque", map[string]string{"k": "alice's"}, []types.UID{"uid-alice"}, owners{"alice": {Keys: []string{"k"}}}),
+		want: want(map[string]string{"k": "bob's"}), reason: ReasonKeyConflict,
+	}, {
+		name: "shared output: the older claimant takes the key from the younger",
+		me:   alice, others: map[string]claimant{"bob": bob},
+		cur:  state("Opaque", map[string]string{"k": "bob's", "b": "bb"}, []types.UID{"uid-bob"}, owners{"bob": {Keys: []string{"k", "b"}}}),
+		want: want(map[string]string{"k": "alice's"}), wantWrite: true, reason: ReasonSynced,
+		data: map[string]string{"k": "alice's", "b": "bb"}, owners: map[string][]string{"alice": {"k"}, "bob": {"b"}}, adopt: true,
+	}, {
+		name: "shared output: distinct keys live side by side",
+		me:   bob, others: map[string]claimant{"alice": alice},
+		cur:  state("Opaque", map[string]string{"a": "1"}, []types.UID{"uid-alice"}, owners{"alice": {Keys: []string{"a"}}}),
+		want: want(map[string]string{"b": "2"}), wantWrite: true, reason: ReasonSynced,
+		data: map[string]string{"a": "1", "b": "2"}, owners: map[string][]string{"alice": {"a"}, "bob": {"b"}}, adopt: true,
+	}, {
+		name: "a record of an owner that is gone is dropped and its key is free",
+		me:   bob, others: map[string]claimant{},
+		cur:  state("Opaque", map[string]string{"k": "old"}, []types.UID{"uid-alice"}, owners{"alice": {Keys: []string{"k"}}}),
+		want: want(map[string]string{"k": "bob's"}), wantWrite: true, reason: ReasonSynced,
+		data: map[string]string{"k": "bob's"}, owners: map[string][]string{"bob": {"k"}}, adopt: true,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planWrite(tc.me, tc.others, tc.cur, tc.want)
+			if p.Write != tc.wantWrite || p.Reason != tc.reason {
+				t.Fatalf("Write=%v Reason=%s (%s), want Write=%v Reason=%s", p.Write, p.Reason, p.Message, tc.wantWrite, tc.reason)
+			}
+			if !p.Write {
+				if p.Message == "" {
+					t.Error("a refusal must say why")
+				}
+				return
+			}
+			got := map[string]string{}
+			for k, v := range p.Data {
+				got[k] = string(v)
+			}
+			if !reflect.DeepEqual(got, tc.data) {
+				t.Errorf("data = %v, want %v", got, tc.data)
+			}
+			gotOwners := map[string][]string{}
+			for n, r := range p.Owners {
+				gotOwners[n] = r.Keys
+			}
+			if !reflect.DeepEqual(gotOwners, tc.owners) {
+				t.Errorf("owners = %v, want %v", gotOwners, tc.owners)
+			}
+			if p.Adopt != tc.adopt {
+				t.Errorf("adopt = %v, want %v", p.Adopt, tc.adopt)
+			}
+			if tc.cur.Exists && p.Type != tc.cur.Type {
+				t.Errorf("type changed from %q to %q", tc.cur.Type, p.Type)
+			}
+		})
+	}
+}
+
+// TestPlanWriteIsStable checks there is no flip-flop: whichever of two
+// contenders reconciles first, replaying both converges on the older one.
+func TestPlanWriteIsStable(t *testing.T) {
+	for _, first := range []claimant{alice, bob} {
+		cur := outputState{}
+		all := map[string]claimant{"alice": alice, "bob": bob}
+		order := []claimant{first, alice, bob, alice, bob}
+		for _, c := range order {
+			others := maps.Clone(all)
+			delete(others, c.Name)
+			p := planWrite(c, others, cur, want(map[string]string{"k": c.Name}))
+			if !p.Write {
+				continue
+			}
+			cur = outputState{Exists: true, Type: p.Type, Data: p.Data, Owners: p.Owners, OwnerUIDs: []types.UID{c.UID}}
+		}
+		if got := string(cur.Data["k"]); got != "alice" {
+			t.Errorf("first=%s: key held by %q, want alice (the older)", first.Name, got)
+		}
+	}
+}
+
+func TestPlanRelease(t *testing.T) {
+	cur := state("Opaque", map[string]string{"a": "1", "b": "2"}, []types.UID{"uid-alice"},
+		owners{"alice": {Keys: []string{"a"}, Labels: []string{"team"}}, "bob": {Keys: []string{"b"}}})
+	cur.Labels = map[string]string{"team": "x", "theirs": "y"}
+	p, empty := planRelease("alice", cur)
+	if empty {
+		t.Error("bob's key is left: not empty")
+	}
+	if _, ok := p.Data["a"]; ok || string(p.Data["b"]) != "2" {
+		t.Errorf("data = %v", p.Data)
+	}
+	if _, ok := p.Labels["team"]; ok || p.Labels["theirs"] != "y" {
+		t.Errorf("labels = %v", p.Labels)
+	}
+	if _, ok := p.Owners["alice"]; ok {
+		t.Error("alice's record kept")
+	}
+	cur.Data, cur.Owners = p.Data, p.Owners
+	if _, empty := planRelease("bob", cur); !empty {
+		t.Error("nothing left after bob: want empty")
+	}
+}
+
+func TestCopiedMetadata(t *testing.T) {
+	in := map[string]string{
+		"reloader.stakater.com/match":                        "true",
+		"reflector.v1.k8s.emberstack.com/reflection-allowed": "true",
+		"kubectl.kubernetes.io/last-applied-configuration":   "{}",
+		"meta.helm.sh/release-name":                          "r",
+		"argocd.argoproj.io/tracking-id":                     "app:x",
+		"app.kubernetes.io/instance":                         "app",
+		"kustomize.toolkit.fluxcd.io/name":                   "k",
+		"team":                                               "payments",
+	}
+	got := copiedMetadata(in)
+	keys := sortedKeys(got)
+	if want := "reflector.v1.k8s.emberstack.com/reflection-allowed,reloader.stakater.com/match,team"; strings.Join(keys, ",") != want {
+		t.Errorf("copied %v, want %s", keys, want)
+	}
+}
+
+func TestOwnersRoundTrip(t *testing.T) {
+	o := owners{"a": {Keys: []string{"x"}}}
+	got := parseOwners(map[string]string{OwnersAnnotation: o.encode()})
+	if !reflect.DeepEqual(got, o) {
+		t.Errorf("round trip: %v", got)
+	}
+	if got := parseOwners(map[string]string{OwnersAnnotation: "not json"}); len(got) != 0 {
+		t.Errorf("unreadable annotation gave %v, want empty", got)
+	}
+}

@@ -1,0 +1,277 @@
+// Package controller syncs AzureKeyVaultSecrets into Secrets and ConfigMaps.
+//
+// Each pass gathers its inputs (the AzureKeyVaultSecret, the Key Vault object
+// through a shared cache, the existing output and its other owners), decides
+// with pure functions (internal/output renders the data, ownership.go applies
+// the ownership rules, status.go computes the status), then writes: the output
+// only when its content differs, the status once and only when it differs.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+)
+
+// ObjectSource reads Key Vault objects. Implementations share reads: a read
+// younger than maxAge is served again instead of asking Key Vault.
+type ObjectSource interface {
+	Get(ctx context.Context, ref keyvault.Ref, maxAge time.Duration) (keyvault.Object, error)
+}
+
+// Options tune the controller.
+type Options struct {
+	// RefreshInterval is how often an unpinned object is read again, unless
+	// its AzureKeyVaultSecret sets spec.refreshInterval.
+	RefreshInterval time.Duration
+	// Jitter spreads refreshes over this fraction of the interval (0.1 = up
+	// to 10% later), so objects created together do not refresh together.
+	Jitter float64
+}
+
+// Reconciler syncs one AzureKeyVaultSecret per call.
+type Reconciler struct {
+	// Client reads from the manager's cache, which holds AzureKeyVaultSecrets
+	// and only the Secrets and ConfigMaps latchkey manages.
+	Client client.Client
+	// APIReader reads around the cache: outputs that exist but are not ours
+	// yet (foreign, or created by akv2k8s) and owners in other shards.
+	APIReader client.Reader
+	Source    ObjectSource
+	Recorder  record.EventRecorder
+	Metrics   *Metrics
+	Options   Options
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Reconcile reads the AzureKeyVaultSecret's object, writes its outputs and
+// status, and says when to look again.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	akvs := &v2beta1.AzureKeyVaultSecret{}
+	if err := r.Client.Get(ctx, req.NamespacedName, akvs); err != nil {
+		// Deleted: the outputs controller removes its keys.
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	targets, err := targetsOf(akvs)
+	var o outcome
+	switch {
+	case err != nil:
+		o = outcome{reason: ReasonInvalidOutput, message: err.Error()}
+	case len(targets) == 0:
+		o = outcome{ready: true, reason: ReasonInjectorOnly, message: "no output: served to pods by the env injector only"}
+	default:
+		o = r.sync(ctx, akvs, targets)
+	}
+	if err := r.writeStatus(ctx, akvs, o); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Metrics.observeSync(o)
+	return r.next(akvs, o, len(targets) == 0)
+}
+
+// sync reads the object once and writes every output from that one read.
+// Nothing is written unless every output renders: a bad object never
+// replaces a good one.
+func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
+	ref := refOf(akvs)
+	obj, err := r.Source.Get(ctx, ref, r.interval(akvs))
+	if err != nil {
+		return keyVaultFailure(err)
+	}
+	rendered := make([]map[string][]byte, len(targets))
+	for i, t := range targets {
+		if rendered[i], err = t.render(obj); err != nil {
+			return renderFailure(t, err)
+		}
+	}
+	o := outcome{ready: true, reason: ReasonSynced, version: obj.Version, message: fmt.Sprintf("synced version %s", obj.Version)}
+	for i, t := range targets {
+		res, p, err := r.write(ctx, akvs, t, rendered[i])
+		if err != nil {
+			return outcome{reason: ReasonOutputWriteFailed, message: fmt.Sprintf("%s %s: %v", t.kind.name(), t.name, err)}
+		}
+		if !p.Write {
+			return outcome{reason: p.Reason, message: fmt.Sprintf("%s %s: %s", t.kind.name(), t.name, p.Message)}
+		}
+		if p.Reason == ReasonMergedIntoExisting {
+			o.reason, o.message = ReasonMergedIntoExisting, fmt.Sprintf("synced version %s into the existing %s %s", obj.Version, t.kind.name(), t.name)
+		}
+		o.outputs = append(o.outputs, res)
+		if res.changed {
+			r.Recorder.Eventf(akvs, "Normal", "Updated", "%s %s updated from Key Vault version %s", t.kind.name(), t.name, obj.Version)
+		}
+	}
+	return o
+}
+
+// write applies the ownership rules to one output and writes it if anything
+// differs.
+func (r *Reconciler) write(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, t target, data map[string][]byte) (outputResult, plan, error) {
+	res := outputResult{kind: t.kind.name(), name: t.name, keys: sortedKeys(data)}
+	key := types.NamespacedName{Namespace: akvs.Namespace, Name: t.name}
+	cur, err := r.getOutput(ctx, t.kind, key)
+	if err != nil {
+		return res, plan{}, err
+	}
+	var state outputState
+	if cur != nil {
+		state = t.kind.state(cur)
+	}
+	others, err := r.livingOwners(ctx, akvs.Namespace, t, state.Owners, akvs.Name)
+	if err != nil {
+		return res, plan{}, err
+	}
+	p := planWrite(claimantOf(akvs), others, state, desiredOutput{
+		Type: t.createType, Data: data,
+		Labels: copiedMetadata(akvs.Labels), Annotations: copiedMetadata(akvs.Annotations),
+	})
+	if !p.Write {
+		return res, p, nil
+	}
+	res.changed = !sameData(state.Data, p.Data)
+	obj := cur
+	if obj == nil {
+		obj = t.kind.newObject()
+		obj.SetNamespace(akvs.Namespace)
+		obj.SetName(t.name)
+	}
+	before := obj.DeepCopyObject()
+	t.kind.apply(obj, p)
+	if p.Adopt {
+		if err := setOwnerRef(r.Client, akvs, obj); err != nil {
+			return res, p, err
+		}
+	}
+	switch {
+	case p.Create:
+		err = r.Client.Create(ctx, obj)
+	case !semanticEqual(before, obj):
+		err = r.Client.Update(ctx, obj)
+	}
+	return res, p, err
+}
+
+// getOutput returns the output, or nil when it does not exist. The cache
+// holds only outputs labelled as ours; one it misses may still exist.
+func (r *Reconciler) getOutput(ctx context.Context, kind outputKind, key types.NamespacedName) (client.Object, error) {
+	obj := kind.newObject()
+	err := r.Client.Get(ctx, key, obj)
+	if apierrorsIsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, obj)
+	}
+	if apierrorsIsNotFound(err) {
+		return nil, nil
+	}
+	return obj, err
+}
+
+// livingOwners returns the other AzureKeyVaultSecrets recorded in an output
+// that still exist and still target it. A record of one that is gone or points
+// elsewhere is stale: its keys are free.
+func (r *Reconciler) livingOwners(ctx context.Context, ns string, t target, o owners, me string) (map[string]claimant, error) {
+	alive := map[string]claimant{}
+	for name := range o {
+		if name == me {
+			continue
+		}
+		other, err := getAKVS(ctx, r.Client, r.APIReader, types.NamespacedName{Namespace: ns, Name: name})
+		if err != nil {
+			return nil, err
+		}
+		if other != nil && targets(other, t.kind.name(), t.name) {
+			alive[name] = claimantOf(other)
+		}
+	}
+	return alive, nil
+}
+
+// getAKVS returns an AzureKeyVaultSecret, or nil when it does not exist. One
+// missing from the cache may belong to another shard's label selector.
+func getAKVS(ctx context.Context, cached client.Client, apiReader client.Reader, key types.NamespacedName) (*v2beta1.AzureKeyVaultSecret, error) {
+	akvs := &v2beta1.AzureKeyVaultSecret{}
+	err := cached.Get(ctx, key, akvs)
+	if apierrorsIsNotFound(err) {
+		err = apiReader.Get(ctx, key, akvs)
+	}
+	if apierrorsIsNotFound(err) {
+		return nil, nil
+	}
+	return akvs, err
+}
+
+// writeStatus patches the status when it differs, and records a Warning
+// event when the AzureKeyVaultSecret becomes (or stays, for a new reason)
+// not ready: events mark changes, not every retry.
+func (r *Reconciler) writeStatus(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, o outcome) error {
+	prev := readyCondition(akvs.Status)
+	next := nextStatus(akvs, o, r.now())
+	if !o.ready && (prev == nil || prev.Status != "False" || prev.Reason != o.reason) {
+		r.Recorder.Event(akvs, "Warning", o.reason, o.message)
+	}
+	if o.ready && prev != nil && prev.Status == "False" {
+		r.Recorder.Event(akvs, "Normal", "Recovered", o.message)
+	}
+	if !statusChanged(akvs.Status, next) {
+		return nil
+	}
+	orig := akvs.DeepCopy()
+	akvs.Status = next
+	return r.Client.Status().Patch(ctx, akvs, client.MergeFrom(orig))
+}
+
+// next says when to reconcile again: a refresh interval (with jitter) after a
+// success, never for a pinned version or an output-less object, and with
+// backoff after a failure, honouring Key Vault's Retry-After.
+func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injectorOnly bool) (ctrl.Result, error) {
+	switch {
+	case injectorOnly:
+		return ctrl.Result{}, nil
+	case o.ready && akvs.Spec.Vault.Object.Version != "":
+		return ctrl.Result{}, nil
+	case o.ready:
+		return ctrl.Result{RequeueAfter: jittered(r.interval(akvs), r.Options.Jitter)}, nil
+	case o.retryAfter > 0:
+		return ctrl.Result{RequeueAfter: o.retryAfter}, nil
+	case o.permanent:
+		// A spec problem: retried when the AzureKeyVaultSecret changes.
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(o.message))
+	default:
+		// The workqueue's per-object exponential backoff.
+		return ctrl.Result{}, errors.New(o.message)
+	}
+}
+
+// interval is the AzureKeyVaultSecret's refresh interval.
+func (r *Reconciler) interval(akvs *v2beta1.AzureKeyVaultSecret) time.Duration {
+	if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
+		return ri.Duration
+	}
+	return r.Options.RefreshInterval
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// jittered returns d stretched by a random fraction of up to j.
+func jittered(d time.Duration, j float64) time.Duration {
+	if j <= 0 {
+		return d
+	}
+	return d + time.Duration(rand.Float64()*j*float64(d)) //nolint:gosec // spreading load needs no secure randomness
+}

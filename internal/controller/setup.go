@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+)
+
+// SetupWithManager registers the AzureKeyVaultSecret controller and the two
+// output cleanup controllers with mgr.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	// Failures back off per object from one second to five minutes; no
+	// global bucket, so a burst of new objects is not slowed by old failures.
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("azurekeyvaultsecret").
+		// Our own status writes change neither generation, labels nor
+		// annotations, so they do not wake us.
+		For(&v2beta1.AzureKeyVaultSecret{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// An output edited or deleted by someone else is repaired by its owners.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(ownersOf)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(ownersOf)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: limiter}).
+		Complete(r)
+	if err != nil {
+		return err
+	}
+	for _, out := range []struct {
+		name string
+		obj  client.Object
+		r    *OutputReconciler
+	}{
+		{"secret-outputs", &corev1.Secret{}, NewSecretOutputReconciler(r.Client, r.APIReader)},
+		{"configmap-outputs", &corev1.ConfigMap{}, NewConfigMapOutputReconciler(r.Client, r.APIReader)},
+	} {
+		err := ctrl.NewControllerManagedBy(mgr).
+			Named(out.name).
+			For(out.obj).
+			// A deleted or re-targeted AzureKeyVaultSecret releases its keys.
+			Watches(&v2beta1.AzureKeyVaultSecret{}, handler.EnqueueRequestsFromMapFunc(outputsOf(out.r.kind.name()))).
+			Complete(out.r)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownersOf maps an output to the AzureKeyVaultSecrets recorded in it.
+func ownersOf(_ context.Context, obj client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for name := range parseOwners(obj.GetAnnotations()) {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})
+	}
+	return reqs
+}
+
+// outputsOf maps an AzureKeyVaultSecret to the outputs of one kind it writes
+// now and wrote last (its status names them), so a rename releases the old.
+func outputsOf(kind string) handler.MapFunc {
+	return func(_ context.Context, obj client.Object) []reconcile.Request {
+		akvs, ok := obj.(*v2beta1.AzureKeyVaultSecret)
+		if !ok {
+			return nil
+		}
+		names := map[string]bool{}
+		ts, _ := targetsOf(akvs)
+		for _, t := range ts {
+			if t.kind.name() == kind {
+				names[t.name] = true
+			}
+		}
+		switch kind {
+		case "Secret":
+			names[akvs.Status.SecretName] = true
+		case "ConfigMap":
+			names[akvs.Status.ConfigMapName] = true
+		}
+		var reqs []reconcile.Request
+		for n := range names {
+			if n != "" {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: akvs.Namespace, Name: n}})
+			}
+		}
+		return reqs
+	}
+}

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+)
+
+// ConditionReady is the one condition latchkey sets: whether the output holds
+// the object as the spec asks.
+const ConditionReady = "Ready"
+
+// Reasons for Ready besides the ownership ones (ownership.go).
+const (
+	ReasonInjectorOnly         = "InjectorOnly"
+	ReasonObjectNotFound       = "ObjectNotFound"
+	ReasonForbidden            = "Forbidden"
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	ReasonThrottled            = "Throttled"
+	ReasonKeyVaultUnavailable  = "KeyVaultUnavailable"
+	ReasonNotExportable        = "NotExportable"
+	ReasonInvalidOutput        = "InvalidOutput"
+	ReasonOutputWriteFailed    = "OutputWriteFailed"
+)
+
+// outcome is what one reconcile did, the input of the status it writes.
+type outcome struct {
+	ready   bool
+	reason  string
+	message string
+	// version is the Key Vault version read, when a read succeeded.
+	version string
+	// outputs holds a record per output written this pass.
+	outputs []outputResult
+	// retryAfter is Key Vault's Retry-After after a throttled read.
+	retryAfter time.Duration
+	// permanent marks failures only a change of the spec can fix.
+	permanent bool
+}
+
+// outputResult says what happened to one output.
+type outputResult struct {
+	kind    string // "Secret" or "ConfigMap"
+	name    string
+	keys    []string
+	changed bool
+}
+
+// nextStatus computes the status to write, starting from the current one so
+// that nothing changes when nothing happened: times move only when an output
+// changed, and conditions keep their transition time.
+func nextStatus(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now time.Time) v2beta1.AzureKeyVaultSecretStatus {
+	st := *akvs.Status.DeepCopy()
+	st.ObservedGeneration = akvs.Generation
+	status := metav1.ConditionFalse
+	if o.ready {
+		status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: ConditionReady, Status: status, Reason: o.reason, Message: o.message,
+		ObservedGeneration: akvs.Generation, LastTransitionTime: metav1.NewTime(now),
+	})
+	if !o.ready {
+		// A failure keeps the last good output and what status said of it.
+		return st
+	}
+	if o.version != "" {
+		st.ObjectVersion = o.version
+	}
+	changed := false
+	for _, out := range o.outputs {
+		changed = changed || out.changed
+		switch out.kind {
+		case "Secret":
+			st.SecretName, st.SecretHash = out.name, outputHash(o.version, out)
+		case "ConfigMap":
+			st.ConfigMapName, st.ConfigMapHash = out.name, outputHash(o.version, out)
+		}
+	}
+	if changed || (st.LastOutputChange == nil && len(o.outputs) > 0) {
+		t := metav1.NewTime(now.Truncate(time.Second))
+		st.LastOutputChange, st.LastAzureUpdate = &t, &t
+	}
+	return st
+}
+
+// outputHash stands in for akv2k8s's secretHash/configMapHash, which tools
+// watch to see an output change. akv2k8s hashed the values; a hash of a short
+// value can be reversed by trying candidates, so ours covers only what
+// identifies the content: the Key Vault version, the output and its keys.
+func outputHash(version string, out outputResult) string {
+	h := sha256.Sum256([]byte(version + "\x00" + out.kind + "/" + out.name + "\x00" + strings.Join(out.keys, "\x00")))
+	return hex.EncodeToString(h[:])
+}
+
+// statusChanged reports whether writing next would change anything. Condition
+// transition times are kept by SetStatusCondition when the status is the same,
+// so a plain comparison suffices.
+func statusChanged(cur, next v2beta1.AzureKeyVaultSecretStatus) bool {
+	return !equality.Semantic.DeepEqual(cur, next)
+}
+
+// readyCondition returns the current Ready condition, or nil.
+func readyCondition(st v2beta1.AzureKeyVaultSecretStatus) *metav1.Condition {
+	return meta.FindStatusCondition(st.Conditions, ConditionReady)
+}

@@ -1,0 +1,50 @@
+// Package logging builds the structured logger every latchkey server uses:
+// log/slog underneath, exposed as a logr.Logger for controller-runtime and
+// client-go. Values are never logged anywhere in latchkey; this package only
+// decides format and level.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/go-logr/logr"
+)
+
+// Options select the format and the level.
+type Options struct {
+	// Level is debug, info, warn or error.
+	Level string
+	// Format is json or text.
+	Format string
+}
+
+// New returns a logger writing to w.
+func New(w io.Writer, o Options) (logr.Logger, error) {
+	var level slog.Level
+	switch strings.ToLower(o.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "", "info":
+		level = slog.LevelInfo
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return logr.Logger{}, fmt.Errorf("log level %q: want debug, info, warn or error", o.Level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch strings.ToLower(o.Format) {
+	case "", "json":
+		h = slog.NewJSONHandler(w, opts)
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	default:
+		return logr.Logger{}, fmt.Errorf("log format %q: want json or text", o.Format)
+	}
+	return logr.FromSlogHandler(h), nil
+}
