@@ -25,7 +25,7 @@ type Options struct {
 // an integration test that skips itself proves nothing.
 func Start(t testing.TB, opts Options) (*envtest.Environment, *rest.Config) {
 	t.Helper()
-	env, cfg, err := start(opts)
+	env, cfg, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,9 @@ func Start(t testing.TB, opts Options) (*envtest.Environment, *rest.Config) {
 	return env, cfg
 }
 
-func start(opts Options) (*envtest.Environment, *rest.Config, error) {
+// New starts an API server and etcd for a TestMain; the caller stops the
+// environment.
+func New(opts Options) (*envtest.Environment, *rest.Config, error) {
 	if os.Getenv("TEST_ASSET_KUBE_APISERVER") == "" || os.Getenv("TEST_ASSET_ETCD") == "" {
 		return nil, nil, errMissingAssets
 	}

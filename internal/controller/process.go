@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+)
+
+// Config is everything the controller process is configured with.
+type Config struct {
+	Manager ManagerOptions
+	// AuthMode selects the Key Vault credential; the rest of the auth
+	// settings come from the environment (AZURE_*) and azure.json.
+	AuthMode      string
+	AzureJSONPath string
+	Log           logging.Options
+	// Transport carries Key Vault and Entra ID requests. Nil in production;
+	// tests and `make dev` pass the emulator's.
+	Transport policy.Transporter
+	// Registry receives the metrics; nil means controller-runtime's, which
+	// the metrics endpoint serves.
+	Registry prometheus.Registerer
+}
+
+// DefaultConfig is the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		Manager:       DefaultManagerOptions(),
+		AuthMode:      string(keyvault.ModeAzureCloudConfig),
+		AzureJSONPath: keyvault.DefaultAzureJSONPath,
+		Log:           logging.Options{Level: "info", Format: "json"},
+	}
+}
+
+// BindFlags registers the controller's flags, kebab-case, on fs.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	m := &c.Manager
+	fs.StringVar(&c.AuthMode, "keyvault-auth", c.AuthMode, "Key Vault authentication: "+modeList())
+	fs.StringVar(&c.AzureJSONPath, "cloud-config", c.AzureJSONPath, "AKS cloud config file for --keyvault-auth=azureCloudConfig")
+	fs.DurationVar(&m.Controller.RefreshInterval, "refresh-interval", m.Controller.RefreshInterval, "how often an unpinned object is read again (per object: spec.refreshInterval)")
+	fs.Float64Var(&m.Controller.Jitter, "refresh-jitter", m.Controller.Jitter, "spread refreshes over this fraction of the interval")
+	fs.IntVar(&m.Workers, "workers", m.Workers, "AzureKeyVaultSecrets reconciled at once")
+	fs.Func("kube-api-qps", fmt.Sprintf("requests per second to the API server (default %v)", m.QPS), func(s string) error {
+		var f float64
+		_, err := fmt.Sscanf(s, "%g", &f)
+		m.QPS = float32(f)
+		return err
+	})
+	fs.IntVar(&m.Burst, "kube-api-burst", m.Burst, "burst of requests to the API server")
+	fs.Func("namespaces", "comma-separated namespaces to watch (default: all)", func(s string) error {
+		m.Namespaces = splitList(s)
+		return nil
+	})
+	fs.StringVar(&m.Selector, "selector", m.Selector, "label selector of the AzureKeyVaultSecrets this controller syncs (sharding)")
+	fs.BoolVar(&m.LeaderElection, "leader-elect", m.LeaderElection, "elect a leader among replicas")
+	fs.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", m.LeaderElectionNamespace, "namespace of the leader election Lease")
+	fs.StringVar(&m.MetricsAddr, "metrics-bind-address", m.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	fs.StringVar(&m.HealthAddr, "health-probe-bind-address", m.HealthAddr, "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
+	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+}
+
+// Validate checks the configuration and the Key Vault credentials it names.
+func (c Config) Validate() error {
+	errs := []error{c.Manager.Validate()}
+	if _, err := logging.New(os.Stderr, c.Log); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.authConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) authConfig() keyvault.AuthConfig {
+	a := keyvault.AuthConfigFromEnv(keyvault.Mode(c.AuthMode), os.Getenv)
+	a.AzureJSONPath = c.AzureJSONPath
+	return a
+}
+
+// Setup builds the controller: the Key Vault credential, reader and shared
+// cache, the manager and its controllers. The caller starts the manager.
+func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
+	ctrl.SetLogger(log)
+	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("Key Vault credential: %w", err)
+	}
+	reg := c.Registry
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	kvm, err := kvmetrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{
+		Transport: c.Transport, Metrics: kvm,
+		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
+	})
+	cache := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm})
+	mgr, err := NewManager(restCfg, c.Manager)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Source:    cache,
+		Recorder:  mgr.GetEventRecorderFor("latchkey-controller"),
+		Metrics:   NewMetrics(reg),
+		Options:   c.Manager.Controller,
+	}
+	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
+		return nil, err
+	}
+	log.Info("controller configured", "identity", cred.Identity(), "refreshInterval", c.Manager.Controller.RefreshInterval.String(),
+		"namespaces", c.Manager.Namespaces, "selector", c.Manager.Selector)
+	return mgr, nil
+}
+
+func modeList() string {
+	var s []string
+	for _, m := range keyvault.Modes() {
+		s = append(s, string(m))
+	}
+	return strings.Join(s, ", ")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,324 @@
+package controller_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+)
+
+// The identities and vaults every integration test shares. Each test works in
+// a namespace and on Key Vault objects of its own, so tests run in parallel.
+const (
+	tenantID     = "00000000-0000-4000-8000-00000000a11c"
+	clientID     = "00000000-0000-4000-8000-0000000c11e7"
+	clientSecret = "local-dev-client-secret"
+	vault        = "kv-tests"
+	otherVault   = "kv-tests-other"
+)
+
+// suite is the shared test environment: a real API server and etcd, the Key
+// Vault emulator, and the controller running against both.
+var suite struct {
+	cfg     *rest.Config
+	client  client.Client
+	emu     *akvemu.Server
+	logs    *syncBuffer
+	secrets *azsecrets.Client
+	certs   *azcertificates.Client
+	keys    *azkeys.Client
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	env, cfg, err := kubetest.New(kubetest.Options{CRDDirectoryPaths: []string{"../../config/crd"}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	suite.cfg = cfg
+
+	// The README examples' vault (my-kv) and identity, plus two vaults for
+	// the tests' own objects.
+	seed, err := akvemu.LoadSeedFile("../../config/samples/emulator-seed.yaml")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	seed.Vaults = append(seed.Vaults, akvemu.VaultSeed{Name: vault, TenantID: tenantID}, akvemu.VaultSeed{Name: otherVault, TenantID: tenantID})
+	emu, err := akvemu.New(akvemu.Options{Seed: seed})
+	if err == nil {
+		err = emu.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "emulator:", err)
+		return 1
+	}
+	defer func() { _ = emu.Close() }()
+	suite.emu = emu
+	if err := sdkClients(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+
+	// The controller authenticates as akv2k8s's `environment` mode would.
+	for k, v := range map[string]string{"AZURE_TENANT_ID": tenantID, "AZURE_CLIENT_ID": clientID, "AZURE_CLIENT_SECRET": clientSecret} {
+		_ = os.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	suite.logs = &syncBuffer{}
+	stop, err := startController(ctx, controllerConfig(), suite.logs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "controller:", err)
+		return 1
+	}
+	defer stop()
+	if suite.client, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// controllerConfig is the configuration of the suite's controller: the
+// production defaults, with the emulator's transport and no listeners.
+func controllerConfig() controller.Config {
+	c := controller.DefaultConfig()
+	c.AuthMode = "environment"
+	c.Transport = suite.emu.HTTPClient()
+	c.Registry = prometheus.NewRegistry()
+	c.Manager.LeaderElection = false
+	c.Manager.MetricsAddr, c.Manager.HealthAddr = "0", "0"
+	c.Manager.Controller.RefreshInterval = time.Hour
+	c.Log.Level = "debug"
+	return c
+}
+
+// startController runs a controller until the returned function is called.
+func startController(ctx context.Context, c controller.Config, logs *syncBuffer) (stop func(), err error) {
+	log, err := logging.New(logs, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := controller.Setup(suite.cfg, c, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		cancel()
+		return nil, fmt.Errorf("cache did not sync: %v", <-done)
+	}
+	return func() { cancel(); <-done }, nil
+}
+
+// sdkClients builds the Azure SDK clients tests use to put objects in the
+// emulator, as an operator would with the Azure CLI.
+func sdkClients() error {
+	opts := suite.emu.ClientOptions()
+	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, clientSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+	if err != nil {
+		return err
+	}
+	url := "https://" + vault + ".vault.azure.net"
+	if suite.secrets, err = azsecrets.NewClient(url, cred, &azsecrets.ClientOptions{ClientOptions: opts}); err != nil {
+		return err
+	}
+	if suite.certs, err = azcertificates.NewClient(url, cred, &azcertificates.ClientOptions{ClientOptions: opts}); err != nil {
+		return err
+	}
+	suite.keys, err = azkeys.NewClient(url, cred, &azkeys.ClientOptions{ClientOptions: opts})
+	return err
+}
+
+// setSecret stores a secret version in the suite's vault and returns its version.
+func setSecret(t *testing.T, name, value, contentType string) string {
+	t.Helper()
+	params := azsecrets.SetSecretParameters{Value: &value}
+	if contentType != "" {
+		params.ContentType = &contentType
+	}
+	resp, err := suite.secrets.SetSecret(context.Background(), name, params, nil)
+	if err != nil {
+		t.Fatalf("set secret %s: %v", name, err)
+	}
+	return resp.ID.Version()
+}
+
+// importCertificate imports a PFX (base64) or PEM certificate and returns its version.
+func importCertificate(t *testing.T, name, value, contentType string, exportable bool) string {
+	t.Helper()
+	resp, err := suite.certs.ImportCertificate(context.Background(), name, azcertificates.ImportCertificateParameters{
+		Base64EncodedCertificate: &value,
+		CertificatePolicy: &azcertificates.CertificatePolicy{
+			KeyProperties:    &azcertificates.KeyProperties{Exportable: &exportable},
+			SecretProperties: &azcertificates.SecretProperties{ContentType: &contentType},
+		},
+	}, nil)
+	if err != nil {
+		t.Fatalf("import certificate %s: %v", name, err)
+	}
+	return resp.ID.Version()
+}
+
+// createKey creates an RSA or EC key.
+func createKey(t *testing.T, name string, kty azkeys.KeyType, curve *azkeys.CurveName) {
+	t.Helper()
+	params := azkeys.CreateKeyParameters{Kty: &kty, Curve: curve}
+	if kty == azkeys.KeyTypeRSA {
+		params.KeySize = ptr.To[int32](2048)
+	}
+	if _, err := suite.keys.CreateKey(context.Background(), name, params, nil); err != nil {
+		t.Fatalf("create key %s: %v", name, err)
+	}
+}
+
+// namespace creates a namespace for one test, named after it.
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
+	name = strings.Trim(name[:min(40, len(name))], "-")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}
+	if err := suite.client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// akvs builds an AzureKeyVaultSecret reading a secret of the suite's vault
+// into a Secret.
+func akvs(ns, name, object string, mutate ...func(*v2beta1.AzureKeyVaultSecret)) *v2beta1.AzureKeyVaultSecret {
+	a := &v2beta1.AzureKeyVaultSecret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v2beta1.AzureKeyVaultSecretSpec{
+			Vault: v2beta1.AzureKeyVault{Name: vault, Object: v2beta1.AzureKeyVaultObject{Name: object, Type: v2beta1.ObjectTypeSecret}},
+			Output: &v2beta1.AzureKeyVaultOutput{Secret: &v2beta1.AzureKeyVaultOutputSecret{Name: name, DataKey: "value"}},
+		},
+	}
+	for _, m := range mutate {
+		m(a)
+	}
+	return a
+}
+
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := suite.client.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %s: %v", obj.GetName(), err)
+	}
+}
+
+// eventually polls check until it returns nil; on timeout it fails with the
+// last error. The deadline bounds a hang, it asserts no speed.
+func eventually(t *testing.T, check func() error) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+		last = check()
+		return last == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("condition not met: %v", last)
+	}
+}
+
+// secretData waits for a Secret to exist and returns it.
+func waitForSecret(t *testing.T, ns, name string, check func(*corev1.Secret) error) *corev1.Secret {
+	t.Helper()
+	s := &corev1.Secret{}
+	eventually(t, func() error {
+		if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+			return err
+		}
+		if check != nil {
+			return check(s)
+		}
+		return nil
+	})
+	return s
+}
+
+// waitForReady waits until the AzureKeyVaultSecret's Ready condition has the
+// given status and reason, and returns the object.
+func waitForReady(t *testing.T, ns, name string, status metav1.ConditionStatus, reason string) *v2beta1.AzureKeyVaultSecret {
+	t.Helper()
+	a := &v2beta1.AzureKeyVaultSecret{}
+	eventually(t, func() error {
+		if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, a); err != nil {
+			return err
+		}
+		for _, c := range a.Status.Conditions {
+			if c.Type == controller.ConditionReady && c.Status == status && c.Reason == reason && c.ObservedGeneration == a.Generation {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions %+v, want Ready=%s/%s", a.Status.Conditions, status, reason)
+	})
+	return a
+}
+
+// assertGone waits until the object no longer exists.
+func assertGone(t *testing.T, obj client.Object) {
+	t.Helper()
+	eventually(t, func() error {
+		err := suite.client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("%s still exists (err %v)", obj.GetName(), err)
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for the controller's concurrent logging.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
