@@ -227,7 +227,7 @@ func akvs(ns, name, object string, mutate ...func(*v2beta1.AzureKeyVaultSecret))
 	a := &v2beta1.AzureKeyVaultSecret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v2beta1.AzureKeyVaultSecretSpec{
-			Vault: v2beta1.AzureKeyVault{Name: vault, Object: v2beta1.AzureKeyVaultObject{Name: object, Type: v2beta1.ObjectTypeSecret}},
+			Vault:  v2beta1.AzureKeyVault{Name: vault, Object: v2beta1.AzureKeyVaultObject{Name: object, Type: v2beta1.ObjectTypeSecret}},
 			Output: &v2beta1.AzureKeyVaultOutput{Secret: &v2beta1.AzureKeyVaultOutputSecret{Name: name, DataKey: "value"}},
 		},
 	}
