@@ -12,22 +12,23 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
 )
 
 var stateDir = flag.String("e2e.state", filepath.Join(os.TempDir(), "latchkey-e2e"), "folder for the cluster's state and logs")
 
-// env is what every e2e test uses: the cluster and the images pushed to its registry.
+// env is what every e2e test uses: the cluster, the images pushed to its
+// registry, and the Key Vault emulator latchkey talks to.
 var env struct {
 	cluster *devcluster.Cluster
 	// toolbox is the reference of the test image (see ./toolbox).
 	toolbox string
+	emu     *akvemu.Server
 }
 
 func TestMain(m *testing.M) {
@@ -72,23 +73,8 @@ func run(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "e2e: cluster up in %s (logs: %s)\n", time.Since(start).Round(time.Millisecond), c.LogDir())
 	env.cluster = c
 
-	bin, err := ociimage.GoBinary(ctx, moduleDir, "./test/e2e/toolbox", runtime.GOARCH)
-	if err != nil {
+	if err := setup(ctx, moduleDir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	img, err := ociimage.Build(ociimage.Spec{
-		Files: []ociimage.File{
-			{Path: "/toolbox", Mode: 0o755, Data: bin},
-			{Path: "/etc/greeting", Mode: 0o644, Data: []byte("hello from the image\n")},
-		},
-		Entrypoint: []string{"/toolbox"}, OS: "linux", Architecture: runtime.GOARCH,
-	})
-	if err == nil {
-		env.toolbox, err = c.Node.Registry.Push(ctx, "e2e/toolbox:1", img)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: toolbox image:", err)
 		return 1
 	}
 	return m.Run()

@@ -1,0 +1,177 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/ociimage"
+)
+
+// Where the suite installs latchkey, and the Key Vault and Entra ID host
+// names the emulator answers for: pods resolve them to the node through the
+// chart's hostAliases, as they would a private endpoint.
+const (
+	releaseNamespace = "latchkey-system"
+	imageTag         = "e2e"
+)
+
+var emulatedHosts = []string{"my-kv.vault.azure.net", "login.microsoftonline.com"}
+
+// setup builds and pushes the images, starts the Key Vault emulator on the
+// node's address, and installs latchkey with its Helm chart.
+func setup(ctx context.Context, moduleDir string) error {
+	start := time.Now()
+	if err := pushImages(ctx, moduleDir); err != nil {
+		return err
+	}
+	if err := startEmulator(ctx, moduleDir); err != nil {
+		return err
+	}
+	if err := installChart(ctx, moduleDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "e2e: latchkey installed in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// pushImages builds the test toolbox image and latchkey's own images in Go
+// and pushes them to the node's registry.
+func pushImages(ctx context.Context, moduleDir string) error {
+	reg := env.cluster.Node.Registry
+	tool, err := ociimage.GoBinary(ctx, moduleDir, "./test/e2e/toolbox", runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	img, err := ociimage.Build(ociimage.Spec{
+		Files: []ociimage.File{
+			{Path: "/toolbox", Mode: 0o755, Data: tool},
+			{Path: "/etc/greeting", Mode: 0o644, Data: []byte("hello from the image\n")},
+		},
+		Entrypoint: []string{"/toolbox"}, OS: "linux", Architecture: runtime.GOARCH,
+	})
+	if err != nil {
+		return err
+	}
+	if env.toolbox, err = reg.Push(ctx, "e2e/toolbox:1", img); err != nil {
+		return err
+	}
+	for _, name := range []string{"latchkey-controller"} {
+		bin, err := ociimage.GoBinary(ctx, moduleDir, "./cmd/"+name, runtime.GOARCH)
+		if err != nil {
+			return err
+		}
+		img, err := ociimage.Build(ociimage.Spec{
+			Files:      []ociimage.File{{Path: "/" + name, Mode: 0o755, Data: bin}},
+			Entrypoint: []string{"/" + name}, User: "65532:65532",
+			OS: "linux", Architecture: runtime.GOARCH,
+		})
+		if err != nil {
+			return err
+		}
+		if _, err := reg.Push(ctx, "latchkey/"+name+":"+imageTag, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startEmulator serves the README's vault on the node's address, port 443,
+// where pods reach it under the real Key Vault and Entra ID names.
+func startEmulator(ctx context.Context, moduleDir string) error {
+	seed, err := akvemu.LoadSeedFile(filepath.Join(moduleDir, "config/samples/emulator-seed.yaml"))
+	if err != nil {
+		return err
+	}
+	emu, err := akvemu.New(akvemu.Options{
+		Listen: net.JoinHostPort(env.cluster.Node.IP, "443"), Seed: seed,
+		ExtraNames: []string{env.cluster.Node.IP},
+	})
+	if err == nil {
+		err = emu.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	env.emu = emu
+	return nil
+}
+
+// installChart installs charts/latchkey the way a user would, with values
+// that point latchkey at the emulator: credentials from a Secret
+// (keyVaultAuth=environment), the emulator's CA as the trusted roots, and
+// host aliases for the Key Vault and Entra ID names.
+func installChart(ctx context.Context, moduleDir string) error {
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().ConfigMaps(releaseNamespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "emulator-ca"},
+		Data:       map[string]string{"ca.crt": string(env.emu.CACertPEM())},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Secrets(releaseNamespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "azure-credentials"},
+		StringData: map[string]string{
+			"AZURE_TENANT_ID":     "00000000-0000-4000-8000-00000000a11c",
+			"AZURE_CLIENT_ID":     "00000000-0000-4000-8000-0000000c11e7",
+			"AZURE_CLIENT_SECRET": "local-dev-client-secret",
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	values := fmt.Sprintf(`keyVaultAuth: environment
+envFromSecret: azure-credentials
+env:
+  SSL_CERT_FILE: /etc/latchkey-ca/ca.crt
+image:
+  registry: %s/latchkey
+  tag: %s
+hostAliases:
+  - ip: %s
+    hostnames: [%s]
+extraVolumes:
+  - name: emulator-ca
+    configMap: {name: emulator-ca}
+extraVolumeMounts:
+  - name: emulator-ca
+    mountPath: /etc/latchkey-ca
+    readOnly: true
+controller:
+  replicas: 2
+  logLevel: debug
+`, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "))
+	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
+	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
+		return err
+	}
+	helm := os.Getenv("LATCHKEY_HELM")
+	if helm == "" {
+		return fmt.Errorf("LATCHKEY_HELM not set; run through make test-e2e")
+	}
+	cmd := exec.CommandContext(ctx, helm, "upgrade", "--install", "latchkey", filepath.Join(moduleDir, "charts/latchkey"),
+		"--namespace", releaseNamespace, "--values", valuesFile, "--wait", "--timeout", "3m")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.Kubeconfig, "HELM_CACHE_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"),
+		"HELM_CONFIG_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"), "HELM_DATA_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("helm install: %w\n%s", err, out)
+	}
+	return nil
+}
