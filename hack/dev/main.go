@@ -1,7 +1,7 @@
-// Command dev runs latchkey's local environment for `make dev`: a Kubernetes
-// control plane built from source (and, with --node, a real node; root), until
-// Ctrl-C, which tears it all down. --teardown only cleans up a state folder a
-// crashed run left behind (the e2e target calls it on every exit).
+// Command dev is what `make dev` runs (see internal/devenv): latchkey locally,
+// no Azure, no cluster; --node adds a real node (root). --teardown only cleans
+// up a state folder a crashed run left behind (the e2e target calls it on
+// every exit).
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devenv"
 )
 
 func main() {
@@ -36,15 +37,8 @@ func run(state string, node, teardown bool) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-	c, err := devcluster.Start(ctx, devcluster.Options{StateDir: state, Binaries: bins, Node: node, ModuleDir: ".", Logf: logf})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
-	fmt.Printf("\nlatchkey dev cluster is up. In another terminal:\n\n  export KUBECONFIG=%s\n  %s get nodes,namespaces\n\nLogs: %s. Ctrl-C stops everything.\n",
-		c.Kubeconfig, os.Getenv("TEST_ASSET_KUBECTL"), c.LogDir())
-	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "\ndev: stopping")
-	return nil
+	return devenv.Run(ctx, devenv.Options{
+		StateDir: state, ModuleDir: ".", Node: node, Binaries: bins,
+		Kubectl: os.Getenv("TEST_ASSET_KUBECTL"), Out: os.Stdout, Progress: os.Stderr,
+	})
 }

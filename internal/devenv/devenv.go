@@ -1,0 +1,185 @@
+// Package devenv is what `make dev` runs: latchkey on a laptop with no Azure
+// and no cluster. It starts a Kubernetes control plane built from source
+// (internal/devcluster; a real node too when asked), the Key Vault emulator
+// seeded with the vault the akv2k8s README's examples name, and latchkey's
+// controller against both, then applies those examples.
+package devenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+)
+
+// Options configure the environment.
+type Options struct {
+	StateDir  string
+	ModuleDir string
+	Node      bool
+	Binaries  devcluster.Binaries
+	Kubectl   string
+	// Out receives the summary; progress goes to Progress.
+	Out, Progress io.Writer
+}
+
+// The identity of config/samples/emulator-seed.yaml that latchkey runs as.
+var sampleCredentials = map[string]string{
+	"AZURE_TENANT_ID":     "00000000-0000-4000-8000-00000000a11c",
+	"AZURE_CLIENT_ID":     "00000000-0000-4000-8000-0000000c11e7",
+	"AZURE_CLIENT_SECRET": "local-dev-client-secret",
+}
+
+// Run brings everything up, prints what to look at, and tears it all down
+// when ctx ends.
+func Run(ctx context.Context, o Options) error {
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Progress, format+"\n", args...) }
+	c, err := devcluster.Start(ctx, devcluster.Options{StateDir: o.StateDir, Binaries: o.Binaries, Node: o.Node, ModuleDir: o.ModuleDir, Logf: logf})
+	if err != nil {
+		return err
+	}
+	defer c.Stop()
+
+	seed, err := akvemu.LoadSeedFile(filepath.Join(o.ModuleDir, "config/samples/emulator-seed.yaml"))
+	if err != nil {
+		return err
+	}
+	caFile := filepath.Join(o.StateDir, "emulator-ca.pem")
+	emu, err := akvemu.New(akvemu.Options{Seed: seed, CAOut: caFile})
+	if err == nil {
+		err = emu.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	defer func() { _ = emu.Close() }()
+	if err := os.WriteFile(caFile, emu.CACertPEM(), 0o644); err != nil {
+		return err
+	}
+	logf("devenv: Key Vault emulator on %s", emu.URL())
+
+	cl, err := client.New(c.Config, client.Options{Scheme: controller.Scheme()})
+	if err != nil {
+		return err
+	}
+	if err := applyFile(ctx, cl, filepath.Join(o.ModuleDir, "config/crd/spv.no_azurekeyvaultsecrets.yaml")); err != nil {
+		return fmt.Errorf("install the CRD: %w", err)
+	}
+	if err := waitForCRD(ctx, c); err != nil {
+		return err
+	}
+	stopController, err := startController(ctx, c, emu, filepath.Join(c.LogDir(), "latchkey-controller.log"))
+	if err != nil {
+		return err
+	}
+	defer stopController()
+	if err := applyFile(ctx, cl, filepath.Join(o.ModuleDir, "config/samples/seed-examples.yaml")); err != nil {
+		return fmt.Errorf("apply the examples: %w", err)
+	}
+
+	fmt.Fprintf(o.Out, `
+latchkey is running locally: a Kubernetes control plane, the Key Vault emulator
+(vault my-kv, from config/samples/emulator-seed.yaml) and the controller, with
+the akv2k8s README's examples applied (config/samples/seed-examples.yaml).
+
+In another terminal:
+
+  export KUBECONFIG=%s
+  %s get akvs,secrets
+  %s get secret keyvault-secret -o jsonpath='{.data.azuresecret}' | base64 -d; echo
+  %s describe akvs my-first-azure-keyvault-certificate
+
+Logs: %s (the controller's: latchkey-controller.log).
+Emulator: %s/_emulator/counters (CA: %s). Ctrl-C stops everything.
+`, c.Kubeconfig, o.Kubectl, o.Kubectl, o.Kubectl, c.LogDir(), emu.URL(), caFile)
+	<-ctx.Done()
+	fmt.Fprintln(o.Progress, "devenv: stopping")
+	return nil
+}
+
+// startController runs latchkey's controller in this process, talking to the
+// emulator through its transport, with the sample identity.
+func startController(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Server, logPath string) (func(), error) {
+	for k, v := range sampleCredentials {
+		if err := os.Setenv(k, v); err != nil {
+			return nil, err
+		}
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg := controller.DefaultConfig()
+	cfg.AuthMode = "environment"
+	cfg.Transport = emu.HTTPClient()
+	cfg.Registry = prometheus.NewRegistry()
+	cfg.Manager.LeaderElection = false
+	cfg.Manager.MetricsAddr, cfg.Manager.HealthAddr = "0", "0"
+	cfg.Log = logging.Options{Level: "debug", Format: "text"}
+	log, err := logging.New(logFile, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := controller.Setup(c.Config, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
+		cancel()
+		<-done
+		_ = logFile.Close()
+	}, nil
+}
+
+// waitForCRD waits until the API server serves AzureKeyVaultSecrets.
+func waitForCRD(ctx context.Context, c *devcluster.Cluster) error {
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		cl, err := client.New(c.Config, client.Options{Scheme: controller.Scheme()})
+		if err != nil {
+			return false, nil
+		}
+		return cl.List(ctx, &v2beta1.AzureKeyVaultSecretList{}) == nil, nil
+	})
+}
+
+// applyFile server-side applies every object of a YAML file.
+func applyFile(ctx context.Context, cl client.Client, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if err := cl.Patch(ctx, u, client.Apply, client.FieldOwner("latchkey-dev"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
