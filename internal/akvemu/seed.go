@@ -115,10 +115,15 @@ type VaultSeed struct {
 	Cloud string `json:"cloud,omitempty"`
 	// AllowedPrincipals, when set, are the only client IDs, object IDs or UPNs
 	// allowed in; others get 403. Empty: every principal of the tenant.
-	AllowedPrincipals []string          `json:"allowedPrincipals,omitempty"`
-	Secrets           []SecretSeed      `json:"secrets,omitempty"`
-	Certificates      []CertificateSeed `json:"certificates,omitempty"`
-	Keys              []KeySeed         `json:"keys,omitempty"`
+	AllowedPrincipals []string `json:"allowedPrincipals,omitempty"`
+	// CertificateOnlyPrincipals may read certificates and keys but not
+	// secrets: an access policy with certificate and key permissions only,
+	// as the akv2k8s README tells users to grant for certificates. Their
+	// secret operations get 403.
+	CertificateOnlyPrincipals []string          `json:"certificateOnlyPrincipals,omitempty"`
+	Secrets                   []SecretSeed      `json:"secrets,omitempty"`
+	Certificates              []CertificateSeed `json:"certificates,omitempty"`
+	Keys                      []KeySeed         `json:"keys,omitempty"`
 }
 
 // SecretSeed is a secret: one value (Value) or several versions, oldest first.

@@ -12,7 +12,9 @@ func (s *Server) seedVault(seed *Seed, vs VaultSeed) error {
 	if err != nil {
 		return err
 	}
-	v := s.store.ensureVault(vs.Name, func() *vault { return newVault(vs.Name, cl, vs.TenantID, vs.AllowedPrincipals) })
+	v := s.store.ensureVault(vs.Name, func() *vault {
+		return newVault(vs.Name, cl, vs.TenantID, vs.AllowedPrincipals, vs.CertificateOnlyPrincipals)
+	})
 	now := s.now()
 	for _, ss := range vs.Secrets {
 		s.seedSecret(v, ss, now)

@@ -169,16 +169,18 @@ type vault struct {
 	// allowed holds lower-case principal IDs (client or object IDs, UPNs);
 	// empty lets every principal of the tenant in.
 	allowed map[string]bool
-	secrets collection[*secretVersion]
-	keys    collection[*keyVersion]
-	certs   collection[*certVersion]
-	certOps map[string]*certOp
+	// certOnly holds principals denied secret operations.
+	certOnly map[string]bool
+	secrets  collection[*secretVersion]
+	keys     collection[*keyVersion]
+	certs    collection[*certVersion]
+	certOps  map[string]*certOp
 }
 
-func newVault(name string, c cloud, tenantID string, allowed []string) *vault {
+func newVault(name string, c cloud, tenantID string, allowed, certOnly []string) *vault {
 	v := &vault{
 		name: strings.ToLower(name), cloud: c, tenantID: tenantID,
-		allowed: map[string]bool{},
+		allowed: map[string]bool{}, certOnly: map[string]bool{},
 		secrets: newCollection[*secretVersion](),
 		keys:    newCollection[*keyVersion](),
 		certs:   newCollection[*certVersion](),
@@ -186,6 +188,9 @@ func newVault(name string, c cloud, tenantID string, allowed []string) *vault {
 	}
 	for _, p := range allowed {
 		v.allowed[strings.ToLower(p)] = true
+	}
+	for _, p := range certOnly {
+		v.certOnly[strings.ToLower(p)] = true
 	}
 	return v
 }

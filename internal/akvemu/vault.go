@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -216,7 +217,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string,
 		writeKVError(rec, authErr.err)
 		return
 	}
-	if !v.permits(caller) {
+	if !v.permits(caller, op) {
 		writeKVError(rec, forbiddenCaller(v, caller, op))
 		return
 	}
@@ -240,7 +241,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, name string,
 func (s *Server) lookupVault(name string, cl cloud) *vault {
 	v := s.store.vault(name)
 	if v == nil && s.opts.AutoCreateVaults && vaultNamePattern.MatchString(name) {
-		v = s.store.ensureVault(name, func() *vault { return newVault(name, cl, s.opts.DefaultTenantID, nil) })
+		v = s.store.ensureVault(name, func() *vault { return newVault(name, cl, s.opts.DefaultTenantID, nil, nil) })
 		s.log.Info("auto-created vault", "vault", v.name, "cloud", cl.name)
 	}
 	if v == nil || v.cloud.name != cl.name {
@@ -320,17 +321,17 @@ func checkVaultClaims(v *vault, c *claims) *kvError {
 	return nil
 }
 
-// permits applies the vault's access list: empty lets everyone of the tenant in.
-func (v *vault) permits(c *claims) bool {
+// permits applies the vault's access list (empty lets everyone of the tenant
+// in) and keeps certificate-only principals away from secret operations.
+func (v *vault) permits(c *claims, op string) bool {
+	ids := []string{c.Oid, c.AppID, c.Upn}
+	if strings.Contains(op, "Secret") && slices.ContainsFunc(ids, func(id string) bool { return id != "" && v.certOnly[strings.ToLower(id)] }) {
+		return false
+	}
 	if len(v.allowed) == 0 {
 		return true
 	}
-	for _, id := range []string{c.Oid, c.AppID, c.Upn} {
-		if id != "" && v.allowed[strings.ToLower(id)] {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ids, func(id string) bool { return id != "" && v.allowed[strings.ToLower(id)] })
 }
 
 // forbiddenCaller is the 403 of a principal outside the vault's access list,

@@ -5,10 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -54,6 +56,23 @@ func certificateObject(ref Ref, s azsecrets.Secret) (Object, error) {
 		return Object{}, &Error{Ref: ref, Class: ErrInvalidObject, Detail: "backing secret: " + err.Error()}
 	}
 	obj.KeyExportable = b.Key != nil
+	return obj, nil
+}
+
+// publicCertificateObject converts a certificate bundle to an Object holding
+// its leaf certificate as PEM, without a key: all GetCertificate returns.
+func publicCertificateObject(ref Ref, c azcertificates.Certificate) (Object, error) {
+	if len(c.CER) == 0 {
+		return Object{}, &Error{Ref: ref, Class: ErrInvalidObject, Detail: "Key Vault returned no certificate"}
+	}
+	obj := Object{Ref: ref, Version: ref.Version, ContentType: ContentTypePEM,
+		Value: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.CER})}
+	if c.ID != nil && c.ID.Version() != "" {
+		obj.Version = c.ID.Version()
+	}
+	if c.Attributes != nil && c.Attributes.Updated != nil {
+		obj.Updated = *c.Attributes.Updated
+	}
 	return obj, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 )
@@ -85,6 +86,7 @@ type Reader struct {
 	mu      sync.Mutex
 	secrets map[string]*azsecrets.Client
 	keys    map[string]*azkeys.Client
+	certs   map[string]*azcertificates.Client
 }
 
 // NewReader returns a Reader that reads with cred.
@@ -97,6 +99,7 @@ func NewReader(cred *Credential, o ReaderOptions) *Reader {
 		now:     o.Now,
 		secrets: map[string]*azsecrets.Client{},
 		keys:    map[string]*azkeys.Client{},
+		certs:   map[string]*azcertificates.Client{},
 	}
 	if r.limiter == nil {
 		r.limiter = NewLimiter(LimiterOptions{})
@@ -184,7 +187,11 @@ func (r *Reader) read(ctx context.Context, ref Ref) (Object, error) {
 	case KindSecret, KindCertificate:
 		resp, err := r.secretsClient(ref.Vault).GetSecret(ctx, ref.Name, ref.Version, nil)
 		if err != nil {
-			return Object{}, classify(ctx, ref, err, r.now())
+			err = classify(ctx, ref, err, r.now())
+			if ref.Kind == KindCertificate && errors.Is(err, ErrForbidden) {
+				return r.readPublicCertificate(ctx, ref, err)
+			}
+			return Object{}, err
 		}
 		if ref.Kind == KindCertificate {
 			return certificateObject(ref, resp.Secret)
@@ -200,29 +207,52 @@ func (r *Reader) read(ctx context.Context, ref Ref) (Object, error) {
 	return Object{}, &Error{Ref: ref, Class: ErrInvalidObject, Detail: fmt.Sprintf("unknown object kind %q", ref.Kind)}
 }
 
-func (r *Reader) secretsClient(vault string) *azsecrets.Client {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	key := strings.ToLower(vault)
-	c, ok := r.secrets[key]
-	if !ok {
-		// NewClient fails only for a URL it cannot parse; validate() made it well-formed.
-		c, _ = azsecrets.NewClient(r.cred.Cloud().VaultURL(key), r.cred, &azsecrets.ClientOptions{ClientOptions: r.clientOpts})
-		r.secrets[key] = c
-		r.log.Debug("created Key Vault secrets client", slog.String("vault", key), slog.String("identity", r.cred.Identity()))
+// readPublicCertificate reads a certificate's public part when its backing
+// secret is forbidden: the akv2k8s README tells users to grant certificate
+// permissions (not secret ones) for certificates, which suffices for outputs
+// without the private key. It costs a second request, only for such
+// identities; the result holds the leaf certificate and no key.
+func (r *Reader) readPublicCertificate(ctx context.Context, ref Ref, secretErr error) (Object, error) {
+	resp, err := r.certificatesClient(ref.Vault).GetCertificate(ctx, ref.Name, ref.Version, nil)
+	if err != nil {
+		if err := classify(ctx, ref, err, r.now()); !errors.Is(err, ErrForbidden) {
+			return Object{}, err
+		}
+		return Object{}, secretErr
 	}
-	return c
+	return publicCertificateObject(ref, resp.Certificate)
+}
+
+func (r *Reader) secretsClient(vault string) *azsecrets.Client {
+	return cachedClient(r, r.secrets, vault, "secrets", func(url string) (*azsecrets.Client, error) {
+		return azsecrets.NewClient(url, r.cred, &azsecrets.ClientOptions{ClientOptions: r.clientOpts})
+	})
 }
 
 func (r *Reader) keysClient(vault string) *azkeys.Client {
+	return cachedClient(r, r.keys, vault, "keys", func(url string) (*azkeys.Client, error) {
+		return azkeys.NewClient(url, r.cred, &azkeys.ClientOptions{ClientOptions: r.clientOpts})
+	})
+}
+
+func (r *Reader) certificatesClient(vault string) *azcertificates.Client {
+	return cachedClient(r, r.certs, vault, "certificates", func(url string) (*azcertificates.Client, error) {
+		return azcertificates.NewClient(url, r.cred, &azcertificates.ClientOptions{ClientOptions: r.clientOpts})
+	})
+}
+
+// cachedClient returns the client of one vault from m, creating it on first
+// use. NewClient fails only for a URL it cannot parse, and Ref.validate made
+// the vault name well-formed.
+func cachedClient[C any](r *Reader, m map[string]*C, vault, kind string, newClient func(url string) (*C, error)) *C {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := strings.ToLower(vault)
-	c, ok := r.keys[key]
+	c, ok := m[key]
 	if !ok {
-		c, _ = azkeys.NewClient(r.cred.Cloud().VaultURL(key), r.cred, &azkeys.ClientOptions{ClientOptions: r.clientOpts})
-		r.keys[key] = c
-		r.log.Debug("created Key Vault keys client", slog.String("vault", key), slog.String("identity", r.cred.Identity()))
+		c, _ = newClient(r.cred.Cloud().VaultURL(key))
+		m[key] = c
+		r.log.Debug("created Key Vault "+kind+" client", slog.String("vault", key), slog.String("identity", r.cred.Identity()))
 	}
 	return c
 }

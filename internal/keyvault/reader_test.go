@@ -379,3 +379,41 @@ func TestCancellation(t *testing.T) {
 		t.Fatal("response error leaked")
 	}
 }
+
+// TestReadCertificateWithCertificatePermissionsOnly: the akv2k8s README tells
+// users to grant certificate permissions for certificates. Such an identity
+// may not read the backing secret; the reader then falls back to the
+// certificate itself (public part only) at the cost of a second request.
+func TestReadCertificateWithCertificatePermissionsOnly(t *testing.T) {
+	e := newEnv(t, func(s *akvemu.Seed) {
+		for i := range s.Vaults {
+			if s.Vaults[i].Name == vault {
+				s.Vaults[i].CertificateOnlyPrincipals = []string{spApp}
+			}
+		}
+	})
+	r := e.reader(t, e.spCredential(t), keyvault.ReaderOptions{})
+	ctx := testCtx(t)
+	e.Counters().Reset()
+	obj, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "tls-pfx"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.ContentType != keyvault.ContentTypePEM || obj.KeyExportable || obj.Version == "" {
+		t.Fatalf("content type %q, exportable %v, version %q", obj.ContentType, obj.KeyExportable, obj.Version)
+	}
+	b, err := certbundle.Parse(obj.ContentType, obj.Value)
+	if err != nil || b.Key != nil || b.Leaf == nil {
+		t.Fatalf("parse: %v, key %v", err, b != nil && b.Key != nil)
+	}
+	if got := e.count(vault, "GetSecret", 403); got != 1 {
+		t.Errorf("GetSecret 403s = %d, want 1", got)
+	}
+	if got := e.count(vault, "GetCertificate", 200); got != 1 {
+		t.Errorf("GetCertificate reads = %d, want 1", got)
+	}
+	// A plain secret stays forbidden: no fallback for non-certificates.
+	if _, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindSecret, Name: "tls-pfx"}); !errors.Is(err, keyvault.ErrForbidden) {
+		t.Errorf("secret read: %v, want ErrForbidden", err)
+	}
+}
