@@ -1,0 +1,198 @@
+// Package webhook is the env injector's mutating admission webhook: it
+// rewrites containers whose environment holds `<akvs>@azurekeyvault`
+// placeholders so that latchkey's binary starts first and execs the original
+// program with the values (docs/design/injection.md).
+//
+// The handler gathers inputs (ConfigMaps the containers read, the
+// AzureKeyVaultSecrets they name, image configs when the pod gives no
+// command), then mutate.go decides with pure functions. controller-runtime
+// computes the JSON patch from the edited pod. The webhook holds no Key Vault
+// credential: it never reads values.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+)
+
+// ImageLookup finds an image's ENTRYPOINT and CMD in its registry.
+type ImageLookup interface {
+	Lookup(ctx context.Context, req ImageRequest) (ImageConfig, error)
+}
+
+// ImageRequest is one lookup: the image as the pod names it, the platform
+// the pod will run on, and the pull secrets it may use.
+type ImageRequest struct {
+	Image string
+	// NodeSelector of the pod, which may pin the platform.
+	NodeSelector map[string]string
+	// PullSecrets are the docker config Secrets of the pod and of its
+	// ServiceAccount, in that order.
+	PullSecrets []corev1.Secret
+}
+
+// Defaulter mutates pods. It implements admission.Defaulter[*corev1.Pod].
+type Defaulter struct {
+	// Reader reads ConfigMaps, AzureKeyVaultSecrets, ServiceAccounts and
+	// pull Secrets of the pod's namespace.
+	Reader  client.Reader
+	Images  ImageLookup
+	Options Options
+	// LookupTimeout bounds every image lookup of one admission: half the
+	// webhook's timeout, so the API server never times out waiting for us.
+	LookupTimeout time.Duration
+}
+
+// Default rewrites a pod's containers that hold placeholders. Errors are
+// admission errors shown to the user; they name objects, never values.
+func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) error {
+	logger := log.FromContext(ctx)
+	if why := skip(pod); why != "" {
+		logger.V(1).Info("pod skipped", "reason", why)
+		return nil
+	}
+	ns := pod.Namespace
+	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
+		ns = req.Namespace
+	}
+	configMaps := d.configMapReader(ctx, ns)
+	plans := analyze(pod, configMaps)
+	if len(plans) == 0 {
+		return nil
+	}
+	refs, err := d.refs(ctx, ns, plans)
+	if err != nil {
+		return err
+	}
+	images, err := d.images(ctx, ns, pod, plans)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(plans))
+	for i, p := range plans {
+		names[i] = container(pod, p).Name
+	}
+	if err := mutate(pod, plans, refs, images, d.Options); err != nil {
+		return err
+	}
+	for i, p := range plans {
+		logger.Info("container rewritten", "container", names[i], "placeholders", describe(p))
+	}
+	return nil
+}
+
+// configMapReader returns a function reading ConfigMaps of ns, each at most
+// once per admission. A missing ConfigMap reads as empty: the kubelet will
+// report it (or skip it, when optional) as it would without us.
+func (d *Defaulter) configMapReader(ctx context.Context, ns string) func(string) map[string]string {
+	seen := map[string]map[string]string{}
+	return func(name string) map[string]string {
+		if data, ok := seen[name]; ok {
+			return data
+		}
+		cm := &corev1.ConfigMap{}
+		if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm); err != nil {
+			seen[name] = nil
+			return nil
+		}
+		seen[name] = cm.Data
+		return cm.Data
+	}
+}
+
+// refs reads the AzureKeyVaultSecrets the plans name.
+func (d *Defaulter) refs(ctx context.Context, ns string, plans []containerPlan) (map[string]Ref, error) {
+	refs := map[string]Ref{}
+	for _, p := range plans {
+		for _, name := range p.akvsNames() {
+			if _, done := refs[name]; done {
+				continue
+			}
+			akvs := &v2beta1.AzureKeyVaultSecret{}
+			err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, akvs)
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("AzureKeyVaultSecret %s/%s, named by an @azurekeyvault placeholder, does not exist; create it before the pod", ns, name)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
+			}
+			o := akvs.Spec.Vault.Object
+			refs[name] = Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
+		}
+	}
+	return refs, nil
+}
+
+// images looks up the config of every planned container without a command,
+// within LookupTimeout for all of them together.
+func (d *Defaulter) images(ctx context.Context, ns string, pod *corev1.Pod, plans []containerPlan) (map[string]*ImageConfig, error) {
+	out := map[string]*ImageConfig{}
+	var pullSecrets []corev1.Secret
+	var loaded bool
+	ctx, cancel := context.WithTimeout(ctx, d.LookupTimeout)
+	defer cancel()
+	for _, p := range plans {
+		c := container(pod, p)
+		if !needsImage(c) {
+			continue
+		}
+		if d.Images == nil {
+			return nil, fmt.Errorf("container %s: set command (and args) in the pod spec: image lookups are disabled", c.Name)
+		}
+		if !loaded {
+			pullSecrets = d.pullSecrets(ctx, ns, pod)
+			loaded = true
+		}
+		cfg, err := d.Images.Lookup(ctx, ImageRequest{Image: c.Image, NodeSelector: pod.Spec.NodeSelector, PullSecrets: pullSecrets})
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		out[c.Name] = &cfg
+	}
+	return out, nil
+}
+
+// pullSecrets reads the pod's image pull secrets and its ServiceAccount's.
+// One that cannot be read is skipped: the lookup then tries the others and
+// anonymous access, and its error says what failed.
+func (d *Defaulter) pullSecrets(ctx context.Context, ns string, pod *corev1.Pod) []corev1.Secret {
+	names := []string{}
+	for _, r := range pod.Spec.ImagePullSecrets {
+		names = append(names, r.Name)
+	}
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	account := &corev1.ServiceAccount{}
+	if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: sa}, account); err == nil {
+		for _, r := range account.ImagePullSecrets {
+			names = append(names, r.Name)
+		}
+	}
+	var out []corev1.Secret
+	for _, n := range names {
+		s := corev1.Secret{}
+		if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: n}, &s); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func container(pod *corev1.Pod, p containerPlan) *corev1.Container {
+	if p.init {
+		return &pod.Spec.InitContainers[p.index]
+	}
+	return &pod.Spec.Containers[p.index]
+}

@@ -1,0 +1,282 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+)
+
+// Names the webhook writes into pods. They are part of the contract with the
+// in-container binary (docs/design/injection.md).
+const (
+	// InjectedAnnotation marks a pod the webhook has handled, so that a
+	// second pass (reinvocation) changes nothing.
+	InjectedAnnotation = "latchkey.dev/injected"
+	// akv2k8sInitContainer is the init container akv2k8s added; such pods are
+	// already wrapped and left alone.
+	akv2k8sInitContainer = "copy-azurekeyvault-env"
+
+	initContainerName = "latchkey-env-install"
+	volumeName        = "latchkey-env"
+	binDir            = "/latchkey/bin"
+	binPath           = binDir + "/latchkey-env"
+	// RefsEnv carries, per container, the AzureKeyVaultSecrets its
+	// placeholders name: what direct mode needs without API access.
+	RefsEnv = "LATCHKEY_REFS"
+	// DirectModeEnv is akv2k8s's per-container switch to direct mode.
+	DirectModeEnv = "ENV_INJECTOR_DISABLE_AUTH_SERVICE"
+)
+
+// placeholderRE matches a whole env value `<akvs>@azurekeyvault[?query]`.
+var placeholderRE = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)@azurekeyvault(\?(.+))?$`)
+
+// placeholder is one env variable to resolve.
+type placeholder struct {
+	Var   string
+	AKVS  string
+	Query string
+}
+
+// parsePlaceholder reports whether value is a placeholder, and its parts.
+func parsePlaceholder(value string) (akvs, query string, ok bool) {
+	m := placeholderRE.FindStringSubmatch(value)
+	if m == nil || len(m[1]) > 253 {
+		return "", "", false
+	}
+	return m[1], m[6], true
+}
+
+// Ref is what the binary needs to read one AzureKeyVaultSecret's object
+// itself (direct mode): names only, never values.
+type Ref struct {
+	Vault       string `json:"vault"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Version     string `json:"version,omitempty"`
+	ContentType string `json:"contentType,omitempty"`
+}
+
+// ImageConfig is the part of an image's config that decides its argv.
+type ImageConfig struct {
+	Entrypoint, Cmd []string
+}
+
+// containerPlan says how one container will be rewritten.
+type containerPlan struct {
+	init  bool
+	index int
+	// env is the container's env with placeholders reached through
+	// ConfigMaps copied in as explicit entries.
+	env          []corev1.EnvVar
+	placeholders []placeholder
+}
+
+func (p containerPlan) akvsNames() []string {
+	var names []string
+	for _, ph := range p.placeholders {
+		if !slices.Contains(names, ph.AKVS) {
+			names = append(names, ph.AKVS)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// skip reports why a pod is left alone, or "".
+func skip(pod *corev1.Pod) string {
+	if _, ok := pod.Annotations[InjectedAnnotation]; ok {
+		return "already injected"
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == akv2k8sInitContainer {
+			return "already wrapped by akv2k8s"
+		}
+	}
+	return ""
+}
+
+// analyze finds the containers to rewrite. configMaps returns the data of a
+// ConfigMap in the pod's namespace (nil when it does not exist).
+func analyze(pod *corev1.Pod, configMaps func(name string) map[string]string) []containerPlan {
+	var plans []containerPlan
+	for i := range pod.Spec.InitContainers {
+		if p, ok := analyzeContainer(&pod.Spec.InitContainers[i], configMaps); ok {
+			p.init, p.index = true, i
+			plans = append(plans, p)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		if p, ok := analyzeContainer(&pod.Spec.Containers[i], configMaps); ok {
+			p.index = i
+			plans = append(plans, p)
+		}
+	}
+	return plans
+}
+
+func analyzeContainer(c *corev1.Container, configMaps func(string) map[string]string) (containerPlan, bool) {
+	p := containerPlan{env: slices.Clone(c.Env)}
+	explicit := map[string]bool{}
+	for i, e := range p.env {
+		explicit[e.Name] = true
+		value := e.Value
+		if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
+			v, ok := configMaps(ref.ConfigMapKeyRef.Name)[ref.ConfigMapKeyRef.Key]
+			if _, _, isPH := parsePlaceholder(v); !ok || !isPH {
+				continue
+			}
+			// The value comes from a ConfigMap: pin it in the spec.
+			p.env[i] = corev1.EnvVar{Name: e.Name, Value: v}
+			value = v
+		}
+		if akvs, q, ok := parsePlaceholder(value); ok {
+			p.placeholders = append(p.placeholders, placeholder{Var: e.Name, AKVS: akvs, Query: q})
+		}
+	}
+	// envFrom: later sources win over earlier ones, explicit env over all.
+	fromConfigMaps := map[string]string{}
+	for _, src := range c.EnvFrom {
+		if src.ConfigMapRef == nil {
+			continue
+		}
+		for k, v := range configMaps(src.ConfigMapRef.Name) {
+			fromConfigMaps[src.Prefix+k] = v
+		}
+	}
+	for _, name := range sortedKeys(fromConfigMaps) {
+		v := fromConfigMaps[name]
+		akvs, q, ok := parsePlaceholder(v)
+		if !ok || explicit[name] {
+			continue
+		}
+		p.env = append(p.env, corev1.EnvVar{Name: name, Value: v})
+		p.placeholders = append(p.placeholders, placeholder{Var: name, AKVS: akvs, Query: q})
+	}
+	return p, len(p.placeholders) > 0
+}
+
+// Options are the install's choices that mutate applies.
+type Options struct {
+	// Image is the image of the in-container binary.
+	Image           string
+	ImagePullPolicy corev1.PullPolicy
+	// Resources of the init container.
+	Resources corev1.ResourceRequirements
+}
+
+// errNoCommand is returned when neither the pod nor the image gives a command.
+var errNoCommand = errors.New("neither the pod nor the image sets a command")
+
+// argv is the program a container runs: Docker's rules for ENTRYPOINT and
+// CMD against Kubernetes' command and args.
+func argv(c *corev1.Container, img *ImageConfig) ([]string, error) {
+	if len(c.Command) > 0 {
+		return slices.Concat(c.Command, c.Args), nil
+	}
+	if img == nil {
+		return nil, errNoCommand
+	}
+	args := c.Args
+	if len(args) == 0 {
+		args = img.Cmd
+	}
+	out := slices.Concat(img.Entrypoint, args)
+	if len(out) == 0 {
+		return nil, errNoCommand
+	}
+	return out, nil
+}
+
+// needsImage reports whether a container's argv must come from its image.
+func needsImage(c *corev1.Container) bool { return len(c.Command) == 0 }
+
+// mutate rewrites the planned containers of pod: the binary becomes their
+// command, the original argv its arguments; it adds the install init
+// container, the volume, and the injected annotation. refs holds every
+// AzureKeyVaultSecret the plans name; images the image config of every
+// planned container that needs one, by container name.
+func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images map[string]*ImageConfig, o Options) error {
+	for _, p := range plans {
+		c := &pod.Spec.Containers[p.index]
+		if p.init {
+			c = &pod.Spec.InitContainers[p.index]
+		}
+		args, err := argv(c, images[c.Name])
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		own := map[string]Ref{}
+		for _, name := range p.akvsNames() {
+			r, ok := refs[name]
+			if !ok {
+				return fmt.Errorf("container %s: AzureKeyVaultSecret %s not found in namespace %s", c.Name, name, pod.Namespace)
+			}
+			own[name] = r
+		}
+		refsJSON, err := json.Marshal(own)
+		if err != nil {
+			return err
+		}
+		c.Command, c.Args = []string{binPath, "run", "--"}, args
+		c.Env = append(slices.DeleteFunc(p.env, func(e corev1.EnvVar) bool { return e.Name == RefsEnv }),
+			corev1.EnvVar{Name: RefsEnv, Value: string(refsJSON)})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName, MountPath: binDir, ReadOnly: true})
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volumeName, VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("32Mi"))},
+	}})
+	pod.Spec.InitContainers = append([]corev1.Container{installContainer(o)}, pod.Spec.InitContainers...)
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[InjectedAnnotation] = "true"
+	return nil
+}
+
+// installContainer copies the binary into the shared volume. It needs no
+// shell: the binary copies itself. It meets Pod Security "restricted".
+func installContainer(o Options) corev1.Container {
+	return corev1.Container{
+		Name:            initContainerName,
+		Image:           o.Image,
+		ImagePullPolicy: o.ImagePullPolicy,
+		Command:         []string{"/latchkey-env", "install", binPath},
+		VolumeMounts:    []corev1.VolumeMount{{Name: volumeName, MountPath: binDir}},
+		Resources:       o.Resources,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To[int64](65532),
+			RunAsGroup:               ptr.To[int64](65532),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Privileged:               ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := slices.Collect(maps.Keys(m))
+	sort.Strings(keys)
+	return keys
+}
+
+// describe lists a container's placeholders for logs: variable and
+// AzureKeyVaultSecret names only.
+func describe(p containerPlan) string {
+	var parts []string
+	for _, ph := range p.placeholders {
+		parts = append(parts, ph.Var+"="+ph.AKVS)
+	}
+	return strings.Join(parts, ",")
+}

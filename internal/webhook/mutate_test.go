@@ -1,0 +1,221 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestParsePlaceholder(t *testing.T) {
+	tests := []struct {
+		value, akvs, query string
+		ok                 bool
+	}{
+		{"db@azurekeyvault", "db", "", true},
+		{"my-cert@azurekeyvault?tls.key", "my-cert", "tls.key", true},
+		{"a.b-c@azurekeyvault?key2", "a.b-c", "key2", true},
+		{"me@azurekeyvault.example.com", "", "", false}, // an address, not a placeholder
+		{"prefix db@azurekeyvault", "", "", false},
+		{"DB@azurekeyvault", "", "", false}, // not a Kubernetes name
+		{"db@azurekeyvault?", "", "", false},
+		{"@azurekeyvault", "", "", false},
+		{"plain", "", "", false},
+	}
+	for _, tc := range tests {
+		akvs, q, ok := parsePlaceholder(tc.value)
+		if ok != tc.ok || akvs != tc.akvs || q != tc.query {
+			t.Errorf("parsePlaceholder(%q) = %q, %q, %v; want %q, %q, %v", tc.value, akvs, q, ok, tc.akvs, tc.query, tc.ok)
+		}
+	}
+}
+
+func FuzzParsePlaceholder(f *testing.F) {
+	for _, s := range []string{"db@azurekeyvault", "c@azurekeyvault?tls.crt", "x@y", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		akvs, q, ok := parsePlaceholder(v)
+		if !ok {
+			return
+		}
+		want := akvs + "@azurekeyvault"
+		if q != "" {
+			want += "?" + q
+		}
+		if want != v {
+			t.Fatalf("parse(%q) = %q, %q does not round-trip", v, akvs, q)
+		}
+	})
+}
+
+// pod builds a test pod.
+func pod(containers ...corev1.Container) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}, Spec: corev1.PodSpec{Containers: containers}}
+}
+
+func env(kv ...string) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, corev1.EnvVar{Name: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
+
+var (
+	testRefs = map[string]Ref{
+		"db":   {Vault: "kv", Name: "db-password", Type: "secret"},
+		"cert": {Vault: "kv", Name: "tls", Type: "certificate"},
+	}
+	testOpts = Options{Image: "latchkey-env:test", ImagePullPolicy: corev1.PullIfNotPresent}
+)
+
+func TestAnalyze(t *testing.T) {
+	cms := map[string]map[string]string{
+		"settings": {"DB_PASSWORD": "db@azurekeyvault", "PLAIN": "x", "CERT": "cert@azurekeyvault?tls.crt"},
+		"single":   {"key": "db@azurekeyvault"},
+	}
+	read := func(name string) map[string]string { return cms[name] }
+	p := pod(
+		corev1.Container{Name: "untouched", Env: env("A", "b")},
+		corev1.Container{Name: "explicit", Env: env("PASS", "db@azurekeyvault", "MAIL", "me@azurekeyvault.example.com")},
+		corev1.Container{Name: "envfrom", EnvFrom: []corev1.EnvFromSource{{Prefix: "APP_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}},
+			Env: env("APP_CERT", "overridden")},
+		corev1.Container{Name: "keyref", Env: []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "single"}, Key: "key"}}}}},
+	)
+	p.Spec.InitContainers = []corev1.Container{{Name: "init", Env: env("CRT", "cert@azurekeyvault?tls.crt")}}
+	plans := analyze(p, read)
+	got := map[string]string{}
+	for _, pl := range plans {
+		got[container(p, pl).Name] = describe(pl)
+	}
+	want := map[string]string{
+		"init":     "CRT=cert",
+		"explicit": "PASS=db",
+		// APP_CERT is set explicitly: the ConfigMap's value loses, as in Kubernetes.
+		"envfrom": "APP_DB_PASSWORD=db",
+		"keyref":  "PW=db",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("plans = %v, want %v", got, want)
+	}
+	for _, pl := range plans {
+		switch container(p, pl).Name {
+		case "envfrom":
+			if last := pl.env[len(pl.env)-1]; last != (corev1.EnvVar{Name: "APP_DB_PASSWORD", Value: "db@azurekeyvault"}) {
+				t.Errorf("envFrom placeholder not copied into env: %+v", pl.env)
+			}
+		case "keyref":
+			if pl.env[0] != (corev1.EnvVar{Name: "PW", Value: "db@azurekeyvault"}) {
+				t.Errorf("configMapKeyRef placeholder not pinned: %+v", pl.env[0])
+			}
+		}
+	}
+}
+
+func TestArgv(t *testing.T) {
+	img := &ImageConfig{Entrypoint: []string{"/entry"}, Cmd: []string{"default-arg"}}
+	tests := []struct {
+		name    string
+		c       corev1.Container
+		img     *ImageConfig
+		want    []string
+		wantErr error
+	}{
+		{"command and args from the pod", corev1.Container{Command: []string{"/app"}, Args: []string{"-v"}}, nil, []string{"/app", "-v"}, nil},
+		{"command only overrides entrypoint and cmd", corev1.Container{Command: []string{"/app"}}, img, []string{"/app"}, nil},
+		{"args only replace cmd", corev1.Container{Args: []string{"serve"}}, img, []string{"/entry", "serve"}, nil},
+		{"neither: entrypoint and cmd", corev1.Container{}, img, []string{"/entry", "default-arg"}, nil},
+		{"cmd only image", corev1.Container{}, &ImageConfig{Cmd: []string{"/bin/app"}}, []string{"/bin/app"}, nil},
+		{"no command anywhere", corev1.Container{}, &ImageConfig{}, nil, errNoCommand},
+		{"no image config", corev1.Container{}, nil, nil, errNoCommand},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := argv(&tc.c, tc.img)
+			if !errors.Is(err, tc.wantErr) || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("argv = %q, %v; want %q, %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestMutate(t *testing.T) {
+	p := pod(
+		corev1.Container{Name: "app", Image: "app:1", Env: env("PASS", "db@azurekeyvault", "KEY", "cert@azurekeyvault?tls.key", "CRT", "cert@azurekeyvault?tls.crt")},
+		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}},
+	)
+	p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m:1", Command: []string{"/migrate"}, Env: env("PASS", "db@azurekeyvault")}}
+	plans := analyze(p, func(string) map[string]string { return nil })
+	images := map[string]*ImageConfig{"app": {Entrypoint: []string{"/app"}, Cmd: []string{"serve"}}}
+	if err := mutate(p, plans, testRefs, images, testOpts); err != nil {
+		t.Fatal(err)
+	}
+
+	if p.Annotations[InjectedAnnotation] != "true" {
+		t.Error("pod not marked injected")
+	}
+	if n := len(p.Spec.InitContainers); n != 2 || p.Spec.InitContainers[0].Name != initContainerName {
+		t.Fatalf("init containers = %v; want the install container first", p.Spec.InitContainers)
+	}
+	app := p.Spec.Containers[0]
+	if !reflect.DeepEqual(app.Command, []string{binPath, "run", "--"}) || !reflect.DeepEqual(app.Args, []string{"/app", "serve"}) {
+		t.Errorf("app command %q args %q", app.Command, app.Args)
+	}
+	var refs map[string]Ref
+	if err := json.Unmarshal([]byte(app.Env[len(app.Env)-1].Value), &refs); err != nil || app.Env[len(app.Env)-1].Name != RefsEnv {
+		t.Fatalf("last env %+v: %v", app.Env[len(app.Env)-1], err)
+	}
+	if !reflect.DeepEqual(refs, map[string]Ref{"db": testRefs["db"], "cert": testRefs["cert"]}) {
+		t.Errorf("refs = %+v", refs)
+	}
+	if sc := p.Spec.Containers[1]; len(sc.Env) != 0 || len(sc.VolumeMounts) != 0 || sc.Command[0] != "/side" {
+		t.Errorf("container without placeholders was changed: %+v", sc)
+	}
+	migrate := p.Spec.InitContainers[1]
+	if !reflect.DeepEqual(migrate.Args, []string{"/migrate"}) || migrate.VolumeMounts[0].MountPath != binDir || !migrate.VolumeMounts[0].ReadOnly {
+		t.Errorf("init container not rewritten: %+v", migrate)
+	}
+	install := p.Spec.InitContainers[0]
+	sc := install.SecurityContext
+	if !*sc.RunAsNonRoot || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("install container is not restricted: %+v", sc)
+	}
+	vol := p.Spec.Volumes[0]
+	if vol.Name != volumeName || vol.EmptyDir == nil || vol.EmptyDir.Medium != corev1.StorageMediumMemory {
+		t.Errorf("volume = %+v", vol)
+	}
+
+	// A second pass changes nothing.
+	before := p.DeepCopy()
+	if why := skip(p); why == "" {
+		t.Fatal("injected pod not skipped")
+	}
+	if !reflect.DeepEqual(before, p) {
+		t.Error("skip changed the pod")
+	}
+}
+
+func TestMutateErrors(t *testing.T) {
+	p := pod(corev1.Container{Name: "app", Env: env("X", "missing@azurekeyvault")}, corev1.Container{Name: "noimage", Env: env("Y", "db@azurekeyvault")})
+	plans := analyze(p, func(string) map[string]string { return nil })
+	err := mutate(p.DeepCopy(), plans[:1], testRefs, map[string]*ImageConfig{"app": {Entrypoint: []string{"/a"}}}, testOpts)
+	if err == nil || err.Error() != "container app: AzureKeyVaultSecret missing not found in namespace ns" {
+		t.Errorf("missing AzureKeyVaultSecret: %v", err)
+	}
+	if err := mutate(p.DeepCopy(), plans[1:], testRefs, nil, testOpts); !errors.Is(err, errNoCommand) {
+		t.Errorf("no command: %v", err)
+	}
+}
+
+func TestSkipAkv2k8sPods(t *testing.T) {
+	p := pod(corev1.Container{Name: "app", Env: env("X", "db@azurekeyvault")})
+	p.Spec.InitContainers = []corev1.Container{{Name: akv2k8sInitContainer}}
+	if skip(p) == "" {
+		t.Error("a pod wrapped by akv2k8s must be skipped")
+	}
+}
