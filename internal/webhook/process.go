@@ -1,0 +1,167 @@
+package webhook
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/imageconfig"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+)
+
+// Config is everything the webhook process is configured with.
+type Config struct {
+	Port    int
+	CertDir string
+	// Host is the address to listen on; empty listens on all.
+	Host string
+	// Timeout is the webhook's timeoutSeconds; image lookups get half of it.
+	Timeout time.Duration
+	// EnvImage is the image of the in-container binary.
+	EnvImage           string
+	EnvImagePullPolicy string
+	// InsecureRegistries may be reached over plain HTTP for image lookups.
+	InsecureRegistries []string
+	// DefaultPlatform is os/arch for pods whose node selector pins none.
+	DefaultPlatform string
+	// ImageLookups off makes a pod without a command an admission error.
+	ImageLookups bool
+	MetricsAddr  string
+	HealthAddr   string
+	Log          logging.Options
+	// Transport carries registry requests; nil in production.
+	Transport http.RoundTripper
+}
+
+// DefaultConfig is the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
+		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
+		ImageLookups: true, MetricsAddr: ":8080", HealthAddr: ":8081",
+		Log: logging.Options{Level: "info", Format: "json"},
+	}
+}
+
+// BindFlags registers the webhook's flags on fs.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Port, "port", c.Port, "HTTPS port of the webhook")
+	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "folder holding tls.crt and tls.key; reloaded when they change")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "the webhook configuration's timeoutSeconds; image lookups get half")
+	fs.StringVar(&c.EnvImage, "env-image", c.EnvImage, "image of the in-container binary")
+	fs.StringVar(&c.EnvImagePullPolicy, "env-image-pull-policy", c.EnvImagePullPolicy, "pull policy of the in-container binary's image")
+	fs.Func("insecure-registries", "comma-separated registries (host[:port]) reached over plain HTTP", func(s string) error {
+		c.InsecureRegistries = nil
+		for _, r := range strings.Split(s, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.InsecureRegistries = append(c.InsecureRegistries, r)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&c.DefaultPlatform, "default-platform", c.DefaultPlatform, "os/arch of pods whose node selector pins none (default: the webhook's own)")
+	fs.BoolVar(&c.ImageLookups, "image-lookups", c.ImageLookups, "look up ENTRYPOINT/CMD in registries for containers without a command")
+	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
+	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, errors.New("port must be 1-65535"))
+	}
+	if c.Timeout < time.Second || c.Timeout > 30*time.Second {
+		errs = append(errs, errors.New("timeout must be between 1s and 30s (the API server's limit)"))
+	}
+	if c.EnvImage == "" {
+		errs = append(errs, errors.New("env-image is required"))
+	}
+	switch corev1.PullPolicy(c.EnvImagePullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		errs = append(errs, fmt.Errorf("env-image-pull-policy %q: want Always, IfNotPresent or Never", c.EnvImagePullPolicy))
+	}
+	if _, err := c.platform(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) platform() (imageconfig.Platform, error) {
+	if c.DefaultPlatform == "" {
+		return imageconfig.DefaultPlatform(), nil
+	}
+	os, arch, ok := strings.Cut(c.DefaultPlatform, "/")
+	if !ok || os == "" || arch == "" {
+		return imageconfig.Platform{}, fmt.Errorf("default-platform %q: want os/arch", c.DefaultPlatform)
+	}
+	return imageconfig.Platform{OS: os, Architecture: arch}, nil
+}
+
+// Setup builds the webhook's manager: a webhook server whose certificate is
+// reloaded when its files change, and a client that caches only
+// AzureKeyVaultSecrets (ConfigMaps, ServiceAccounts and pull Secrets are read
+// on demand: caching every one of the cluster would cost far more memory).
+func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
+	ctrl.SetLogger(log)
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                 controller.Scheme(),
+		Metrics:                metricsserver.Options{BindAddress: c.MetricsAddr},
+		HealthProbeBindAddress: c.HealthAddr,
+		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: c.Host, Port: c.Port, CertDir: c.CertDir}),
+		Client: client.Options{Cache: &client.CacheOptions{
+			DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}, &corev1.ServiceAccount{}},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	platform, err := c.platform()
+	if err != nil {
+		return nil, err
+	}
+	d := &Defaulter{
+		Reader:        mgr.GetClient(),
+		LookupTimeout: c.Timeout / 2,
+		Options: Options{
+			Image: c.EnvImage, ImagePullPolicy: corev1.PullPolicy(c.EnvImagePullPolicy),
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},
+			},
+		},
+	}
+	if c.ImageLookups {
+		r, err := imageconfig.New(imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig")})
+		if err != nil {
+			return nil, err
+		}
+		d.Images = RegistryLookup{Resolver: r, DefaultPlatform: platform}
+	}
+	mgr.GetWebhookServer().Register(Path, admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d))
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}

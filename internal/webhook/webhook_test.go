@@ -1,0 +1,364 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gcrname "github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/webhook"
+)
+
+// suite: a real API server calling the webhook over HTTPS, exactly as
+// registered in production (failurePolicy Fail, namespace selector, match
+// conditions), and a registry holding a test image.
+var suite struct {
+	client   client.Client
+	env      *envtest.Environment
+	image    string // an image with ENTRYPOINT [/app] and CMD [serve]
+	registry string
+}
+
+const envImage = "latchkey-env:test"
+
+func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+
+func runSuite(m *testing.M) int {
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	suite.registry = strings.TrimPrefix(reg.URL, "http://")
+	img, err := ociimage.Build(ociimage.Spec{
+		Files:      []ociimage.File{{Path: "/app", Mode: 0o755, Data: []byte("program")}},
+		Entrypoint: []string{"/app"}, Cmd: []string{"serve"}, OS: "linux", Architecture: runtime.GOARCH,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	suite.image = suite.registry + "/team/app:1"
+	ref, err := gcrname.ParseReference(suite.image, gcrname.Insecure)
+	if err == nil {
+		err = remote.Write(ref, img)
+	}
+	if err != nil {
+		return fail(err)
+	}
+
+	cfg := webhook.Configuration(webhook.ConfigOptions{
+		Name: "latchkey-env-injector", ServiceNamespace: "latchkey-system", ServiceName: "latchkey-webhook",
+		ExcludeNamespaces: []string{"kube-system", "latchkey-system"}, TimeoutSeconds: 10,
+	})
+	env, restCfg, err := kubetest.New(kubetest.Options{
+		CRDDirectoryPaths:     []string{"../../config/crd"},
+		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{cfg}},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = env.Stop() }()
+	suite.env = env
+
+	wc := webhook.DefaultConfig()
+	wio := env.WebhookInstallOptions
+	wc.Host, wc.Port, wc.CertDir = wio.LocalServingHost, wio.LocalServingPort, wio.LocalServingCertDir
+	wc.MetricsAddr, wc.HealthAddr = "0", "0"
+	wc.EnvImage = envImage
+	wc.InsecureRegistries = []string{suite.registry}
+	logger, err := logging.New(os.Stderr, logging.Options{Level: "error"})
+	if err != nil {
+		return fail(err)
+	}
+	mgr, err := webhook.Setup(restCfg, wc, logger)
+	if err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = mgr.Start(ctx) }()
+	if suite.client, err = client.New(restCfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+		return fail(err)
+	}
+	if err := waitForServing(wio); err != nil {
+		return fail(err)
+	}
+	return m.Run()
+}
+
+func fail(err error) int {
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+func waitForServing(o envtest.WebhookInstallOptions) error {
+	addr := net.JoinHostPort(o.LocalServingHost, fmt.Sprint(o.LocalServingPort))
+	return wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		conn, err := (&tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}).DialContext(ctx, "tcp", addr) //nolint:gosec // only checks the port is serving
+		if err != nil {
+			return false, nil
+		}
+		_ = conn.Close()
+		return true, nil
+	})
+}
+
+// namespace creates a namespace, labelled for injection when enabled.
+func namespace(t *testing.T, enabled bool) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-"}}
+	if enabled {
+		ns.Labels = map[string]string{webhook.DefaultNamespaceLabel: "enabled"}
+	}
+	if err := suite.client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	// Pods need the default ServiceAccount, which envtest has no controller
+	// manager to create.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns.Name}}
+	if err := suite.client.Create(context.Background(), sa); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func akvs(t *testing.T, ns, name string, typ v2beta1.ObjectType) {
+	t.Helper()
+	a := &v2beta1.AzureKeyVaultSecret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       v2beta1.AzureKeyVaultSecretSpec{Vault: v2beta1.AzureKeyVault{Name: "kv", Object: v2beta1.AzureKeyVaultObject{Name: name + "-object", Type: typ}}},
+	}
+	if err := suite.client.Create(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newPod(ns string, containers ...corev1.Container) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "p-"}, Spec: corev1.PodSpec{Containers: containers}}
+}
+
+func envVars(kv ...string) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, corev1.EnvVar{Name: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
+
+func createPod(t *testing.T, p *corev1.Pod, opts ...client.CreateOption) (*corev1.Pod, error) {
+	t.Helper()
+	err := suite.client.Create(context.Background(), p, opts...)
+	return p, err
+}
+
+func mustCreatePod(t *testing.T, p *corev1.Pod) *corev1.Pod {
+	t.Helper()
+	p, err := createPod(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &corev1.Pod{}
+	if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func refsOf(t *testing.T, c corev1.Container) map[string]webhook.Ref {
+	t.Helper()
+	for _, e := range c.Env {
+		if e.Name == webhook.RefsEnv {
+			var refs map[string]webhook.Ref
+			if err := json.Unmarshal([]byte(e.Value), &refs); err != nil {
+				t.Fatal(err)
+			}
+			return refs
+		}
+	}
+	return nil
+}
+
+func injected(p *corev1.Pod) bool { return p.Annotations[webhook.InjectedAnnotation] == "true" }
+
+func TestPodWithCommandIsRewritten(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	akvs(t, ns, "cert", v2beta1.ObjectTypeCertificate)
+	p := mustCreatePod(t, newPod(ns,
+		corev1.Container{Name: "app", Image: "ignored:1", Command: []string{"/bin/app"}, Args: []string{"--port", "80"},
+			Env: envVars("DB_PASSWORD", "db@azurekeyvault", "TLS_KEY", "cert@azurekeyvault?tls.key", "PLAIN", "value")},
+		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}},
+	))
+	if !injected(p) {
+		t.Fatal("pod not marked injected")
+	}
+	app := p.Spec.Containers[0]
+	if want := []string{"/latchkey/bin/latchkey-env", "run", "--"}; !reflect.DeepEqual(app.Command, want) {
+		t.Errorf("command %q, want %q", app.Command, want)
+	}
+	if want := []string{"/bin/app", "--port", "80"}; !reflect.DeepEqual(app.Args, want) {
+		t.Errorf("args %q, want %q", app.Args, want)
+	}
+	refs := refsOf(t, app)
+	if refs["db"].Name != "db-object" || refs["cert"].Type != "certificate" || len(refs) != 2 {
+		t.Errorf("refs = %+v", refs)
+	}
+	if p.Spec.InitContainers[0].Name != "latchkey-env-install" || p.Spec.InitContainers[0].Image != envImage {
+		t.Errorf("init containers = %+v", p.Spec.InitContainers)
+	}
+	if sc := p.Spec.Containers[1]; len(sc.Env) != 0 || len(sc.VolumeMounts) != 0 || !reflect.DeepEqual(sc.Command, []string{"/side"}) {
+		t.Errorf("sidecar changed: env %v mounts %v", sc.Env, sc.VolumeMounts)
+	}
+	for _, e := range app.Env {
+		if e.Name == "DB_PASSWORD" && e.Value != "db@azurekeyvault" {
+			t.Errorf("placeholder rewritten in the spec: %q", e.Value)
+		}
+	}
+}
+
+func TestCommandComesFromTheImage(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	p := mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: suite.image, Env: envVars("PW", "db@azurekeyvault")}))
+	if want := []string{"/app", "serve"}; !reflect.DeepEqual(p.Spec.Containers[0].Args, want) {
+		t.Errorf("args %q, want the image's ENTRYPOINT and CMD %q", p.Spec.Containers[0].Args, want)
+	}
+	p = mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: suite.image, Args: []string{"migrate"}, Env: envVars("PW", "db@azurekeyvault")}))
+	if want := []string{"/app", "migrate"}; !reflect.DeepEqual(p.Spec.Containers[0].Args, want) {
+		t.Errorf("args %q, want ENTRYPOINT with the pod's args %q", p.Spec.Containers[0].Args, want)
+	}
+}
+
+func TestPlaceholdersThroughConfigMaps(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"DB_PASSWORD": "db@azurekeyvault", "MODE": "prod"}}
+	if err := suite.client.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	p := mustCreatePod(t, newPod(ns,
+		corev1.Container{Name: "from", Image: "x:1", Command: []string{"/x"}, EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}},
+		corev1.Container{Name: "keyref", Image: "x:1", Command: []string{"/x"}, Env: []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "DB_PASSWORD"}}}}},
+	))
+	from, keyref := p.Spec.Containers[0], p.Spec.Containers[1]
+	if !containsEnv(from.Env, "DB_PASSWORD", "db@azurekeyvault") || containsEnv(from.Env, "MODE", "prod") {
+		t.Errorf("envFrom: env %+v; want only the placeholder copied", from.Env)
+	}
+	if !containsEnv(keyref.Env, "PW", "db@azurekeyvault") || keyref.Env[0].ValueFrom != nil {
+		t.Errorf("configMapKeyRef: env %+v; want the placeholder pinned", keyref.Env)
+	}
+}
+
+func TestPodsLeftAlone(t *testing.T) {
+	enabled, disabled := namespace(t, true), namespace(t, false)
+	akvs(t, enabled, "db", v2beta1.ObjectTypeSecret)
+	akvs(t, disabled, "db", v2beta1.ObjectTypeSecret)
+	ph := corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+	}{
+		{"namespace not labelled", newPod(disabled, ph)},
+		{"no placeholders", newPod(enabled, corev1.Container{Name: "app", Image: "x:1", Env: envVars("MAIL", "me@azurekeyvault.example.com")})},
+		{"already wrapped by akv2k8s", func() *corev1.Pod {
+			p := newPod(enabled, ph)
+			p.Spec.InitContainers = []corev1.Container{{Name: "copy-azurekeyvault-env", Image: "akv2k8s:1"}}
+			return p
+		}()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustCreatePod(t, tc.pod)
+			if injected(p) || len(p.Spec.InitContainers) > len(tc.pod.Spec.InitContainers) || slices.Contains(p.Spec.Containers[0].Command, "/latchkey/bin/latchkey-env") {
+				t.Errorf("pod was mutated: %+v", p.Spec.Containers[0])
+			}
+		})
+	}
+}
+
+func TestKubeSystemIsExcluded(t *testing.T) {
+	ks := &corev1.Namespace{}
+	if err := suite.client.Get(context.Background(), types.NamespacedName{Name: "kube-system"}, ks); err != nil {
+		t.Fatal(err)
+	}
+	ks.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	if err := suite.client.Update(context.Background(), ks); err != nil {
+		t.Fatal(err)
+	}
+	p := newPod("kube-system", corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")})
+	p.Spec.ServiceAccountName = "default"
+	_ = suite.client.Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "kube-system"}})
+	if got := mustCreatePod(t, p); injected(got) {
+		t.Error("a kube-system pod was mutated")
+	}
+}
+
+func TestAdmissionErrors(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	tests := []struct {
+		name, want string
+		pod        *corev1.Pod
+	}{
+		{"unknown AzureKeyVaultSecret", "AzureKeyVaultSecret " + ns + "/nope", newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "nope@azurekeyvault")})},
+		{"image not in the registry", "set command", newPod(ns, corev1.Container{Name: "app", Image: suite.registry + "/team/missing:1", Env: envVars("PW", "db@azurekeyvault")})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := createPod(t, tc.pod)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("create: %v; want an admission error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDryRunIsMutatedButNotStored(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	p := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")})
+	p.Name, p.GenerateName = "dry", ""
+	if _, err := createPod(t, p, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if !injected(p) {
+		t.Error("dry-run response not mutated")
+	}
+	if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "dry"}, &corev1.Pod{}); err == nil {
+		t.Error("dry-run pod was stored")
+	}
+}
+
+func containsEnv(env []corev1.EnvVar, name, value string) bool {
+	for _, e := range env {
+		if e.Name == name && e.Value == value {
+			return true
+		}
+	}
+	return false
+}
