@@ -19,7 +19,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 )
@@ -123,7 +123,7 @@ func (c Config) platform() (imageconfig.Platform, error) {
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
 	ctrl.SetLogger(log)
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 controller.Scheme(),
+		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress: c.HealthAddr,
 		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: c.Host, Port: c.Port, CertDir: c.CertDir}),

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
@@ -101,7 +101,7 @@ func runSuite(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = mgr.Start(ctx) }()
-	if suite.client, err = client.New(restCfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+	if suite.client, err = client.New(restCfg, client.Options{Scheme: scheme.New()}); err != nil {
 		return fail(err)
 	}
 	if err := waitForServing(wio); err != nil {
