@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -40,6 +42,12 @@ type ManagerOptions struct {
 
 	MetricsAddr string
 	HealthAddr  string
+
+	// SkipNameValidation lets several managers run in one process (tests
+	// running shards side by side). controller-runtime otherwise refuses a
+	// second controller of the same name, whose workqueue metrics would mix
+	// with the first's; a deployed controller leaves it false.
+	SkipNameValidation bool
 
 	Controller Options
 }
@@ -85,8 +93,11 @@ func Scheme() *runtime.Scheme {
 
 // NewManager builds a manager whose cache holds AzureKeyVaultSecrets (of the
 // configured namespaces and shard) and only the Secrets and ConfigMaps
-// labelled as ours: a cluster's other Secrets never enter memory.
-func NewManager(cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
+// labelled as ours: a cluster's other Secrets never enter memory. The
+// manager, its controllers and its event recorder log to log, not to
+// controller-runtime's process-wide logger, so two managers in one process
+// (tests, `make dev`) keep their logs apart.
+func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Manager, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	managed := labels.SelectorFromSet(labels.Set{ManagedLabel: "true"})
@@ -109,8 +120,10 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
+		Logger:                  log,
 		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Controller:              config.Controller{SkipNameValidation: ptr.To(opts.SkipNameValidation)},
 		HealthProbeBindAddress:  opts.HealthAddr,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        opts.LeaderElectionID,

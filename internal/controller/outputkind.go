@@ -5,7 +5,6 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
@@ -126,16 +125,4 @@ func applyMetadata(obj client.Object, p plan) {
 	}
 	obj.SetLabels(labels)
 	obj.SetAnnotations(annotations)
-}
-
-// removeOwnerRef drops the ownerReference to uid, if any.
-func removeOwnerRef(obj client.Object, uid types.UID) {
-	refs := obj.GetOwnerReferences()
-	kept := refs[:0]
-	for _, r := range refs {
-		if r.UID != uid {
-			kept = append(kept, r)
-		}
-	}
-	obj.SetOwnerReferences(kept)
 }

@@ -60,15 +60,23 @@ func (r *OutputReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		state.Data, state.Owners, state.Labels, state.Annotations = p.Data, p.Owners, p.Labels, p.Annotations
 	}
 	created := len(state.OwnerUIDs) > 0
+	var err error
 	if empty && created && len(p.Owners) == 0 {
 		// Preconditions: delete only the version we read, not one someone
 		// just added keys to.
-		return ctrl.Result{}, client.IgnoreNotFound(r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID()), ResourceVersion: ptr.To(obj.GetResourceVersion())}))
+		err = client.IgnoreNotFound(r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID()), ResourceVersion: ptr.To(obj.GetResourceVersion())}))
+	} else {
+		r.kind.apply(obj, p)
+		refs := obj.GetOwnerReferences()
+		obj.SetOwnerReferences(slices.DeleteFunc(refs, func(ref metav1.OwnerReference) bool {
+			return isAKVSRef(ref.APIVersion, ref.Kind) && slices.Contains(gone, ref.Name)
+		}))
+		err = r.Client.Update(ctx, obj)
 	}
-	r.kind.apply(obj, p)
-	refs := obj.GetOwnerReferences()
-	obj.SetOwnerReferences(slices.DeleteFunc(refs, func(ref metav1.OwnerReference) bool {
-		return isAKVSRef(ref.APIVersion, ref.Kind) && slices.Contains(gone, ref.Name)
-	}))
-	return ctrl.Result{}, r.Client.Update(ctx, obj)
+	if lostRace(err) {
+		// An owner wrote the output since the cache saw it: release again
+		// from the current version.
+		return ctrl.Result{RequeueAfter: raceRetryDelay}, nil
+	}
+	return ctrl.Result{}, err
 }

@@ -98,7 +98,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	ctrl.SetLogger(log)
 	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
 	if err != nil {
-		return nil, fmt.Errorf("Key Vault credential: %w", err)
+		return nil, fmt.Errorf("credential for Key Vault: %w", err)
 	}
 	reg := c.Registry
 	if reg == nil {
@@ -113,7 +113,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})
 	cache := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm})
-	mgr, err := NewManager(restCfg, c.Manager)
+	mgr, err := NewManager(restCfg, c.Manager, log)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Source:    cache,
-		Recorder:  mgr.GetEventRecorderFor("latchkey-controller"),
+		Recorder:  mgr.GetEventRecorder("latchkey-controller"),
 		Metrics:   NewMetrics(reg),
 		Options:   c.Manager.Controller,
 	}

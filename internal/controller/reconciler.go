@@ -14,10 +14,14 @@ import (
 	"math/rand/v2"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
@@ -40,6 +44,13 @@ type Options struct {
 	Jitter float64
 }
 
+// Actions of the events the reconciler records (events.k8s.io's "action":
+// what the controller did, beside the reason: why).
+const (
+	actionWrite = "WriteOutput"
+	actionSync  = "Sync"
+)
+
 // Reconciler syncs one AzureKeyVaultSecret per call.
 type Reconciler struct {
 	// Client reads from the manager's cache, which holds AzureKeyVaultSecrets
@@ -49,7 +60,7 @@ type Reconciler struct {
 	// yet (foreign, or created by akv2k8s) and owners in other shards.
 	APIReader client.Reader
 	Source    ObjectSource
-	Recorder  record.EventRecorder
+	Recorder  events.EventRecorder
 	Metrics   *Metrics
 	Options   Options
 	// Now is the clock; nil means time.Now.
@@ -74,11 +85,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	default:
 		o = r.sync(ctx, akvs, targets)
 	}
-	if err := r.writeStatus(ctx, akvs, o); err != nil {
+	if !o.raced {
+		err = r.writeStatus(ctx, akvs, o)
+	}
+	if o.raced || lostRace(err) {
+		// Someone wrote first (another AzureKeyVaultSecret sharing the
+		// output, or our own last write that the cache has not seen yet):
+		// not a failure to report, just a pass to redo with fresh objects.
+		log.FromContext(ctx).V(1).Info("an output or the status changed while being written; syncing again")
+		return ctrl.Result{RequeueAfter: raceRetryDelay}, nil
+	}
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.Metrics.observeSync(o)
 	return r.next(akvs, o, len(targets) == 0)
+}
+
+// raceRetryDelay is how long a pass that lost a race waits: about the time
+// the cache takes to see the write that won.
+const raceRetryDelay = 500 * time.Millisecond
+
+// lostRace reports whether a write failed only because the object changed
+// since it was read: created by someone else meanwhile, or updated (the
+// resourceVersion we read is no longer current).
+func lostRace(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
 }
 
 // sync reads the object once and writes every output from that one read.
@@ -99,6 +131,9 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 	o := outcome{ready: true, reason: ReasonSynced, version: obj.Version, message: fmt.Sprintf("synced version %s", obj.Version)}
 	for i, t := range targets {
 		res, p, err := r.write(ctx, akvs, t, rendered[i])
+		if lostRace(err) {
+			return outcome{raced: true}
+		}
 		if err != nil {
 			return outcome{reason: ReasonOutputWriteFailed, message: fmt.Sprintf("%s %s: %v", t.kind.name(), t.name, err)}
 		}
@@ -110,7 +145,7 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 		}
 		o.outputs = append(o.outputs, res)
 		if res.changed {
-			r.Recorder.Eventf(akvs, "Normal", "Updated", "%s %s updated from Key Vault version %s", t.kind.name(), t.name, obj.Version)
+			r.Recorder.Eventf(akvs, nil, corev1.EventTypeNormal, "Updated", actionWrite, "%s %s updated from Key Vault version %s", t.kind.name(), t.name, obj.Version)
 		}
 	}
 	return o
@@ -211,24 +246,29 @@ func getAKVS(ctx context.Context, cached client.Client, apiReader client.Reader,
 	return akvs, err
 }
 
-// writeStatus patches the status when it differs, and records a Warning
+// writeStatus patches the status when it differs, then records a Warning
 // event when the AzureKeyVaultSecret becomes (or stays, for a new reason)
-// not ready: events mark changes, not every retry.
+// not ready, and a Normal one when it recovers: events mark changes, not
+// every retry. The patch is conditional on the resourceVersion read, so a
+// status computed from a stale cache is refused (a conflict) rather than
+// written, and its events are not recorded.
 func (r *Reconciler) writeStatus(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, o outcome) error {
 	prev := readyCondition(akvs.Status)
 	next := nextStatus(akvs, o, r.now())
-	if !o.ready && (prev == nil || prev.Status != "False" || prev.Reason != o.reason) {
-		r.Recorder.Event(akvs, "Warning", o.reason, o.message)
+	if statusChanged(akvs.Status, next) {
+		orig := akvs.DeepCopy()
+		akvs.Status = next
+		if err := r.Client.Status().Patch(ctx, akvs, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			return err
+		}
 	}
-	if o.ready && prev != nil && prev.Status == "False" {
-		r.Recorder.Event(akvs, "Normal", "Recovered", o.message)
+	if !o.ready && (prev == nil || prev.Status != metav1.ConditionFalse || prev.Reason != o.reason) {
+		r.Recorder.Eventf(akvs, nil, corev1.EventTypeWarning, o.reason, actionSync, "%s", o.message)
 	}
-	if !statusChanged(akvs.Status, next) {
-		return nil
+	if o.ready && prev != nil && prev.Status == metav1.ConditionFalse {
+		r.Recorder.Eventf(akvs, nil, corev1.EventTypeNormal, "Recovered", actionSync, "%s", o.message)
 	}
-	orig := akvs.DeepCopy()
-	akvs.Status = next
-	return r.Client.Status().Patch(ctx, akvs, client.MergeFrom(orig))
+	return nil
 }
 
 // next says when to reconcile again: a refresh interval (with jitter) after a

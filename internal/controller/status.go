@@ -43,6 +43,9 @@ type outcome struct {
 	retryAfter time.Duration
 	// permanent marks failures only a change of the spec can fix.
 	permanent bool
+	// raced marks a pass that lost a race to write an output: it reports
+	// nothing and is redone.
+	raced bool
 }
 
 // outputResult says what happened to one output.

@@ -10,10 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
-	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
@@ -41,16 +39,28 @@ const (
 	otherVault   = "kv-tests-other"
 )
 
+// testControllerLabel shards AzureKeyVaultSecrets between the suite's
+// controller and the controllers tests start themselves: the suite's syncs
+// only objects without it, a test's controller only those with its value.
+// Two controllers on one object would fight over it.
+const testControllerLabel = "latchkey.dev/test-controller"
+
 // suite is the shared test environment: a real API server and etcd, the Key
 // Vault emulator, and the controller running against both.
 var suite struct {
-	cfg     *rest.Config
-	client  client.Client
+	cfg    *rest.Config
+	client client.Client
+	// watcher watches objects, to count writes.
+	watcher client.WithWatch
 	emu     *akvemu.Server
-	logs    *syncBuffer
-	secrets *azsecrets.Client
-	certs   *azcertificates.Client
-	keys    *azkeys.Client
+	// cred is the operator's credential tests use to put objects in vaults.
+	cred azcore.TokenCredential
+	// vault is the default vault (see const vault).
+	vault *testVault
+	// mgr and registry are the suite controller's manager and metrics.
+	mgr      ctrl.Manager
+	registry *prometheus.Registry
+	logs     *syncBuffer
 }
 
 func TestMain(m *testing.M) {
@@ -95,18 +105,35 @@ func runSuite(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	suite.logs = &syncBuffer{}
-	stop, err := startController(ctx, controllerConfig(), suite.logs)
+	suite.logs = newLogBuffer()
+	c := controllerConfig()
+	c.Manager.Selector = "!" + testControllerLabel
+	suite.registry = c.Registry.(*prometheus.Registry)
+	mgr, stop, err := startController(ctx, c, suite.logs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "controller:", err)
 		return 1
 	}
 	defer stop()
-	if suite.client, err = client.New(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
+	suite.mgr = mgr
+	if suite.watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	return m.Run()
+	suite.client = suite.watcher
+	code := m.Run()
+	if path := os.Getenv("LATCHKEY_TEST_LOG"); path != "" {
+		// The suite controller's log, for debugging a failure.
+		_ = os.WriteFile(path, []byte(suite.logs.String()), 0o600)
+	}
+	// The last sweep for values in logs, events and status, once every
+	// test's objects have been synced (TestNoValueLeaks sweeps as it runs,
+	// but tests running beside it may add values later).
+	if leaks := findLeaks(context.Background()); len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "FAIL: Key Vault values leaked:\n"+strings.Join(leaks, "\n"))
+		code = 1
+	}
+	return code
 }
 
 // controllerConfig is the configuration of the suite's controller: the
@@ -118,90 +145,50 @@ func controllerConfig() controller.Config {
 	c.Registry = prometheus.NewRegistry()
 	c.Manager.LeaderElection = false
 	c.Manager.MetricsAddr, c.Manager.HealthAddr = "0", "0"
+	c.Manager.SkipNameValidation = true // tests start controllers of their own
 	c.Manager.Controller.RefreshInterval = time.Hour
 	c.Log.Level = "debug"
 	return c
 }
 
 // startController runs a controller until the returned function is called.
-func startController(ctx context.Context, c controller.Config, logs *syncBuffer) (stop func(), err error) {
+func startController(ctx context.Context, c controller.Config, logs *syncBuffer) (mgr ctrl.Manager, stop func(), err error) {
 	log, err := logging.New(logs, c.Log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mgr, err := controller.Setup(suite.cfg, c, log)
+	mgr, err = controller.Setup(suite.cfg, c, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	if !mgr.GetCache().WaitForCacheSync(ctx) {
 		cancel()
-		return nil, fmt.Errorf("cache did not sync: %v", <-done)
+		return nil, nil, fmt.Errorf("cache did not sync: %w", <-done)
 	}
-	return func() { cancel(); <-done }, nil
+	return mgr, func() { cancel(); <-done }, nil
 }
 
-// sdkClients builds the Azure SDK clients tests use to put objects in the
-// emulator, as an operator would with the Azure CLI.
+// sdkClients builds the credential tests use to put objects in the
+// emulator, as an operator would with the Azure CLI, and the default vault's
+// clients.
 func sdkClients() error {
 	opts := suite.emu.ClientOptions()
 	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, clientSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
 	if err != nil {
 		return err
 	}
-	url := "https://" + vault + ".vault.azure.net"
-	if suite.secrets, err = azsecrets.NewClient(url, cred, &azsecrets.ClientOptions{ClientOptions: opts}); err != nil {
-		return err
-	}
-	if suite.certs, err = azcertificates.NewClient(url, cred, &azcertificates.ClientOptions{ClientOptions: opts}); err != nil {
-		return err
-	}
-	suite.keys, err = azkeys.NewClient(url, cred, &azkeys.ClientOptions{ClientOptions: opts})
+	suite.cred = cred
+	suite.vault, err = openVault(vault)
 	return err
 }
 
 // setSecret stores a secret version in the suite's vault and returns its version.
 func setSecret(t *testing.T, name, value, contentType string) string {
 	t.Helper()
-	params := azsecrets.SetSecretParameters{Value: &value}
-	if contentType != "" {
-		params.ContentType = &contentType
-	}
-	resp, err := suite.secrets.SetSecret(context.Background(), name, params, nil)
-	if err != nil {
-		t.Fatalf("set secret %s: %v", name, err)
-	}
-	return resp.ID.Version()
-}
-
-// importCertificate imports a PFX (base64) or PEM certificate and returns its version.
-func importCertificate(t *testing.T, name, value, contentType string, exportable bool) string {
-	t.Helper()
-	resp, err := suite.certs.ImportCertificate(context.Background(), name, azcertificates.ImportCertificateParameters{
-		Base64EncodedCertificate: &value,
-		CertificatePolicy: &azcertificates.CertificatePolicy{
-			KeyProperties:    &azcertificates.KeyProperties{Exportable: &exportable},
-			SecretProperties: &azcertificates.SecretProperties{ContentType: &contentType},
-		},
-	}, nil)
-	if err != nil {
-		t.Fatalf("import certificate %s: %v", name, err)
-	}
-	return resp.ID.Version()
-}
-
-// createKey creates an RSA or EC key.
-func createKey(t *testing.T, name string, kty azkeys.KeyType, curve *azkeys.CurveName) {
-	t.Helper()
-	params := azkeys.CreateKeyParameters{Kty: &kty, Curve: curve}
-	if kty == azkeys.KeyTypeRSA {
-		params.KeySize = ptr.To[int32](2048)
-	}
-	if _, err := suite.keys.CreateKey(context.Background(), name, params, nil); err != nil {
-		t.Fatalf("create key %s: %v", name, err)
-	}
+	return suite.vault.setSecret(t, name, value, contentType)
 }
 
 // namespace creates a namespace for one test, named after it.
@@ -298,10 +285,13 @@ func assertGone(t *testing.T, obj client.Object) {
 	t.Helper()
 	eventually(t, func() error {
 		err := suite.client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil
+		case err != nil:
+			return err
 		}
-		return fmt.Errorf("%s still exists (err %v)", obj.GetName(), err)
+		return fmt.Errorf("%s still exists", obj.GetName())
 	})
 }
 

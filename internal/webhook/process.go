@@ -19,9 +19,9 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
 // Config is everything the webhook process is configured with.

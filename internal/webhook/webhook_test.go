@@ -29,10 +29,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
