@@ -1,7 +1,7 @@
 // Package devcluster runs a real, local Kubernetes built from source: etcd, the
 // API server, the controller manager and the scheduler as child processes, and
 // optionally one real node (containerd, runc, CNI bridge and a kubelet) that
-// pulls images from a registry on loopback. The e2e suite and `make dev` use it.
+// pulls images from a registry in this process. The e2e suite and `make dev` use it.
 //
 // Everything the cluster writes lives under one state folder. Every process it
 // starts is recorded there by PID, so Teardown can stop a cluster whose owner
@@ -85,7 +85,7 @@ type Cluster struct {
 type Node struct {
 	Name string
 	IP   string
-	// Registry is host:port of the loopback registry the node pulls from.
+	// Registry is the registry the node pulls from.
 	Registry *Registry
 }
 

@@ -23,7 +23,7 @@ const (
 	// bridgeName and cgroupRoot are fixed so Teardown finds them after a crash.
 	bridgeName = "lk0"
 	cgroupRoot = "/latchkey-devcluster"
-	// pauseRepo is the sandbox image, served by the loopback registry.
+	// pauseRepo is the sandbox image, served by the local registry.
 	pauseRepo = "devcluster/pause:1"
 	// nodeStartedMarker is written before containerd starts; Teardown removes
 	// the network namespaces made after it, and runs `kube-proxy --cleanup`
@@ -32,7 +32,7 @@ const (
 )
 
 // startNode starts containerd and a kubelet registered as one node, with a
-// loopback registry that containerd pulls from, and waits until it is Ready.
+// local registry that containerd pulls from, and waits until it is Ready.
 func (c *Cluster) startNode(ctx context.Context, nodeIP string) error {
 	state := c.opts.StateDir
 	if os.Geteuid() != 0 {
@@ -48,7 +48,9 @@ func (c *Cluster) startNode(ctx context.Context, nodeIP string) error {
 		return err
 	}
 
-	reg, err := StartRegistry("127.0.0.1:0")
+	// The registry listens on the node's address, not loopback: containerd
+	// pulls from it, and so do pods that read image configs (the webhook).
+	reg, err := StartRegistry(net.JoinHostPort(nodeIP, "0"))
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@ import (
 )
 
 // Registry is an OCI distribution registry in this process (go-containerregistry's
-// in-memory implementation), served over plain HTTP. The node's containerd
-// pulls from it like from any registry, so image pulls in tests are real.
+// in-memory implementation), served over plain HTTP on the node's address.
+// The node's containerd pulls from it like from any registry, so image pulls
+// in tests are real, and pods reach it too.
 type Registry struct {
 	// Host is host:port, the prefix of every image reference pushed here.
 	Host string
