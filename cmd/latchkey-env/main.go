@@ -1,0 +1,41 @@
+// Command latchkey-env is latchkey's in-container binary
+// (docs/design/injection.md):
+//
+//	latchkey-env install <dst>    copy itself to dst (the init container)
+//	latchkey-env run -- argv…     resolve the placeholders, then exec argv
+//
+// Everything it does lives in internal/envexec, including the fallback CA
+// roots for images without a CA bundle (envexec.EnsureCARoots).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/latchkey-dev/latchkey/internal/envexec"
+)
+
+const usage = "usage: latchkey-env install <dst> | latchkey-env run -- program [args…]\n"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	switch {
+	case len(args) == 2 && args[0] == "install":
+		err := envexec.Install(args[1])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "latchkey-env install: %v\n", err)
+		}
+		return envexec.ExitCode(err)
+	case len(args) >= 3 && args[0] == "run" && args[1] == "--":
+		ctx, stop := envexec.NotifyContext(context.Background())
+		defer stop()
+		o := envexec.Options{Argv: args[2:], Environ: os.Environ(), Stderr: os.Stderr}
+		return envexec.ExitCode(envexec.Run(ctx, o))
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return envexec.ExitUsage
+}

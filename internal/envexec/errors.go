@@ -1,0 +1,71 @@
+package envexec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+)
+
+// Failures of our own; Key Vault's are keyvault's classes (keyvault.ErrNotFound…).
+var (
+	// ErrUnknownAKVS: a placeholder names an AzureKeyVaultSecret that
+	// LATCHKEY_REFS does not describe.
+	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + " (was the pod admitted by latchkey's webhook?)")
+	// ErrQuery: the object was read but cannot answer the placeholder's
+	// query (output.Query's error is wrapped with it).
+	ErrQuery = errors.New("cannot answer the query")
+	// ErrNULByte: the value holds a NUL byte, which no environment variable can carry.
+	ErrNULByte = errors.New("the value holds a NUL byte, which an environment variable cannot carry")
+	// ErrResolverUnavailable: resolver mode is configured but this build has no resolver client.
+	ErrResolverUnavailable = errors.New("no resolver client")
+)
+
+// VarError is the failure to give one or more variables their value. Its
+// message names the variables, the AzureKeyVaultSecrets and the cause,
+// never a value.
+type VarError struct {
+	// Vars are the variables left without a value.
+	Vars []string
+	// AKVS are the AzureKeyVaultSecrets they name.
+	AKVS []string
+	Err  error
+}
+
+func (e *VarError) Error() string {
+	noun, kind := "variable", "AzureKeyVaultSecret"
+	if len(e.Vars) > 1 {
+		noun = "variables"
+	}
+	if len(e.AKVS) > 1 {
+		kind = "AzureKeyVaultSecrets"
+	}
+	return fmt.Sprintf("%s %s (%s %s): %v", noun, strings.Join(e.Vars, ", "), kind, strings.Join(e.AKVS, ", "), e.Err)
+}
+
+// Unwrap gives errors.Is the cause (keyvault.ErrNotFound and the like).
+func (e *VarError) Unwrap() error { return e.Err }
+
+// Reason is a short name of the failure's class for logs: Key Vault's
+// classes ("not found", "forbidden", "throttled"…), "query" when the object
+// was read but cannot answer the query, "exec" when the program could not
+// be started, "configuration" otherwise.
+func Reason(err error) string {
+	var ee *ExitError
+	if errors.As(err, &ee) && (ee.Code == ExitNotFound || ee.Code == ExitCannotRun) {
+		return "exec"
+	}
+	for _, class := range []error{
+		keyvault.ErrNotFound, keyvault.ErrForbidden, keyvault.ErrAuthentication,
+		keyvault.ErrThrottled, keyvault.ErrUnavailable, keyvault.ErrInvalidObject,
+	} {
+		if errors.Is(err, class) {
+			return class.Error()
+		}
+	}
+	if errors.Is(err, ErrQuery) || errors.Is(err, ErrNULByte) {
+		return "query"
+	}
+	return "configuration"
+}

@@ -1,0 +1,172 @@
+package envexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+)
+
+// Options configure Run.
+type Options struct {
+	// Argv is the program and its arguments (after `run --`).
+	Argv []string
+	// Environ is the environment, os.Environ() in production.
+	Environ []string
+	// Stderr receives the logs; nil discards them.
+	Stderr io.Writer
+	// Transport carries every request to Entra ID and Key Vault; nil means
+	// the SDK's default client (HTTPS_PROXY honoured, system CA roots or the
+	// binary's fallback roots). Tests pass the emulator's.
+	Transport policy.Transporter
+	// Resolver is resolver mode (issue 5); nil, or ENV_INJECTOR_DISABLE_AUTH_SERVICE=true,
+	// means direct mode.
+	Resolver Resolver
+	// Exec replaces the process; nil means syscall.Exec. It returns only on failure.
+	Exec func(argv0 string, argv, envv []string) error
+}
+
+// Validate reports a wrong command line.
+func (o Options) Validate() error {
+	if len(o.Argv) == 0 || o.Argv[0] == "" {
+		return &ExitError{Code: ExitUsage, Err: errors.New("no program to run: want `latchkey-env run -- program [args…]`")}
+	}
+	return nil
+}
+
+// Run is `latchkey-env run`: it reads the ENV_INJECTOR_* settings, resolves
+// every placeholder of o.Environ, and execs o.Argv with the new
+// environment. It returns only on failure, having logged it (variables and
+// AzureKeyVaultSecrets named, never a value); ExitCode gives the exit code.
+func Run(ctx context.Context, o Options) error {
+	getenv := Getenv(o.Environ)
+	cfg, warnings := ConfigFromEnv(getenv)
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	err := run(ctx, o, cfg, log)
+	logFailure(ctx, log, err)
+	return err
+}
+
+func run(ctx context.Context, o Options, cfg Config, log *slog.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	bindings := FindPlaceholders(o.Environ)
+	values, err := resolve(ctx, o, cfg, log, bindings)
+	if err == nil && len(values) != len(bindings) {
+		err = fmt.Errorf("%d values for %d variables", len(values), len(bindings))
+	}
+	if err != nil {
+		return stopped(ctx, &ExitError{Code: ExitFailure, Err: err})
+	}
+	env := Rewrite(o.Environ, bindings, values)
+	path, err := LookPath(o.Argv[0], Getenv(env)("PATH"), nil)
+	if err != nil {
+		return &ExitError{Code: ExitNotFound, Err: fmt.Errorf("program %q: %w", o.Argv[0], err)}
+	}
+	if err := stopped(ctx, nil); err != nil {
+		return err
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "starting the program", slog.String("program", path),
+		slog.Int("args", len(o.Argv)-1), slog.Int("variables", len(bindings)))
+	exec := o.Exec
+	if exec == nil {
+		exec = syscall.Exec
+	}
+	err = exec(path, o.Argv, env)
+	code := ExitCannotRun
+	if errors.Is(err, syscall.ENOENT) {
+		code = ExitNotFound
+	}
+	return &ExitError{Code: code, Err: fmt.Errorf("exec %s: %w", path, err)}
+}
+
+// stopped returns the signal that cancelled ctx, if one did, else err.
+func stopped(ctx context.Context, err error) error {
+	var se *SignalError
+	if ctx.Err() != nil && errors.As(context.Cause(ctx), &se) {
+		return se
+	}
+	return err
+}
+
+// resolve gives every binding its value: through o.Resolver in resolver
+// mode, else by reading Key Vault directly.
+func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindings []Binding) ([]string, error) {
+	if len(bindings) == 0 {
+		return nil, nil
+	}
+	if o.Resolver != nil && !cfg.DirectMode {
+		return timed(ctx, log, "placeholders resolved", len(bindings), func() ([]string, error) {
+			return o.Resolver.Resolve(ctx, bindings)
+		})
+	}
+	getenv := Getenv(o.Environ)
+	raw := getenv(EnvRefs)
+	if raw == "" {
+		return nil, allVars(bindings, fmt.Errorf("%s is not set: was the pod admitted by latchkey's webhook?", EnvRefs))
+	}
+	refs, err := ParseRefs(raw)
+	if err != nil {
+		return nil, allVars(bindings, err)
+	}
+	if _, err := PlanReads(bindings, refs); err != nil {
+		return nil, err // before any credential work
+	}
+	if o.Transport == nil { // production: TLS needs CA roots, load them now
+		start := time.Now()
+		fallback := EnsureCARoots()
+		log.LogAttrs(ctx, slog.LevelDebug, "CA roots loaded", slog.Bool("fallback", fallback), durationMs(start))
+	}
+	cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.ModeEnvironment, getenv), o.Transport)
+	if err != nil {
+		return nil, allVars(bindings, fmt.Errorf("direct mode: Key Vault credential from the AZURE_* variables: %w", err))
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "direct mode", slog.String("identity", cred.Identity()), slog.Int("variables", len(bindings)))
+	// No SDK retries: ENV_INJECTOR_RETRIES alone says how often a read is tried.
+	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: o.Transport, MaxRetries: -1, Logger: log})
+	d := &Direct{Refs: refs, Reader: reader, Retry: cfg.Retry, Log: log}
+	return timed(ctx, log, "placeholders resolved", len(bindings), func() ([]string, error) {
+		return d.Resolve(ctx, bindings)
+	})
+}
+
+// timed runs f and logs how long it took at debug level, on success.
+func timed(ctx context.Context, log *slog.Logger, msg string, n int, f func() ([]string, error)) ([]string, error) {
+	start := time.Now()
+	values, err := f()
+	if err == nil {
+		log.LogAttrs(ctx, slog.LevelDebug, msg, slog.Int("variables", n), durationMs(start))
+	}
+	return values, err
+}
+
+// durationMs is the time since start, in milliseconds, as a log attribute.
+func durationMs(start time.Time) slog.Attr {
+	return slog.Float64("durationMs", float64(time.Since(start).Microseconds())/1000)
+}
+
+// allVars is err for every binding's variable.
+func allVars(bindings []Binding, err error) *VarError {
+	e := &VarError{Err: err}
+	for _, b := range bindings {
+		e.Vars = append(e.Vars, b.Var)
+		e.AKVS = append(e.AKVS, b.AKVS)
+	}
+	e.Vars, e.AKVS = sortedSet(e.Vars), sortedSet(e.AKVS)
+	return e
+}
