@@ -126,8 +126,7 @@ func (d *Defaulter) refs(ctx context.Context, ns string, plans []containerPlan) 
 			if err != nil {
 				return nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
 			}
-			o := akvs.Spec.Vault.Object
-			refs[name] = Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
+			refs[name] = refOf(akvs)
 		}
 	}
 	return refs, nil
@@ -195,4 +194,22 @@ func container(pod *corev1.Pod, p containerPlan) *corev1.Container {
 		return &pod.Spec.InitContainers[p.index]
 	}
 	return &pod.Spec.Containers[p.index]
+}
+
+// refOf is what direct mode needs of an AzureKeyVaultSecret: the object it
+// names and the transforms of its output (akv2k8s applied them to injected
+// values too; v2's transform wins over v1alpha1's transforms).
+func refOf(akvs *v2beta1.AzureKeyVaultSecret) Ref {
+	o := akvs.Spec.Vault.Object
+	r := Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
+	if out := akvs.Spec.Output; out != nil {
+		list := out.Transform
+		if len(list) == 0 {
+			list = out.Transforms
+		}
+		for _, t := range list {
+			r.Transform = append(r.Transform, string(t))
+		}
+	}
+	return r
 }

@@ -56,13 +56,15 @@ func parsePlaceholder(value string) (akvs, query string, ok bool) {
 }
 
 // Ref is what the binary needs to read one AzureKeyVaultSecret's object
-// itself (direct mode): names only, never values.
+// itself (direct mode): names only, never values. It is envexec.Ref's wire
+// form; a test decodes one into the other strictly.
 type Ref struct {
-	Vault       string `json:"vault"`
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Version     string `json:"version,omitempty"`
-	ContentType string `json:"contentType,omitempty"`
+	Vault       string   `json:"vault"`
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	Version     string   `json:"version,omitempty"`
+	ContentType string   `json:"contentType,omitempty"`
+	Transform   []string `json:"transform,omitempty"`
 }
 
 // ImageConfig is the part of an image's config that decides its argv.

@@ -1,0 +1,46 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/latchkey-dev/latchkey/internal/envexec"
+)
+
+// TestRefsDecodeInTheBinary: what the webhook writes into LATCHKEY_REFS, the
+// binary reads with unknown fields refused, field for field.
+func TestRefsDecodeInTheBinary(t *testing.T) {
+	in := map[string]Ref{"cert": {Vault: "kv", Name: "tls", Type: "certificate", Version: "v1", ContentType: "application/x-json", Transform: []string{"trim"}}}
+	raw, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var out map[string]envexec.Ref
+	if err := dec.Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	got := out["cert"]
+	want := envexec.Ref{Vault: "kv", Name: "tls", Type: "certificate", Version: "v1", ContentType: "application/x-json", Transform: []string{"trim"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("binary read %+v, want %+v", got, want)
+	}
+	if _, err := envexec.ParseRefs(string(raw)); err != nil {
+		t.Errorf("ParseRefs: %v", err)
+	}
+}
+
+// TestPlaceholderGrammarsAgree: the webhook and the binary must agree on
+// what a placeholder is.
+func TestPlaceholderGrammarsAgree(t *testing.T) {
+	for _, v := range []string{"db@azurekeyvault", "c@azurekeyvault?tls.crt", "a.b@azurekeyvault?k", "me@azurekeyvault.example.com", "X@azurekeyvault", "x@azurekeyvault?", ""} {
+		_, _, ours := parsePlaceholder(v)
+		_, theirs := envexec.ParsePlaceholder(v)
+		if ours != theirs {
+			t.Errorf("%q: webhook says %v, binary says %v", v, ours, theirs)
+		}
+	}
+}
