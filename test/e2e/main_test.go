@@ -28,7 +28,9 @@ var env struct {
 	cluster *devcluster.Cluster
 	// toolbox is the reference of the test image (see ./toolbox).
 	toolbox string
-	emu     *akvemu.Server
+	// app runs `toolbox env-hashes --wait` from its image's ENTRYPOINT/CMD.
+	app string
+	emu *akvemu.Server
 }
 
 func TestMain(m *testing.M) {

@@ -68,7 +68,20 @@ func pushImages(ctx context.Context, moduleDir string) error {
 	if env.toolbox, err = reg.Push(ctx, "e2e/toolbox:1", img); err != nil {
 		return err
 	}
-	for _, name := range []string{"latchkey-controller"} {
+	// The app of the injector tests: no command in the pod spec, so the
+	// webhook must read ENTRYPOINT and CMD from the registry.
+	app, err := ociimage.Build(ociimage.Spec{
+		Files:      []ociimage.File{{Path: "/toolbox", Mode: 0o755, Data: tool}},
+		Entrypoint: []string{"/toolbox"}, Cmd: []string{"env-hashes", "--wait"},
+		User: "65532:65532", OS: "linux", Architecture: runtime.GOARCH,
+	})
+	if err != nil {
+		return err
+	}
+	if env.app, err = reg.Push(ctx, "e2e/app:1", app); err != nil {
+		return err
+	}
+	for _, name := range []string{"latchkey-controller", "latchkey-webhook", "latchkey-env"} {
 		bin, err := ociimage.GoBinary(ctx, moduleDir, "./cmd/"+name, runtime.GOARCH)
 		if err != nil {
 			return err
@@ -157,7 +170,10 @@ extraVolumeMounts:
 controller:
   replicas: 2
   logLevel: debug
-`, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "))
+env_injector:
+  logLevel: debug
+  insecureRegistries: [%s]
+`, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
 		return err

@@ -5,12 +5,17 @@
 //	toolbox report FILE TOKEN   print FILE's content, the `aud` of the JWT in
 //	                            TOKEN, and the filesystem type FILE lives on
 //	toolbox sleep DURATION      sleep, then exit 0
+//	toolbox env-hashes [--wait] print pid=<PID>, the SHA-256 of every
+//	                            INJECTED_* variable, and how many LATCHKEY_*
+//	                            variables are left; --wait then waits for
+//	                            SIGTERM (a Deployment's container)
 //	toolbox apiserver-version   print the API server's version, reached
 //	                            through the `kubernetes` Service with the
 //	                            pod's service-account token
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -21,8 +26,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +52,8 @@ func run(args []string, out io.Writer) error {
 		return report(args[0], args[1], out)
 	case cmd == "apiserver-version" && len(args) == 0:
 		return apiserverVersion(out)
+	case cmd == "env-hashes" && len(args) <= 1:
+		return envHashes(out, len(args) == 1 && args[0] == "--wait")
 	case cmd == "sleep" && len(args) == 1:
 		d, err := time.ParseDuration(args[0])
 		if err != nil {
@@ -170,4 +180,34 @@ func apiserverVersion(out io.Writer) error {
 	}
 	_, err = fmt.Fprintf(out, "service=%s\nversion=%s\n", host, v.GitVersion)
 	return err
+}
+
+// envHashes prints what the e2e tests compare: this process's PID (the
+// injector must exec, so PID 1 in the container), a hash per injected
+// variable (never the value itself, so the logs hold no secret), and the
+// number of LATCHKEY_* variables left behind.
+func envHashes(out io.Writer, wait bool) error {
+	var lines []string
+	left := 0
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "INJECTED_"):
+			lines = append(lines, fmt.Sprintf("%s=%x", name, sha256.Sum256([]byte(value))))
+		case strings.HasPrefix(name, "LATCHKEY_"):
+			left++
+		}
+	}
+	sort.Strings(lines)
+	lines = append([]string{fmt.Sprintf("pid=%d", os.Getpid())}, lines...)
+	lines = append(lines, fmt.Sprintf("latchkey_vars=%d", left))
+	if _, err := fmt.Fprintln(out, strings.Join(lines, "\n")); err != nil {
+		return err
+	}
+	if wait {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		<-sigs
+	}
+	return nil
 }

@@ -1,0 +1,254 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
+	"github.com/latchkey-dev/latchkey/internal/webhook"
+)
+
+// injected is one variable the tests inject: its placeholder and the
+// AzureKeyVaultSecret spec it names.
+type injected struct {
+	name, placeholder string
+}
+
+// TestInjectorDeliversValuesToRealPods: in a labelled namespace, a
+// Deployment whose image (pulled from the node's registry) has no command in
+// the pod spec starts; the webhook read ENTRYPOINT/CMD from the registry, the
+// init container installed the binary, and the program — still PID 1 — sees
+// every value: a secret, a certificate's tls.crt and tls.key, a multi-key
+// key, a placeholder reached through envFrom, and the same in an init
+// container. It prints hashes; the test compares them with values read from
+// Key Vault itself. The pod spec, events and every component's logs hold none
+// of the values.
+func TestInjectorDeliversValuesToRealPods(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(env.cluster.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := createNamespace(ctx, t, "inject")
+	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsObj.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	if _, err := cs.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	specs := map[string]v2beta1.AzureKeyVaultObject{
+		"app-secret": {Name: "test-secret", Type: v2beta1.ObjectTypeSecret},
+		"app-cert":   {Name: "test-cert", Type: v2beta1.ObjectTypeCertificate},
+		"app-multi":  {Name: "test-multi", Type: v2beta1.ObjectTypeMultiKeyValueSecret, ContentType: v2beta1.ContentTypeJSON},
+	}
+	for name, obj := range specs {
+		a := &v2beta1.AzureKeyVaultSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v2beta1.AzureKeyVaultSecretSpec{Vault: v2beta1.AzureKeyVault{Name: "my-kv", Object: obj}}}
+		if err := cl.Create(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := []injected{
+		{"INJECTED_SECRET", "app-secret@azurekeyvault"},
+		{"INJECTED_TLS_CRT", "app-cert@azurekeyvault?tls.crt"},
+		{"INJECTED_TLS_KEY", "app-cert@azurekeyvault?tls.key"},
+		{"INJECTED_KEY2", "app-multi@azurekeyvault?key2"},
+	}
+	want, values := expectedHashes(ctx, t, specs, append(vars, injected{"INJECTED_FROM_CONFIGMAP", "app-secret@azurekeyvault"}))
+
+	// Credentials for direct mode, and the emulator's CA and host names.
+	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "azure"}, StringData: map[string]string{
+		"AZURE_TENANT_ID": "00000000-0000-4000-8000-00000000a11c", "AZURE_CLIENT_ID": "00000000-0000-4000-8000-0000000c11e7", "AZURE_CLIENT_SECRET": "local-dev-client-secret",
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]map[string]string{
+		"emulator-ca": {"ca.crt": string(env.emu.CACertPEM())},
+		"settings":    {"INJECTED_FROM_CONFIGMAP": "app-secret@azurekeyvault", "MODE": "test"},
+	} {
+		if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	directEnv := []corev1.EnvVar{
+		{Name: "ENV_INJECTOR_DISABLE_AUTH_SERVICE", Value: "true"},
+		{Name: "SSL_CERT_FILE", Value: "/etc/emulator-ca/ca.crt"},
+	}
+	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
+		directEnv = append(directEnv, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "azure"}, Key: k}}})
+	}
+	for _, v := range vars {
+		directEnv = append(directEnv, corev1.EnvVar{Name: v.name, Value: v.placeholder})
+	}
+	mounts := []corev1.VolumeMount{{Name: "emulator-ca", MountPath: "/etc/emulator-ca", ReadOnly: true}}
+	labels := map[string]string{"app": "injected"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "injected", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					DNSPolicy:                    corev1.DNSDefault,
+					AutomountServiceAccountToken: ptr.To(false),
+					HostAliases:                  []corev1.HostAlias{{IP: env.cluster.Node.IP, Hostnames: emulatedHosts}},
+					InitContainers: []corev1.Container{{
+						Name: "init", Image: env.app, Args: []string{"env-hashes"},
+						Env: directEnv, VolumeMounts: mounts,
+					}},
+					Containers: []corev1.Container{{
+						Name: "app", Image: env.app, Env: directEnv, VolumeMounts: mounts,
+						EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}},
+					}},
+					Volumes: []corev1.Volume{{Name: "emulator-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+						LocalObjectReference: corev1.LocalObjectReference{Name: "emulator-ca"}}}}},
+				},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	pod := waitForRunningPod(ctx, t, cs, ns, "app=injected")
+	for _, c := range []struct {
+		name string
+		want []string
+	}{
+		{"init", want[:4]},
+		{"app", want},
+	} {
+		// The program prints once its values are in; Running comes earlier.
+		var logs []byte
+		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			logs, err = cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: c.name}).DoRaw(ctx)
+			return err == nil && strings.Contains(string(logs), "latchkey_vars="), nil
+		})
+		for _, line := range append([]string{"pid=1", "latchkey_vars=0"}, c.want...) {
+			if !strings.Contains(string(logs), line) {
+				t.Errorf("%s: output lacks %q:\n%s", c.name, line, logs)
+			}
+		}
+	}
+
+	// Nothing anywhere holds a value.
+	spec, _ := json.Marshal(pod)
+	events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evJSON, _ := json.Marshal(events)
+	places := map[string]string{"pod": string(spec), "events": string(evJSON)}
+	comps, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range comps.Items {
+		for _, c := range p.Spec.Containers {
+			logs, err := cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			places[p.Name+"/"+c.Name] = string(logs)
+		}
+	}
+	for where, text := range places {
+		for _, v := range values {
+			if strings.Contains(text, v) {
+				t.Errorf("%s holds an injected value", where)
+			}
+		}
+	}
+}
+
+// expectedHashes reads each object from the emulator through latchkey's own
+// Key Vault client and answers each query, giving the lines the program
+// must print, and the values themselves (trimmed of line ends, for the leak
+// check).
+func expectedHashes(ctx context.Context, t *testing.T, specs map[string]v2beta1.AzureKeyVaultObject, vars []injected) (lines, values []string) {
+	t.Helper()
+	cred, err := keyvault.NewCredential(keyvault.AuthConfig{Mode: keyvault.ModeEnvironment,
+		TenantID: "00000000-0000-4000-8000-00000000a11c", ClientID: "00000000-0000-4000-8000-0000000c11e7", ClientSecret: "local-dev-client-secret"},
+		env.emu.HTTPClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: policy.Transporter(env.emu.HTTPClient())})
+	for _, v := range vars {
+		akvs, query, _ := strings.Cut(v.placeholder, "@azurekeyvault")
+		query = strings.TrimPrefix(query, "?")
+		spec := specs[akvs]
+		kind := keyvault.KindSecret
+		if spec.Type == v2beta1.ObjectTypeCertificate {
+			kind = keyvault.KindCertificate
+		}
+		obj, err := reader.Read(ctx, keyvault.Ref{Vault: "my-kv", Kind: kind, Name: spec.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, err := output.Query(output.Spec{ObjectType: string(spec.Type), ContentType: string(spec.ContentType)}, obj, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprintf("%s=%x", v.name, sha256.Sum256(value)))
+		for _, line := range strings.Split(string(value), "\n") {
+			if len(line) >= 8 && !strings.HasPrefix(line, "-----") {
+				values = append(values, line)
+			}
+		}
+	}
+	return lines, values
+}
+
+// waitForRunningPod waits for a Running pod of the selector, all containers started.
+func waitForRunningPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, selector string) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil || len(pods.Items) == 0 {
+			return false, nil
+		}
+		pod = &pods.Items[0]
+		last = fmt.Sprintf("%s %+v", pod.Status.Phase, pod.Status.ContainerStatuses)
+		return pod.Status.Phase == corev1.PodRunning && len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].Ready, nil
+	})
+	if err != nil {
+		events, _ := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+		var msgs []string
+		for _, e := range events.Items {
+			msgs = append(msgs, e.Reason+": "+e.Message)
+		}
+		t.Fatalf("no running pod for %s: %v; last status %s; events:\n%s", selector, err, last, strings.Join(msgs, "\n"))
+	}
+	return pod
+}
