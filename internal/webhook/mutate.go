@@ -34,6 +34,18 @@ const (
 	RefsEnv = "LATCHKEY_REFS"
 	// DirectModeEnv is akv2k8s's per-container switch to direct mode.
 	DirectModeEnv = "ENV_INJECTOR_DISABLE_AUTH_SERVICE"
+
+	// What resolver mode adds to a rewritten container: the resolver's URL,
+	// and a projected volume with a service-account token for the resolver's
+	// audience and the CA bundle that verifies the resolver.
+	ResolverURLEnv   = "LATCHKEY_RESOLVER_URL"
+	ResolverTokenEnv = "LATCHKEY_RESOLVER_TOKEN"
+	ResolverCAEnv    = "LATCHKEY_RESOLVER_CA"
+	resolverVolume   = "latchkey-resolver"
+	resolverDir      = "/latchkey/resolver"
+	// tokenLifetime is the projected token's expirationSeconds: the binary
+	// uses it once, at start.
+	tokenLifetime = 600
 )
 
 // placeholderRE matches a whole env value `<akvs>@azurekeyvault[?query]`.
@@ -173,6 +185,20 @@ type Options struct {
 	ImagePullPolicy corev1.PullPolicy
 	// Resources of the init container.
 	Resources corev1.ResourceRequirements
+	// Resolver, when set, delivers values to rewritten containers that do
+	// not ask for direct mode. Nil: every container uses direct mode.
+	Resolver *ResolverOptions
+}
+
+// ResolverOptions say how pods reach the resolver.
+type ResolverOptions struct {
+	URL string
+	// Audience of the projected token: per install, so a token minted for
+	// the resolver is useless to any other service, and others' to it.
+	Audience string
+	// CAConfigMap holds the resolver's CA bundle under ca.crt, in every
+	// namespace pods may run in (the chart distributes it).
+	CAConfigMap string
 }
 
 // errNoCommand is returned when neither the pod nor the image gives a command.
@@ -207,6 +233,7 @@ func needsImage(c *corev1.Container) bool { return len(c.Command) == 0 }
 // AzureKeyVaultSecret the plans name; images the image config of every
 // planned container that needs one, by container name.
 func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images map[string]*ImageConfig, o Options) error {
+	usesResolver := false
 	for _, p := range plans {
 		c := &pod.Spec.Containers[p.index]
 		if p.init {
@@ -232,6 +259,17 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 		c.Env = append(slices.DeleteFunc(p.env, func(e corev1.EnvVar) bool { return e.Name == RefsEnv }),
 			corev1.EnvVar{Name: RefsEnv, Value: string(refsJSON)})
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName, MountPath: binDir, ReadOnly: true})
+		if o.Resolver != nil && !directMode(c.Env) {
+			c.Env = append(c.Env,
+				corev1.EnvVar{Name: ResolverURLEnv, Value: o.Resolver.URL},
+				corev1.EnvVar{Name: ResolverTokenEnv, Value: resolverDir + "/token"},
+				corev1.EnvVar{Name: ResolverCAEnv, Value: resolverDir + "/ca.crt"})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: resolverVolume, MountPath: resolverDir, ReadOnly: true})
+			usesResolver = true
+		}
+	}
+	if usesResolver {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, resolverVolumeFor(o.Resolver))
 	}
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volumeName, VolumeSource: corev1.VolumeSource{
 		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("32Mi"))},
@@ -242,6 +280,30 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 	}
 	pod.Annotations[InjectedAnnotation] = "true"
 	return nil
+}
+
+// directMode reports whether a container asks to authenticate itself
+// (akv2k8s's ENV_INJECTOR_DISABLE_AUTH_SERVICE=true).
+func directMode(env []corev1.EnvVar) bool {
+	for _, e := range env {
+		if e.Name == DirectModeEnv && strings.EqualFold(e.Value, "true") {
+			return true
+		}
+	}
+	return false
+}
+
+// resolverVolumeFor projects a service-account token for the resolver's
+// audience and the resolver's CA bundle. It is mounted only into rewritten
+// containers, so no other container of the pod can present the token.
+func resolverVolumeFor(r *ResolverOptions) corev1.Volume {
+	return corev1.Volume{Name: resolverVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		DefaultMode: ptr.To[int32](0o444),
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: r.Audience, ExpirationSeconds: ptr.To[int64](tokenLifetime), Path: "token"}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: r.CAConfigMap}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		},
+	}}}
 }
 
 // installContainer copies the binary into the shared volume. It needs no

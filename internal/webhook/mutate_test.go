@@ -219,3 +219,56 @@ func TestSkipAkv2k8sPods(t *testing.T) {
 		t.Error("a pod wrapped by akv2k8s must be skipped")
 	}
 }
+
+func TestMutateResolverMode(t *testing.T) {
+	p := pod(
+		corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault")},
+		corev1.Container{Name: "direct", Command: []string{"/d"}, Env: env("PASS", "db@azurekeyvault", DirectModeEnv, "true")},
+		corev1.Container{Name: "plain", Command: []string{"/p"}},
+	)
+	o := testOpts
+	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
+	plans := analyze(p, func(string) map[string]string { return nil })
+	if err := mutate(p, plans, testRefs, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	mounted := func(c corev1.Container) bool {
+		for _, m := range c.VolumeMounts {
+			if m.Name == resolverVolume {
+				return true
+			}
+		}
+		return false
+	}
+	if app := p.Spec.Containers[0]; !mounted(app) || !containsEnvName(app.Env, ResolverURLEnv) {
+		t.Errorf("resolver-mode container lacks the token mount or URL: %+v", app)
+	}
+	if d := p.Spec.Containers[1]; mounted(d) || containsEnvName(d.Env, ResolverURLEnv) {
+		t.Error("a direct-mode container got the resolver token")
+	}
+	if mounted(p.Spec.Containers[2]) || mounted(p.Spec.InitContainers[0]) {
+		t.Error("a container the webhook did not rewrite got the resolver token")
+	}
+	var vol *corev1.Volume
+	for i := range p.Spec.Volumes {
+		if p.Spec.Volumes[i].Name == resolverVolume {
+			vol = &p.Spec.Volumes[i]
+		}
+	}
+	if vol == nil {
+		t.Fatal("no resolver volume")
+	}
+	tok := vol.Projected.Sources[0].ServiceAccountToken
+	if tok.Audience != "latchkey-resolver-x" || *tok.ExpirationSeconds != 600 {
+		t.Errorf("token projection = %+v", tok)
+	}
+}
+
+func containsEnvName(env []corev1.EnvVar, name string) bool {
+	for _, e := range env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -41,9 +41,12 @@ type Config struct {
 	DefaultPlatform string
 	// ImageLookups off makes a pod without a command an admission error.
 	ImageLookups bool
-	MetricsAddr  string
-	HealthAddr   string
-	Log          logging.Options
+	// Resolver, when its URL is set, makes resolver mode the default for
+	// rewritten containers (issue 5 ships the resolver; until then unset).
+	Resolver    ResolverOptions
+	MetricsAddr string
+	HealthAddr  string
+	Log         logging.Options
 	// Transport carries registry requests; nil in production.
 	Transport http.RoundTripper
 }
@@ -76,6 +79,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.StringVar(&c.DefaultPlatform, "default-platform", c.DefaultPlatform, "os/arch of pods whose node selector pins none (default: the webhook's own)")
 	fs.BoolVar(&c.ImageLookups, "image-lookups", c.ImageLookups, "look up ENTRYPOINT/CMD in registries for containers without a command")
+	fs.StringVar(&c.Resolver.URL, "resolver-url", c.Resolver.URL, "URL pods reach the resolver at; empty: direct mode only")
+	fs.StringVar(&c.Resolver.Audience, "resolver-audience", c.Resolver.Audience, "audience of the service-account token pods present to the resolver")
+	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
 	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
@@ -98,6 +104,9 @@ func (c Config) Validate() error {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
 		errs = append(errs, fmt.Errorf("env-image-pull-policy %q: want Always, IfNotPresent or Never", c.EnvImagePullPolicy))
+	}
+	if r := c.Resolver; r.URL != "" && (r.Audience == "" || r.CAConfigMap == "") {
+		errs = append(errs, errors.New("resolver-url needs resolver-audience and resolver-ca-configmap"))
 	}
 	if _, err := c.platform(); err != nil {
 		errs = append(errs, err)
@@ -143,6 +152,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		LookupTimeout: c.Timeout / 2,
 		Options: Options{
 			Image: c.EnvImage, ImagePullPolicy: corev1.PullPolicy(c.EnvImagePullPolicy),
+			Resolver: resolverOptions(c.Resolver),
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},
@@ -164,4 +174,11 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		return nil, err
 	}
 	return mgr, nil
+}
+
+func resolverOptions(r ResolverOptions) *ResolverOptions {
+	if r.URL == "" {
+		return nil
+	}
+	return &r
 }
