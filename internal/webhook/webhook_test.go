@@ -2,11 +2,18 @@ package webhook_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -361,4 +368,65 @@ func containsEnv(env []corev1.EnvVar, name, value string) bool {
 		}
 	}
 	return false
+}
+
+// TestServingCertificateIsReloaded: when the certificate files change (a
+// rotation by the chart or cert-manager), new connections get the new
+// certificate without a restart.
+func TestServingCertificateIsReloaded(t *testing.T) {
+	o := suite.env.WebhookInstallOptions
+	crtPath, keyPath := o.LocalServingCertDir+"/tls.crt", o.LocalServingCertDir+"/tls.key"
+	oldCrt, err := os.ReadFile(crtPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = os.WriteFile(keyPath, oldKey, 0o600)
+		_ = os.WriteFile(crtPath, oldCrt, 0o600)
+	})
+	crt, key := selfSigned(t, "rotated.latchkey.test")
+	// Key first: the watcher reloads on either file and needs a matching pair.
+	if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crtPath, crt, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(o.LocalServingHost, fmt.Sprint(o.LocalServingPort))
+	var served string
+	err = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		conn, err := (&tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}).DialContext(ctx, "tcp", addr) //nolint:gosec // reads the served certificate only
+		if err != nil {
+			return false, nil
+		}
+		defer func() { _ = conn.Close() }()
+		served = conn.(*tls.Conn).ConnectionState().PeerCertificates[0].Subject.CommonName
+		return served == "rotated.latchkey.test", nil
+	})
+	if err != nil {
+		t.Fatalf("still serving %q after the files changed", served)
+	}
+}
+
+func selfSigned(t *testing.T, cn string) (crtPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
