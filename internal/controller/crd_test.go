@@ -42,6 +42,9 @@ func TestREADMEExamples(t *testing.T) {
 			continue
 		}
 		create(t, u)
+		// The examples live in the default namespace: leave it as found, so
+		// the test can run again (-count).
+		t.Cleanup(func() { _ = suite.client.Delete(context.Background(), u) })
 	}
 
 	s := waitForSecret(t, "default", "keyvault-secret", nil)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -85,18 +86,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	default:
 		o = r.sync(ctx, akvs, targets)
 	}
+	var statusErr error
 	if !o.raced {
-		err = r.writeStatus(ctx, akvs, o)
+		statusErr = r.writeStatus(ctx, akvs, o)
 	}
-	if o.raced || lostRace(err) {
+	if o.raced || lostRace(statusErr) {
 		// Someone wrote first (another AzureKeyVaultSecret sharing the
 		// output, or our own last write that the cache has not seen yet):
 		// not a failure to report, just a pass to redo with fresh objects.
 		log.FromContext(ctx).V(1).Info("an output or the status changed while being written; syncing again")
 		return ctrl.Result{RequeueAfter: raceRetryDelay}, nil
 	}
-	if err != nil {
-		return ctrl.Result{}, err
+	if statusErr != nil {
+		return ctrl.Result{}, statusErr
 	}
 	r.Metrics.observeSync(o)
 	return r.next(akvs, o, len(targets) == 0)
@@ -118,7 +120,7 @@ func lostRace(err error) bool {
 // replaces a good one.
 func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
 	ref := refOf(akvs)
-	obj, err := r.Source.Get(ctx, ref, r.interval(akvs))
+	obj, err := r.Source.Get(ctx, ref, r.maxAge(akvs, ref))
 	if err != nil {
 		return keyVaultFailure(err)
 	}
@@ -291,6 +293,16 @@ func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injector
 		// The workqueue's per-object exponential backoff.
 		return ctrl.Result{}, errors.New(o.message)
 	}
+}
+
+// maxAge is how old a shared read of ref may be to serve this pass: one
+// refresh interval, or any age for a pinned version, which never changes
+// (repairing an edited output then costs no read either).
+func (r *Reconciler) maxAge(akvs *v2beta1.AzureKeyVaultSecret, ref keyvault.Ref) time.Duration {
+	if ref.Pinned() {
+		return math.MaxInt64
+	}
+	return r.interval(akvs)
 }
 
 // interval is the AzureKeyVaultSecret's refresh interval.

@@ -77,6 +77,9 @@ func nextStatus(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now time.Time) v2b
 	if o.version != "" {
 		st.ObjectVersion = o.version
 	}
+	// A successful pass names exactly the outputs it wrote: one the spec no
+	// longer has is released, not reported.
+	st.SecretName, st.SecretHash, st.ConfigMapName, st.ConfigMapHash = "", "", "", ""
 	changed := false
 	for _, out := range o.outputs {
 		changed = changed || out.changed

@@ -50,6 +50,13 @@ func TestNextStatus(t *testing.T) {
 	if next.SecretHash == first.SecretHash || !next.LastOutputChange.Time.Equal(t0.Add(3*time.Hour)) || next.ObjectVersion != "v2" {
 		t.Errorf("new version status = %+v", next)
 	}
+
+	// An output the spec dropped is no longer named.
+	akvs.Status = next
+	injectorOnly := nextStatus(akvs, outcome{ready: true, reason: ReasonInjectorOnly, message: "no output"}, t0.Add(4*time.Hour))
+	if injectorOnly.SecretName != "" || injectorOnly.SecretHash != "" {
+		t.Errorf("status still names the dropped output: %+v", injectorOnly)
+	}
 }
 
 func TestJittered(t *testing.T) {
