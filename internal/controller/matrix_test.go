@@ -310,7 +310,7 @@ func certificateCases(f *matrixFixtures) []matrixCase {
 			case "Opaque":
 				c.check = rawBackingSecret(b.contentType, b.chainPEM)
 			case "kubernetes.io/basic-auth", "kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg", "kubernetes.io/ssh-auth":
-				c.reason = controller.ReasonOutputWriteFailed
+				c.reason = controller.ReasonInvalidOutput
 			default:
 				c.data = map[string][]byte{"value": b.chainPEM}
 			}
@@ -367,7 +367,7 @@ func keyAndMultiKeyCases(f *matrixFixtures) []matrixCase {
 		for _, st := range secretTypes {
 			c := matrixCase{name: o.object + "-" + st.slug, secretType: orOpaque(st.spelling), data: o.data}
 			if strings.HasPrefix(st.spelling, "kubernetes.io/") {
-				c.reason = controller.ReasonOutputWriteFailed
+				c.reason = controller.ReasonInvalidOutput
 			}
 			c.akvs = akvs("", c.name, o.object, o.mutate, withSecretType(st.spelling))
 			cases = append(cases, c)

@@ -132,6 +132,18 @@ type plan struct {
 // Keys we owned but no longer render are removed. An existing Secret's type is
 // never changed.
 func planWrite(me claimant, others map[string]claimant, cur outputState, want desiredOutput) plan {
+	p := planOwnership(me, others, cur, want)
+	if p.Write {
+		if why := typeMismatch(p.Type, p.Data); why != "" {
+			return refuse(ReasonInvalidOutput, why)
+		}
+	}
+	return p
+}
+
+// planOwnership is planWrite without the check of the data against the
+// Secret's type.
+func planOwnership(me claimant, others map[string]claimant, cur outputState, want desiredOutput) plan {
 	if !cur.Exists {
 		p := plan{Write: true, Create: true, Adopt: true, Type: want.Type, Reason: ReasonSynced,
 			Data: map[string][]byte{}, Owners: owners{}, Labels: map[string]string{}, Annotations: map[string]string{}}

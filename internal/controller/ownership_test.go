@@ -218,3 +218,31 @@ func TestOwnersRoundTrip(t *testing.T) {
 		t.Errorf("unreadable annotation gave %v, want empty", got)
 	}
 }
+
+func TestPlanWriteRefusesDataTheTypeRejects(t *testing.T) {
+	for _, tc := range []struct {
+		typ  string
+		data map[string]string
+		ok   bool
+	}{
+		{"kubernetes.io/tls", map[string]string{"tls.crt": "c", "tls.key": "k"}, true},
+		{"kubernetes.io/tls", map[string]string{"value": "c"}, false},
+		{"kubernetes.io/basic-auth", map[string]string{"password": "p"}, true},
+		{"kubernetes.io/basic-auth", map[string]string{"value": "p"}, false},
+		{"kubernetes.io/ssh-auth", map[string]string{"value": "k"}, false},
+		{"kubernetes.io/dockerconfigjson", map[string]string{".dockerconfigjson": "{}"}, true},
+		{"opaque", map[string]string{"anything": "x"}, true},
+	} {
+		d := want(tc.data)
+		d.Type = tc.typ
+		p := planWrite(alice, nil, outputState{}, d)
+		if p.Write != tc.ok || (!tc.ok && (p.Reason != ReasonInvalidOutput || !strings.Contains(p.Message, tc.typ))) {
+			t.Errorf("%s %v: Write=%v Reason=%s %q", tc.typ, tc.data, p.Write, p.Reason, p.Message)
+		}
+	}
+	// An existing Secret keeps its type: data for another type is refused.
+	cur := state("kubernetes.io/tls", map[string]string{"tls.crt": "c", "tls.key": "k"}, []types.UID{alice.UID}, owners{"alice": {Keys: []string{"tls.crt", "tls.key"}}})
+	if p := planWrite(alice, nil, cur, want(map[string]string{"value": "v"})); p.Write || p.Reason != ReasonInvalidOutput {
+		t.Errorf("opaque data into an existing tls Secret: Write=%v Reason=%s", p.Write, p.Reason)
+	}
+}

@@ -140,7 +140,9 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 			return outcome{reason: ReasonOutputWriteFailed, message: fmt.Sprintf("%s %s: %v", t.kind.name(), t.name, err)}
 		}
 		if !p.Write {
-			return outcome{reason: p.Reason, message: fmt.Sprintf("%s %s: %s", t.kind.name(), t.name, p.Message)}
+			// A type mismatch needs a spec change; ownership refusals clear
+			// when the other party goes, which the output watch sees.
+			return outcome{reason: p.Reason, message: fmt.Sprintf("%s %s: %s", t.kind.name(), t.name, p.Message), permanent: p.Reason == ReasonInvalidOutput}
 		}
 		if p.Reason == ReasonMergedIntoExisting {
 			o.reason, o.message = ReasonMergedIntoExisting, fmt.Sprintf("synced version %s into the existing %s %s", obj.Version, t.kind.name(), t.name)
