@@ -51,11 +51,15 @@ type Defaulter struct {
 	// LookupTimeout bounds every image lookup of one admission: half the
 	// webhook's timeout, so the API server never times out waiting for us.
 	LookupTimeout time.Duration
+	// Metrics counts inspections and mutations; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Default rewrites a pod's containers that hold placeholders. Errors are
 // admission errors shown to the user; they name objects, never values.
-func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) error {
+func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
+	mutated := false
+	defer func() { d.Metrics.observe(mutated, err) }()
 	logger := log.FromContext(ctx)
 	if why := skip(pod); why != "" {
 		logger.V(1).Info("pod skipped", "reason", why)
@@ -85,6 +89,7 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) error {
 	if err := mutate(pod, plans, refs, images, d.Options); err != nil {
 		return err
 	}
+	mutated = true
 	for i, p := range plans {
 		logger.Info("container rewritten", "container", names[i], "placeholders", describe(p))
 	}

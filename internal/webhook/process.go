@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -50,6 +52,9 @@ type Config struct {
 	Log         logging.Options
 	// Transport carries registry requests; nil in production.
 	Transport http.RoundTripper
+	// Registry receives the metrics; nil means controller-runtime's, which
+	// the metrics endpoint serves.
+	Registry prometheus.Registerer
 }
 
 // DefaultConfig is the flag defaults.
@@ -150,7 +155,13 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
+	reg := c.Registry
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	m := NewMetrics(reg)
 	d := &Defaulter{
+		Metrics:       m,
 		Reader:        mgr.GetClient(),
 		LookupTimeout: c.Timeout / 2,
 		Options: Options{
@@ -169,7 +180,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		}
 		d.Images = RegistryLookup{Resolver: r, DefaultPlatform: platform}
 	}
-	mgr.GetWebhookServer().Register(Path, admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d))
+	mgr.GetWebhookServer().Register(Path, m.instrument(admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d)))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}

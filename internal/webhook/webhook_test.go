@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
@@ -429,4 +430,32 @@ func selfSigned(t *testing.T, cn string) (crtPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// TestMetricsCountAdmissions: akv2k8s's injector counters keep their names,
+// and admissions are timed.
+func TestMetricsCountAdmissions(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")}))
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				seen[f.GetName()] += m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				seen[f.GetName()] += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for _, name := range []string{"akv2k8s_pod_inspections_total", "akv2k8s_pod_mutations_total", "latchkey_webhook_admission_duration_seconds"} {
+		if seen[name] < 1 {
+			t.Errorf("%s = %v, want at least 1", name, seen[name])
+		}
+	}
 }
