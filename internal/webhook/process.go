@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
@@ -46,7 +48,13 @@ type Config struct {
 	ImageLookups bool
 	// Resolver, when its URL is set, makes resolver mode the default for
 	// rewritten containers (issue 5 ships the resolver; until then unset).
-	Resolver    ResolverOptions
+	Resolver ResolverOptions
+	// ACRAuth is the Azure identity used for the ACR token exchange when
+	// looking up images of Azure Container Registries (AKS with an attached
+	// ACR): a keyvault auth mode, or "" for none. Off by default: the
+	// identity that pulls images (the kubelet's) often reaches Key Vault
+	// too, and the webhook otherwise holds no Azure credential at all.
+	ACRAuth     string
 	MetricsAddr string
 	HealthAddr  string
 	Log         logging.Options
@@ -88,6 +96,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver.URL, "resolver-url", c.Resolver.URL, "URL pods reach the resolver at; empty: direct mode only")
 	fs.StringVar(&c.Resolver.Audience, "resolver-audience", c.Resolver.Audience, "audience of the service-account token pods present to the resolver")
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
+	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
 	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
@@ -174,7 +183,15 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		},
 	}
 	if c.ImageLookups {
-		r, err := imageconfig.New(imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig")})
+		opts := imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig")}
+		if c.ACRAuth != "" {
+			cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.Mode(c.ACRAuth), os.Getenv), nil)
+			if err != nil {
+				return nil, fmt.Errorf("ACR identity: %w", err)
+			}
+			opts.AzureCredential = cred
+		}
+		r, err := imageconfig.New(opts)
 		if err != nil {
 			return nil, err
 		}
