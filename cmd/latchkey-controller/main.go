@@ -32,6 +32,7 @@ func run(cfg controller.Config) error {
 	if err != nil {
 		return err
 	}
+	logging.SetProcessLogger(log)
 	restCfg, err := ctrl.GetConfig()
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -55,7 +56,10 @@ type ManagerOptions struct {
 // DefaultManagerOptions are the flag defaults.
 func DefaultManagerOptions() ManagerOptions {
 	return ManagerOptions{
-		Workers: 16, QPS: 200, Burst: 400,
+		// Enough to sync 1,000 new objects in seconds: each worker mostly
+		// waits on Key Vault, and the API server's priority and fairness
+		// protects it from a burst.
+		Workers: 32, QPS: 300, Burst: 1000,
 		LeaderElection: true, LeaderElectionID: "latchkey-controller",
 		MetricsAddr: ":8080", HealthAddr: ":8081",
 		Controller: Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
@@ -106,10 +110,12 @@ func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Ma
 		return nil, err
 	}
 	cacheOpts := cache.Options{
+		// managedFields are a large part of every object and never read here.
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:               {Label: managed},
 			&corev1.ConfigMap{}:            {Label: managed},
-			&v2beta1.AzureKeyVaultSecret{}: {Label: akvsSelector},
+			&v2beta1.AzureKeyVaultSecret{}: {Label: akvsSelector, Transform: slimAKVS},
 		},
 	}
 	if len(opts.Namespaces) > 0 {
@@ -147,4 +153,20 @@ func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Ma
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// slimAKVS drops from cached AzureKeyVaultSecrets what the controller never
+// reads: managedFields, and kubectl's copy of the whole object (which is
+// never copied to outputs either). With 10,000 objects that is megabytes.
+func slimAKVS(in any) (any, error) {
+	if obj, err := meta.Accessor(in); err == nil {
+		obj.SetManagedFields(nil)
+		if a := obj.GetAnnotations(); a != nil {
+			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				obj.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -96,9 +95,6 @@ func (c Config) authConfig() keyvault.AuthConfig {
 // Setup builds the controller: the Key Vault credential, reader and shared
 // cache, the manager and its controllers. The caller starts the manager.
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
-	// client-go and leader election log through klog: same logger, same format.
-	ctrl.SetLogger(log)
-	klog.SetLogger(log)
 	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("credential for Key Vault: %w", err)

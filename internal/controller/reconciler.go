@@ -66,6 +66,8 @@ type Reconciler struct {
 	Options   Options
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	ownWrites ownWrites
 }
 
 // Reconcile reads the AzureKeyVaultSecret's object, writes its outputs and
@@ -148,7 +150,9 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 			o.reason, o.message = ReasonMergedIntoExisting, fmt.Sprintf("synced version %s into the existing %s %s", obj.Version, t.kind.name(), t.name)
 		}
 		o.outputs = append(o.outputs, res)
-		if res.changed {
+		// An output's first creation is in the status; events mark changes
+		// to outputs that existed (a rotation), which users watch for.
+		if res.changed && !res.created {
 			r.Recorder.Eventf(akvs, nil, corev1.EventTypeNormal, "Updated", actionWrite, "%s %s updated from Key Vault version %s", t.kind.name(), t.name, obj.Version)
 		}
 	}
@@ -156,14 +160,33 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 }
 
 // write applies the ownership rules to one output and writes it if anything
-// differs.
+// differs. The output is read from the cache, which holds only outputs
+// labelled as ours; when the cache has none, write assumes there is none and
+// creates it, and only if that fails because one exists (a foreign Secret,
+// one akv2k8s made, or one the cache has not seen yet) reads it from the API
+// server and decides again. A new output thus costs one request, not two.
 func (r *Reconciler) write(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, t target, data map[string][]byte) (outputResult, plan, error) {
-	res := outputResult{kind: t.kind.name(), name: t.name, keys: sortedKeys(data)}
 	key := types.NamespacedName{Namespace: akvs.Namespace, Name: t.name}
-	cur, err := r.getOutput(ctx, t.kind, key)
-	if err != nil {
-		return res, plan{}, err
+	cur := t.kind.newObject()
+	if err := r.Client.Get(ctx, key, cur); apierrorsIsNotFound(err) {
+		cur = nil
+	} else if err != nil {
+		return outputResult{}, plan{}, err
 	}
+	res, p, err := r.writeOver(ctx, akvs, t, data, cur)
+	if cur == nil && apierrors.IsAlreadyExists(err) {
+		cur = t.kind.newObject()
+		if err := r.APIReader.Get(ctx, key, cur); err != nil {
+			return res, p, err
+		}
+		return r.writeOver(ctx, akvs, t, data, cur)
+	}
+	return res, p, err
+}
+
+// writeOver plans and makes the write of data over cur (nil: no output yet).
+func (r *Reconciler) writeOver(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, t target, data map[string][]byte, cur client.Object) (outputResult, plan, error) {
+	res := outputResult{kind: t.kind.name(), name: t.name, keys: sortedKeys(data)}
 	var state outputState
 	if cur != nil {
 		state = t.kind.state(cur)
@@ -179,7 +202,7 @@ func (r *Reconciler) write(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecre
 	if !p.Write {
 		return res, p, nil
 	}
-	res.changed = !sameData(state.Data, p.Data)
+	res.changed, res.created = !sameData(state.Data, p.Data), p.Create
 	obj := cur
 	if obj == nil {
 		obj = t.kind.newObject()
@@ -198,22 +221,13 @@ func (r *Reconciler) write(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecre
 		err = r.Client.Create(ctx, obj)
 	case !semanticEqual(before, obj):
 		err = r.Client.Update(ctx, obj)
+	default:
+		return res, p, nil
+	}
+	if err == nil {
+		r.ownWrites.record(t.kind.name(), obj)
 	}
 	return res, p, err
-}
-
-// getOutput returns the output, or nil when it does not exist. The cache
-// holds only outputs labelled as ours; one it misses may still exist.
-func (r *Reconciler) getOutput(ctx context.Context, kind outputKind, key types.NamespacedName) (client.Object, error) {
-	obj := kind.newObject()
-	err := r.Client.Get(ctx, key, obj)
-	if apierrorsIsNotFound(err) {
-		err = r.APIReader.Get(ctx, key, obj)
-	}
-	if apierrorsIsNotFound(err) {
-		return nil, nil
-	}
-	return obj, err
 }
 
 // livingOwners returns the other AzureKeyVaultSecrets recorded in an output

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -31,8 +32,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		For(&v2beta1.AzureKeyVaultSecret{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// An output edited or deleted by someone else is repaired by its owners.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(ownersOf)).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(ownersOf)).
+		Watches(&corev1.Secret{}, r.ownersOf(secretKind{}.name())).
+		Watches(&corev1.ConfigMap{}, r.ownersOf(configMapKind{}.name())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: limiter}).
 		Complete(r)
 	if err != nil {
@@ -59,8 +60,39 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return nil
 }
 
-// ownersOf maps an output to the AzureKeyVaultSecrets recorded in it.
-func ownersOf(_ context.Context, obj client.Object) []reconcile.Request {
+// ownersOf enqueues the AzureKeyVaultSecrets recorded in an output when
+// someone else created or changed it, and whenever it is deleted: events that
+// only show the version this controller wrote need no reconcile.
+func (r *Reconciler) ownersOf(kind string) handler.EventHandler {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], obj client.Object, always bool) {
+		if !always && r.ownWrites.wrote(kind, obj) {
+			return
+		}
+		for _, req := range ownersOf(obj) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object, false)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if r.ownWrites.wrote(kind, e.ObjectNew) {
+				return
+			}
+			// Someone else's edit: the owners before it too (it may have
+			// dropped our annotation).
+			enqueue(q, e.ObjectOld, true)
+			enqueue(q, e.ObjectNew, true)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object, true)
+		},
+	}
+}
+
+// ownersOf lists the AzureKeyVaultSecrets recorded in an output.
+func ownersOf(obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for name := range parseOwners(obj.GetAnnotations()) {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})

@@ -54,6 +54,8 @@ type outputResult struct {
 	name    string
 	keys    []string
 	changed bool
+	// created is set when this pass created the output.
+	created bool
 }
 
 // nextStatus computes the status to write, starting from the current one so

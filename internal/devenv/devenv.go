@@ -136,6 +136,7 @@ func startController(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Ser
 	if err != nil {
 		return nil, err
 	}
+	logging.SetProcessLogger(log)
 	mgr, err := controller.Setup(c.Config, cfg, log)
 	if err != nil {
 		return nil, err

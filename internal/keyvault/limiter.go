@@ -10,11 +10,11 @@ import (
 
 // Limiter defaults. Key Vault allows about 4,000 GETs per 10 s per vault
 // (shared by every client of the vault) and answers 429 with Retry-After
-// beyond that. 200/s with a burst of 400 is at most 2,400 per 10 s, leaving
-// the rest to other clients, and still reads 1,000 new objects in about 3 s.
+// beyond that. 200/s with a burst of 1,000 is at most 3,000 per 10 s, leaving
+// the rest to other clients, and reads 1,000 new objects without waiting.
 const (
 	DefaultVaultRate  = 200
-	DefaultVaultBurst = 400
+	DefaultVaultBurst = 1000
 	// DefaultThrottlePause is how long a vault pauses after a 429 without
 	// Retry-After: Key Vault counts its limits over 10 s windows.
 	DefaultThrottlePause = 10 * time.Second

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Options select the format and the level.
@@ -47,4 +49,13 @@ func New(w io.Writer, o Options) (logr.Logger, error) {
 		return logr.Logger{}, fmt.Errorf("log format %q: want json or text", o.Format)
 	}
 	return logr.FromSlogHandler(h), nil
+}
+
+// SetProcessLogger makes log the logger of everything in the process that
+// logs on its own: controller-runtime and, through klog, client-go and leader
+// election. Only a main function calls it, once, before starting anything:
+// the loggers it sets are process-wide and not safe to swap while in use.
+func SetProcessLogger(log logr.Logger) {
+	ctrllog.SetLogger(log)
+	klog.SetLogger(log)
 }

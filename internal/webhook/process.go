@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -145,10 +144,8 @@ func (c Config) platform() (imageconfig.Platform, error) {
 // AzureKeyVaultSecrets (ConfigMaps, ServiceAccounts and pull Secrets are read
 // on demand: caching every one of the cluster would cost far more memory).
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
-	// client-go and leader election log through klog: same logger, same format.
-	ctrl.SetLogger(log)
-	klog.SetLogger(log)
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Logger:                 log,
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress: c.HealthAddr,
