@@ -22,7 +22,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "latchkey_webhook_admission_duration_seconds",
 			Help:    "Time to answer one pod admission review, from request to response.",
-			Buckets: []float64{.0005, .001, .002, .003, .004, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 5},
+			Buckets: []float64{.00025, .0005, .00075, .001, .0015, .002, .0025, .003, .004, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		inspections: prometheus.NewCounter(prometheus.CounterOpts{Name: "akv2k8s_pod_inspections_total", Help: "Pods inspected, including mutated (akv2k8s name)."}),
 		mutations:   prometheus.NewCounter(prometheus.CounterOpts{Name: "akv2k8s_pod_mutations_total", Help: "Pods mutated (akv2k8s name)."}),

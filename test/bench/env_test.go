@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +18,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
 // The identity the controller authenticates as (keyVaultAuth=environment),
@@ -94,7 +96,15 @@ func startEnv() (_ *benchEnv, err error) {
 	built := make(chan error, 1)
 	go func() { built <- e.buildController(root) }()
 
-	e.testEnv, e.cfg, err = kubetest.New(kubetest.Options{CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd")}})
+	// The env injector's webhook is registered as the chart registers it; it
+	// is called only for pods of labelled namespaces (BenchmarkAdmission's).
+	e.testEnv, e.cfg, err = kubetest.New(kubetest.Options{
+		CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd")},
+		WebhookInstallOptions: envtest.WebhookInstallOptions{MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{
+			webhook.Configuration(webhook.ConfigOptions{Name: "latchkey-bench", ServiceNamespace: "latchkey-system", ServiceName: "latchkey-webhook",
+				ExcludeNamespaces: []string{"kube-system", "latchkey-system"}, TimeoutSeconds: 10}),
+		}},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("envtest: %w", err)
 	}

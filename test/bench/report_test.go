@@ -70,7 +70,7 @@ func (r *results) print(w io.Writer, total time.Duration) {
 		}
 		fmt.Fprintln(w, b.String()+"|")
 	}
-	fmt.Fprintln(w, "\nlatchkey controller: figures against product.md §6 targets")
+	fmt.Fprintln(w, "\nlatchkey: figures against product.md §6 targets")
 	line(cells[0])
 	sep := make([]string, 4)
 	for i := range sep {
