@@ -14,7 +14,7 @@ const (
 	ObjectTypeSecret              ObjectType = "secret"
 	ObjectTypeCertificate         ObjectType = "certificate"
 	ObjectTypeKey                 ObjectType = "key"
-	ObjectTypeMultiKeyValueSecret ObjectType = "multi-key-value-secret"
+	ObjectTypeMultiKeyValueSecret ObjectType = "multi-key-value-secret" //nolint:gosec // an object type, not a credential
 )
 
 // ContentType says how a multi-key-value-secret is encoded.
@@ -198,8 +198,4 @@ type AzureKeyVaultSecretList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AzureKeyVaultSecret `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&AzureKeyVaultSecret{}, &AzureKeyVaultSecretList{})
 }

@@ -10,8 +10,9 @@
 package v2beta1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -19,8 +20,14 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "spv.no", Version: "v2beta1"}
 
 	// SchemeBuilder registers these types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds these types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &AzureKeyVaultSecret{}, &AzureKeyVaultSecretList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

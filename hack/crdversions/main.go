@@ -50,7 +50,8 @@ func run(in, out string, extra []string) error {
 		v.Name, v.Storage, v.Served = name, false, true
 		versions = append(versions, v)
 	}
-	crd.Spec.Versions = append(versions, stored)
+	versions = append(versions, stored)
+	crd.Spec.Versions = versions
 	crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.NoneConverter}
 	body, err := yaml.Marshal(&crd)
 	if err != nil {

@@ -39,8 +39,9 @@ type Options struct {
 	Out, Progress io.Writer
 }
 
-// The identity of config/samples/emulator-seed.yaml that latchkey runs as.
-var sampleCredentials = map[string]string{
+// The identity of config/samples/emulator-seed.yaml that latchkey runs as:
+// sample data of the local emulator, not a credential of anything real.
+var sampleCredentials = map[string]string{ //nolint:gosec // the emulator's sample identity
 	"AZURE_TENANT_ID":     "00000000-0000-4000-8000-00000000a11c",
 	"AZURE_CLIENT_ID":     "00000000-0000-4000-8000-0000000c11e7",
 	"AZURE_CLIENT_SECRET": "local-dev-client-secret",
@@ -146,7 +147,9 @@ func startController(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Ser
 	go func() { done <- mgr.Start(ctx) }()
 	return func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "devenv: controller:", err)
+		}
 		_ = logFile.Close()
 	}, nil
 }
@@ -179,7 +182,7 @@ func applyFile(ctx context.Context, cl client.Client, path string) error {
 		if len(u.Object) == 0 {
 			continue
 		}
-		if err := cl.Patch(ctx, u, client.Apply, client.FieldOwner("latchkey-dev"), client.ForceOwnership); err != nil {
+		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("latchkey-dev"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
