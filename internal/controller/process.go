@@ -1,23 +1,27 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
 // Config is everything the controller process is configured with.
@@ -34,6 +38,9 @@ type Config struct {
 	// Registry receives the metrics; nil means controller-runtime's, which
 	// the metrics endpoint serves.
 	Registry prometheus.Registerer
+	// TenancyPolicy is the file of the admin's allow-list of vaults per
+	// namespace (internal/tenancy); empty allows everything.
+	TenancyPolicy string
 }
 
 // DefaultConfig is the flag defaults.
@@ -70,6 +77,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", m.LeaderElectionNamespace, "namespace of the leader election Lease")
 	fs.StringVar(&m.MetricsAddr, "metrics-bind-address", m.MetricsAddr, "address of the metrics endpoint (0 disables)")
 	fs.StringVar(&m.HealthAddr, "health-probe-bind-address", m.HealthAddr, "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&c.TenancyPolicy, "tenancy-policy", c.TenancyPolicy, "file of the allow-list of vaults per namespace; empty allows every vault")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
 }
@@ -116,6 +124,17 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
+	policy, err := tenancy.Load(c.TenancyPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		policy.Watch(ctx, 10*time.Second)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	policy.OnError = func(err error) { log.Error(err, "tenancy policy unreadable; the last good one stays in force") }
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -123,6 +142,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Recorder:  mgr.GetEventRecorder("latchkey-controller"),
 		Metrics:   NewMetrics(reg),
 		Options:   c.Manager.Controller,
+		Tenancy:   policy,
 	}
 	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
 		return nil, err

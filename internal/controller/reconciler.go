@@ -27,6 +27,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
 // ObjectSource reads Key Vault objects. Implementations share reads: a read
@@ -64,6 +65,9 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	Metrics   *Metrics
 	Options   Options
+	// Tenancy is the admin's allow-list of vaults per namespace; nil allows
+	// everything.
+	Tenancy *tenancy.Source
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -122,6 +126,11 @@ func lostRace(err error) bool {
 // replaces a good one.
 func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
 	ref := refOf(akvs)
+	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Vault, ref.Name) {
+		// Retried when the policy changes (setup.go requeues everything).
+		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
+			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
+	}
 	obj, err := r.Source.Get(ctx, ref, r.maxAge(akvs, ref))
 	if err != nil {
 		return keyVaultFailure(err)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 )
@@ -34,6 +35,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		// An output edited or deleted by someone else is repaired by its owners.
 		Watches(&corev1.Secret{}, r.ownersOf(secretKind{}.name())).
 		Watches(&corev1.ConfigMap{}, r.ownersOf(configMapKind{}.name())).
+		// A new tenancy policy may allow or deny any of them.
+		WatchesRawSource(source.Channel(r.policyChanges(mgr), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: limiter}).
 		Complete(r)
 	if err != nil {
@@ -129,4 +132,27 @@ func outputsOf(kind string) handler.MapFunc {
 		}
 		return reqs
 	}
+}
+
+// policyChanges sends every cached AzureKeyVaultSecret when the tenancy
+// policy changes, so grants and revocations take effect at once rather than
+// at each object's next refresh.
+func (r *Reconciler) policyChanges(mgr ctrl.Manager) <-chan event.GenericEvent {
+	ch := make(chan event.GenericEvent)
+	if r.Tenancy == nil {
+		return ch
+	}
+	r.Tenancy.OnChange = func() {
+		go func() {
+			list := &v2beta1.AzureKeyVaultSecretList{}
+			if err := mgr.GetCache().List(context.Background(), list); err != nil {
+				mgr.GetLogger().Error(err, "tenancy policy changed, but the AzureKeyVaultSecrets could not be listed")
+				return
+			}
+			for i := range list.Items {
+				ch <- event.GenericEvent{Object: &list.Items[i]}
+			}
+		}()
+	}
+	return ch
 }

@@ -28,6 +28,7 @@ const (
 	ReasonNotExportable        = "NotExportable"
 	ReasonInvalidOutput        = "InvalidOutput"
 	ReasonOutputWriteFailed    = "OutputWriteFailed"
+	ReasonVaultNotAllowed      = "VaultNotAllowed"
 )
 
 // outcome is what one reconcile did, the input of the status it writes.
