@@ -41,6 +41,9 @@ const (
 	ResolverURLEnv   = "LATCHKEY_RESOLVER_URL"
 	ResolverTokenEnv = "LATCHKEY_RESOLVER_TOKEN"
 	ResolverCAEnv    = "LATCHKEY_RESOLVER_CA"
+	// ContainerEnv names the container to the resolver, which serves only
+	// the placeholders of that container in the stored pod spec.
+	ContainerEnv = "LATCHKEY_CONTAINER"
 	resolverVolume   = "latchkey-resolver"
 	resolverDir      = "/latchkey/resolver"
 	// tokenLifetime is the projected token's expirationSeconds: the binary
@@ -261,6 +264,7 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName, MountPath: binDir, ReadOnly: true})
 		if o.Resolver != nil && !directMode(c.Env) {
 			c.Env = append(c.Env,
+				corev1.EnvVar{Name: ContainerEnv, Value: c.Name},
 				corev1.EnvVar{Name: ResolverURLEnv, Value: o.Resolver.URL},
 				corev1.EnvVar{Name: ResolverTokenEnv, Value: resolverDir + "/token"},
 				corev1.EnvVar{Name: ResolverCAEnv, Value: resolverDir + "/ca.crt"})
