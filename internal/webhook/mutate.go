@@ -43,9 +43,9 @@ const (
 	ResolverCAEnv    = "LATCHKEY_RESOLVER_CA"
 	// ContainerEnv names the container to the resolver, which serves only
 	// the placeholders of that container in the stored pod spec.
-	ContainerEnv = "LATCHKEY_CONTAINER"
-	resolverVolume   = "latchkey-resolver"
-	resolverDir      = "/latchkey/resolver"
+	ContainerEnv   = "LATCHKEY_CONTAINER"
+	resolverVolume = "latchkey-resolver"
+	resolverDir    = "/latchkey/resolver"
 	// tokenLifetime is the projected token's expirationSeconds: the binary
 	// uses it once, at start.
 	tokenLifetime = 600
