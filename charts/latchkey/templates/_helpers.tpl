@@ -68,3 +68,10 @@ capabilities:
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/* The audience of the tokens pods present to the resolver: one per
+     install, so a token minted for this resolver is useless to any other
+     service (and another install's resolver), and theirs to it. */}}
+{{- define "latchkey.resolverAudience" -}}
+latchkey-resolver.{{ .Release.Namespace }}.{{ .Release.Name }}
+{{- end }}
