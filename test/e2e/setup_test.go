@@ -173,6 +173,8 @@ controller:
 env_injector:
   logLevel: debug
   insecureRegistries: [%s]
+resolver:
+  enabled: false
 `, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
