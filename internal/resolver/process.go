@@ -1,0 +1,384 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
+	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/scheme"
+	"github.com/latchkey-dev/latchkey/internal/tenancy"
+)
+
+// Config is everything the resolver process is configured with.
+type Config struct {
+	// Host and Port are where pods reach the resolver (HTTPS). Port 0 picks
+	// a free port (tests).
+	Host    string
+	Port    int
+	CertDir string
+	// Audience of the projected tokens (the webhook's --resolver-audience).
+	Audience string
+	// CABundle is the file of the CAs that verify the resolver (current and
+	// next); CAConfigMap the ConfigMap it is published as in every labelled
+	// namespace. An empty CABundle publishes nothing.
+	CABundle       string
+	CAConfigMap    string
+	CABundlePoll   time.Duration
+	NamespaceLabel string
+	RequirePodIP   bool
+	// AuthMode selects the Key Vault credential, as the controller's.
+	AuthMode      string
+	AzureJSONPath string
+	TenancyPolicy string
+	// RefreshInterval is how old a Key Vault read may be when served.
+	RefreshInterval time.Duration
+	// RateLimit and RateBurst are each namespace's token bucket.
+	RateLimit float64
+	RateBurst int
+	// PodCacheTTL and ReviewCacheTTL bound the two caches of the checks.
+	PodCacheTTL    time.Duration
+	ReviewCacheTTL time.Duration
+	// RequestTimeout bounds one request.
+	RequestTimeout time.Duration
+	// QPS and Burst bound the resolver's requests to the API server.
+	QPS   float32
+	Burst int
+
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	MetricsAddr             string
+	HealthAddr              string
+	Log                     logging.Options
+
+	// Transport carries Key Vault and Entra ID requests; nil in production.
+	Transport policy.Transporter
+	// Registry receives the metrics; nil means controller-runtime's.
+	Registry prometheus.Registerer
+	// Now is the clock of the checks, caches and rate limit; nil means
+	// time.Now (tests move it).
+	Now func() time.Time
+	// SkipNameValidation lets several resolvers run in one process (tests):
+	// controller-runtime otherwise refuses a second CA bundle publisher.
+	SkipNameValidation bool
+}
+
+// DefaultConfig is the flag defaults.
+func DefaultConfig() Config {
+	return Config{
+		Port: 8443, CertDir: "/tls",
+		CAConfigMap: "latchkey-resolver-ca", CABundlePoll: 10 * time.Second,
+		NamespaceLabel:  DefaultNamespaceLabel,
+		AuthMode:        string(keyvault.ModeAzureCloudConfig),
+		AzureJSONPath:   keyvault.DefaultAzureJSONPath,
+		RefreshInterval: 10 * time.Minute,
+		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
+		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
+		RequestTimeout: 20 * time.Second,
+		// A rollout of 500 pods costs 500 token reviews and 500 pod reads.
+		QPS: 500, Burst: 1000,
+		LeaderElection: true, LeaderElectionID: "latchkey-resolver",
+		MetricsAddr: ":8080", HealthAddr: ":8081",
+		Log: logging.Options{Level: "info", Format: "json"},
+	}
+}
+
+// BindFlags registers the resolver's flags, kebab-case, on fs.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	fs.IntVar(&c.Port, "port", c.Port, "HTTPS port pods reach the resolver at")
+	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "folder holding tls.crt and tls.key; reloaded when they change")
+	fs.StringVar(&c.Audience, "audience", c.Audience, "audience of the service-account tokens pods present (the webhook's --resolver-audience); required")
+	fs.StringVar(&c.CABundle, "ca-bundle", c.CABundle, "PEM file of the CAs that verify the resolver (current and next), published to every labelled namespace; empty publishes nothing")
+	fs.StringVar(&c.CAConfigMap, "ca-configmap", c.CAConfigMap, "name of the ConfigMap holding the CA bundle as ca.crt in each labelled namespace")
+	fs.DurationVar(&c.CABundlePoll, "ca-bundle-poll-interval", c.CABundlePoll, "how often the CA bundle file is re-read")
+	fs.StringVar(&c.NamespaceLabel, "namespace-label", c.NamespaceLabel, "namespace label whose value \"enabled\" opts a namespace into injection")
+	fs.BoolVar(&c.RequirePodIP, "require-pod-ip", c.RequirePodIP, "refuse requests whose source address is not the pod's IP (needs source addresses preserved up to the resolver)")
+	fs.StringVar(&c.AuthMode, "keyvault-auth", c.AuthMode, "Key Vault authentication: "+modeList())
+	fs.StringVar(&c.AzureJSONPath, "cloud-config", c.AzureJSONPath, "AKS cloud config file for --keyvault-auth=azureCloudConfig")
+	fs.StringVar(&c.TenancyPolicy, "tenancy-policy", c.TenancyPolicy, "file of the allow-list of vaults per namespace; empty allows every vault")
+	fs.DurationVar(&c.RefreshInterval, "refresh-interval", c.RefreshInterval, "how old a Key Vault read may be when served (per object: spec.refreshInterval)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second each namespace may make (token bucket refill)")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
+	fs.DurationVar(&c.PodCacheTTL, "pod-cache-ttl", c.PodCacheTTL, "how long a pod read is reused for the same pod's other containers; also how long a deleted pod may still be served")
+	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time limit of one request")
+	fs.Func("kube-api-qps", fmt.Sprintf("requests per second to the API server (default %v)", c.QPS), func(s string) error {
+		f, err := strconv.ParseFloat(s, 32)
+		c.QPS = float32(f)
+		return err
+	})
+	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
+	fs.BoolVar(&c.LeaderElection, "leader-elect", c.LeaderElection, "elect a leader among replicas to publish the CA bundle (every replica serves)")
+	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease")
+	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
+	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+}
+
+// Validate checks the configuration and the Key Vault credentials it names.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, errors.New("port must be 1-65535"))
+	}
+	if c.Audience == "" {
+		errs = append(errs, errors.New("audience is required: the webhook's --resolver-audience"))
+	}
+	if c.CABundle != "" && len(validation.IsDNS1123Subdomain(c.CAConfigMap)) > 0 {
+		errs = append(errs, fmt.Errorf("ca-configmap %q is not a ConfigMap name", c.CAConfigMap))
+	}
+	if c.CABundlePoll <= 0 {
+		errs = append(errs, errors.New("ca-bundle-poll-interval must be positive"))
+	}
+	if len(validation.IsQualifiedName(c.NamespaceLabel)) > 0 {
+		errs = append(errs, fmt.Errorf("namespace-label %q is not a label key", c.NamespaceLabel))
+	}
+	if c.RefreshInterval < time.Second {
+		errs = append(errs, errors.New("refresh-interval must be at least 1s"))
+	}
+	if c.RateLimit <= 0 || c.RateBurst < 1 {
+		errs = append(errs, errors.New("rate-limit and rate-burst must be positive"))
+	}
+	if c.PodCacheTTL < 0 || c.PodCacheTTL > time.Minute {
+		errs = append(errs, errors.New("pod-cache-ttl must be between 0 and 1m"))
+	}
+	if c.ReviewCacheTTL < 0 || c.ReviewCacheTTL > MaxReviewTTL {
+		errs = append(errs, errors.New("token-review-cache-ttl must be between 0 and 1m"))
+	}
+	if c.RequestTimeout < time.Second {
+		errs = append(errs, errors.New("request-timeout must be at least 1s"))
+	}
+	if c.QPS <= 0 || c.Burst < 1 {
+		errs = append(errs, errors.New("kube-api-qps and kube-api-burst must be positive"))
+	}
+	if _, err := logging.New(os.Stderr, c.Log); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.authConfig().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) authConfig() keyvault.AuthConfig {
+	a := keyvault.AuthConfigFromEnv(keyvault.Mode(c.AuthMode), os.Getenv)
+	a.AzureJSONPath = c.AzureJSONPath
+	return a
+}
+
+// Resolver is the resolver process: a manager whose runnables are the HTTPS
+// server (every replica), the informers, and the CA bundle publisher (the
+// leader).
+type Resolver struct {
+	Manager ctrl.Manager
+	Server  *Server
+}
+
+// Start runs the resolver until ctx ends.
+func (r *Resolver) Start(ctx context.Context) error { return r.Manager.Start(ctx) }
+
+// Addr is the address the HTTPS server listens on.
+func (r *Resolver) Addr() net.Addr { return r.Server.Addr() }
+
+// Setup builds the resolver: the Key Vault credential, reader and shared
+// cache, the manager with its informers (AzureKeyVaultSecrets; labelled
+// namespaces; the CA ConfigMaps), the handler and its server, and the CA
+// bundle publisher. The caller starts it.
+func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
+	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("credential for Key Vault: %w", err)
+	}
+	reg := c.Registry
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	kvm, err := kvmetrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{
+		Transport: c.Transport, Metrics: kvm,
+		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
+	})
+	objects := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm, Now: c.Now})
+	policy, err := tenancy.Load(c.TenancyPolicy)
+	if err != nil {
+		return nil, err
+	}
+	policy.OnError = func(err error) { log.Error(err, "tenancy policy unreadable; the last good one stays in force") }
+	mgr, err := newManager(restCfg, c, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		policy.Watch(ctx, 10*time.Second)
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		Audience: c.Audience,
+		Reviewer: &Reviewer{
+			Create: func(ctx context.Context, tr *authenticationv1.TokenReview) (*authenticationv1.TokenReview, error) {
+				return tr, mgr.GetClient().Create(ctx, tr)
+			},
+			Audience: c.Audience, TTL: c.ReviewCacheTTL, Now: c.Now, Observe: m.observeReview,
+		},
+		Pods:       &PodSource{Reader: mgr.GetAPIReader(), TTL: c.PodCacheTTL, Now: c.Now},
+		Namespaces: &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Label: c.NamespaceLabel},
+		Values: &Values{AKVS: mgr.GetCache(), Live: mgr.GetAPIReader(), Tenancy: policy, Objects: objects,
+			RefreshInterval: c.RefreshInterval},
+		Limiter:      &NamespaceLimiter{Rate: rate.Limit(c.RateLimit), Burst: c.RateBurst, Now: c.Now},
+		RequirePodIP: c.RequirePodIP,
+		Timeout:      c.RequestTimeout,
+		Log:          log.WithName("resolve"),
+		Metrics:      m,
+		Now:          c.Now,
+	}
+	srv, err := NewServer(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.CertDir, h, log.WithName("server"))
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(srv); err != nil {
+		return nil, err
+	}
+	if err := addChecks(mgr, srv); err != nil {
+		return nil, err
+	}
+	if err := setupPublisher(mgr, c, log); err != nil {
+		return nil, err
+	}
+	log.Info("resolver configured", "identity", cred.Identity(), "audience", c.Audience, "address", srv.Addr().String(),
+		"refreshInterval", c.RefreshInterval.String(), "requirePodIP", c.RequirePodIP, "tenancyPolicy", c.TenancyPolicy)
+	return &Resolver{Manager: mgr, Server: srv}, nil
+}
+
+// addChecks adds the health check (the process answers) and the readiness
+// checks: serving, and the informers synced (before that every request
+// would read AzureKeyVaultSecrets and namespaces from the API server).
+func addChecks(mgr ctrl.Manager, srv *Server) error {
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("server", srv.Ready); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("cache", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("cache not synced")
+		}
+		return nil
+	})
+}
+
+// setupPublisher adds the CA bundle publisher, when a bundle is configured.
+func setupPublisher(mgr ctrl.Manager, c Config, log logr.Logger) error {
+	if c.CABundle == "" {
+		return nil
+	}
+	bundle, err := LoadCABundle(c.CABundle)
+	if err != nil {
+		return err
+	}
+	bundle.OnError = func(err error) { log.Error(err, "CA bundle unreadable; the last good one stays published") }
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		bundle.Watch(ctx, c.CABundlePoll)
+		return nil
+	})); err != nil {
+		return err
+	}
+	p := &Publisher{Client: mgr.GetClient(), Name: c.CAConfigMap, Label: c.NamespaceLabel, Bundle: bundle}
+	return p.SetupWithManager(mgr)
+}
+
+// newManager builds the manager. Its cache holds AzureKeyVaultSecrets,
+// the namespaces labelled for injection and the ConfigMaps named
+// CAConfigMap: nothing else enters memory (pods are read one by one).
+func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = c.QPS, c.Burst
+	return ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme.New(),
+		Logger: log,
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Namespace{}:            {Label: labels.SelectorFromSet(labels.Set{c.NamespaceLabel: "enabled"})},
+				&corev1.ConfigMap{}:            {Field: fields.OneTermEqualSelector("metadata.name", c.CAConfigMap)},
+				&v2beta1.AzureKeyVaultSecret{}: {Transform: slimAKVS},
+			},
+		},
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
+		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
+		HealthProbeBindAddress:        c.HealthAddr,
+		LeaderElection:                c.LeaderElection,
+		LeaderElectionID:              c.LeaderElectionID,
+		LeaderElectionNamespace:       c.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       ptr.To(30 * time.Second),
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(c.SkipNameValidation)},
+	})
+}
+
+// slimAKVS drops what the resolver never reads from cached
+// AzureKeyVaultSecrets: managedFields, and kubectl's copy of the whole
+// object.
+func slimAKVS(in any) (any, error) {
+	if obj, err := meta.Accessor(in); err == nil {
+		obj.SetManagedFields(nil)
+		if a := obj.GetAnnotations(); a != nil {
+			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				obj.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
+}
+
+func modeList() string {
+	var s []string
+	for _, m := range keyvault.Modes() {
+		s = append(s, string(m))
+	}
+	return strings.Join(s, ", ")
+}
