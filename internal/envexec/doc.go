@@ -9,7 +9,8 @@
 // PlanReads, Rewrite, LookPath, RetryPolicy.Delay) under a thin Run. It
 // links nothing from Kubernetes: direct mode reads Key Vault through
 // internal/keyvault with the container's own credentials, and resolver mode
-// (issue 5) is the Resolver interface.
+// asks latchkey's resolver (ResolverClient, internal/resolver/protocol)
+// with the pod's projected token, never through a proxy.
 //
 // No value is ever logged or put in an error: logs and errors name
 // variables, AzureKeyVaultSecrets, queries and Key Vault objects only.

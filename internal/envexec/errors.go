@@ -18,8 +18,13 @@ var (
 	ErrQuery = errors.New("cannot answer the query")
 	// ErrNULByte: the value holds a NUL byte, which no environment variable can carry.
 	ErrNULByte = errors.New("the value holds a NUL byte, which an environment variable cannot carry")
-	// ErrResolverUnavailable: resolver mode is configured but this build has no resolver client.
-	ErrResolverUnavailable = errors.New("no resolver client")
+	// ErrResolverUnavailable: the resolver could not be reached, or asked
+	// to be asked again later (429, 503); retried.
+	ErrResolverUnavailable = errors.New("resolver unavailable")
+	// ErrResolverRefused: the resolver refused the request (the token, the
+	// pod, a placeholder not in the pod's spec, the tenancy guard…) or
+	// cannot answer it; not retried.
+	ErrResolverRefused = errors.New("refused by the resolver")
 )
 
 // VarError is the failure to give one or more variables their value. Its
@@ -48,9 +53,11 @@ func (e *VarError) Error() string {
 func (e *VarError) Unwrap() error { return e.Err }
 
 // Reason is a short name of the failure's class for logs: Key Vault's
-// classes ("not found", "forbidden", "throttled"…), "query" when the object
-// was read but cannot answer the query, "exec" when the program could not
-// be started, "configuration" otherwise.
+// classes ("not found", "forbidden", "throttled"…, the resolver's answers
+// about Key Vault included), "query" when the object was read but cannot
+// answer the query, "refused" or "resolver unavailable" for the resolver's
+// other answers, "exec" when the program could not be started,
+// "configuration" otherwise.
 func Reason(err error) string {
 	var ee *ExitError
 	if errors.As(err, &ee) && (ee.Code == ExitNotFound || ee.Code == ExitCannotRun) {
@@ -66,6 +73,11 @@ func Reason(err error) string {
 	}
 	if errors.Is(err, ErrQuery) || errors.Is(err, ErrNULByte) {
 		return "query"
+	}
+	for _, class := range []error{ErrResolverRefused, ErrResolverUnavailable} {
+		if errors.Is(err, class) {
+			return class.Error()
+		}
 	}
 	return "configuration"
 }

@@ -22,10 +22,26 @@ type RetryPolicy struct {
 
 // Delay decides, after the failed attempt-th read (1 for the first), whether
 // to try again and after how long. Only transient failures are retried; the
-// wait is Wait·2^(attempt-1), capped at a minute (or Wait, if longer), or
-// Key Vault's Retry-After when that is longer.
+// wait is Backoff's, or Key Vault's Retry-After when that is longer.
 func (p RetryPolicy) Delay(attempt int, err error) (time.Duration, bool) {
-	if attempt > p.Retries || !Transient(err) {
+	if !Transient(err) {
+		return 0, false
+	}
+	d, ok := p.Backoff(attempt)
+	if !ok {
+		return 0, false
+	}
+	if ra, ok := keyvault.RetryAfter(err); ok && ra > d {
+		d = ra
+	}
+	return d, true
+}
+
+// Backoff says, after the attempt-th failure (1 for the first), whether a
+// retry is left and how long to wait before it: Wait·2^(attempt-1), capped
+// at a minute (or Wait, if longer).
+func (p RetryPolicy) Backoff(attempt int) (time.Duration, bool) {
+	if attempt > p.Retries {
 		return 0, false
 	}
 	d := p.Wait
@@ -34,9 +50,6 @@ func (p RetryPolicy) Delay(attempt int, err error) (time.Duration, bool) {
 	}
 	if d > maxWait && p.Wait < maxWait {
 		d = maxWait
-	}
-	if ra, ok := keyvault.RetryAfter(err); ok && ra > d {
-		d = ra
 	}
 	return d, true
 }

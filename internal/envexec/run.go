@@ -26,8 +26,9 @@ type Options struct {
 	// the SDK's default client (HTTPS_PROXY honoured, system CA roots or the
 	// binary's fallback roots). Tests pass the emulator's.
 	Transport policy.Transporter
-	// Resolver is resolver mode (issue 5); nil, or ENV_INJECTOR_DISABLE_AUTH_SERVICE=true,
-	// means direct mode.
+	// Resolver answers the placeholders in resolver mode; nil means a
+	// ResolverClient when LATCHKEY_RESOLVER_URL is set, else direct mode.
+	// ENV_INJECTOR_DISABLE_AUTH_SERVICE=true means direct mode regardless.
 	Resolver Resolver
 	// Exec replaces the process; nil means syscall.Exec. It returns only on failure.
 	Exec func(argv0 string, argv, envv []string) error
@@ -104,18 +105,32 @@ func stopped(ctx context.Context, err error) error {
 	return err
 }
 
-// resolve gives every binding its value: through o.Resolver in resolver
-// mode, else by reading Key Vault directly.
+// resolve gives every binding its value: in resolver mode (o.Resolver, or
+// LATCHKEY_RESOLVER_URL set) through the resolver, unless
+// ENV_INJECTOR_DISABLE_AUTH_SERVICE=true asks for direct mode; else by
+// reading Key Vault directly.
 func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindings []Binding) ([]string, error) {
 	if len(bindings) == 0 {
 		return nil, nil
 	}
-	if o.Resolver != nil && !cfg.DirectMode {
-		return timed(ctx, log, "placeholders resolved", len(bindings), func() ([]string, error) {
-			return o.Resolver.Resolve(ctx, bindings)
-		})
-	}
 	getenv := Getenv(o.Environ)
+	if !cfg.DirectMode {
+		r := o.Resolver
+		if r == nil && getenv(EnvResolverURL) != "" {
+			ro := ResolverOptionsFromEnv(getenv)
+			ro.Retry, ro.Log = cfg.Retry, log
+			rc, err := NewResolverClient(ro)
+			if err != nil {
+				return nil, allVars(bindings, fmt.Errorf("resolver mode: %w", err))
+			}
+			r = rc
+		}
+		if r != nil {
+			return timed(ctx, log, "placeholders resolved", len(bindings), func() ([]string, error) {
+				return r.Resolve(ctx, bindings)
+			})
+		}
+	}
 	raw := getenv(EnvRefs)
 	if raw == "" {
 		return nil, allVars(bindings, fmt.Errorf("%s is not set: was the pod admitted by latchkey's webhook?", EnvRefs))
