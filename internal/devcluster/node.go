@@ -268,8 +268,11 @@ func (c *Cluster) startKubelet(ctx context.Context, nodeIP, runtimeSock string) 
 		"maxPods":                     110,
 		"registerNode":                true,
 		"syncFrequency":               "5s",
-		"fileCheckFrequency":          "5s",
-		"nodeStatusUpdateFrequency":   "5s",
+		// A crashed container restarts within 2 s instead of after up to
+		// 5 min of back-off, so tests of restarts and recovery are quick.
+		"crashLoopBackOff":          map[string]any{"maxContainerRestartPeriod": "2s"},
+		"fileCheckFrequency":        "5s",
+		"nodeStatusUpdateFrequency": "5s",
 	}
 	raw, err := yaml.Marshal(cfg)
 	if err != nil {
