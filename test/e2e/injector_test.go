@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,18 +34,63 @@ type injected struct {
 	name, placeholder string
 }
 
-// TestInjectorDeliversValuesToRealPods: in a labelled namespace, a
-// Deployment whose image (pulled from the node's registry) has no command in
-// the pod spec starts; the webhook read ENTRYPOINT/CMD from the registry, the
-// init container installed the binary, and the program — still PID 1 — sees
-// every value: a secret, a certificate's tls.crt and tls.key, a multi-key
-// key, a placeholder reached through envFrom, and the same in an init
-// container. It prints hashes; the test compares them with values read from
-// Key Vault itself. The pod spec, events and every component's logs hold none
-// of the values.
+// TestInjectorDeliversValuesToRealPods (direct mode): in a labelled
+// namespace, a Deployment whose image (pulled from the node's registry) has
+// no command in the pod spec starts; the webhook read ENTRYPOINT/CMD from
+// the registry, the init container installed the binary, and the program —
+// still PID 1 — sees every value: a secret, a certificate's tls.crt and
+// tls.key, a multi-key key, a placeholder reached through envFrom, and the
+// same in an init container. It prints hashes; the test compares them with
+// values read from Key Vault itself. The containers authenticate themselves
+// (ENV_INJECTOR_DISABLE_AUTH_SERVICE=true and AZURE_* credentials). The pod
+// spec, events and every component's logs hold none of the values.
 func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	f := newInjectorFixture(ctx, t, "inject")
+	if _, err := f.cs.CoreV1().Secrets(f.ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "azure"}, StringData: map[string]string{
+		"AZURE_TENANT_ID": "00000000-0000-4000-8000-00000000a11c", "AZURE_CLIENT_ID": "00000000-0000-4000-8000-0000000c11e7", "AZURE_CLIENT_SECRET": "local-dev-client-secret",
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cs.CoreV1().ConfigMaps(f.ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "emulator-ca"},
+		Data: map[string]string{"ca.crt": string(env.emu.CACertPEM())}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	directEnv := []corev1.EnvVar{
+		{Name: "ENV_INJECTOR_DISABLE_AUTH_SERVICE", Value: "true"},
+		{Name: "SSL_CERT_FILE", Value: "/etc/emulator-ca/ca.crt"},
+	}
+	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
+		directEnv = append(directEnv, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: "azure"}, Key: k}}})
+	}
+	dep := f.deployment("injected", directEnv, []corev1.HostAlias{{IP: env.cluster.Node.IP, Hostnames: emulatedHosts}})
+	for _, c := range []*corev1.Container{&dep.Spec.Template.Spec.InitContainers[0], &dep.Spec.Template.Spec.Containers[0]} {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "emulator-ca", MountPath: "/etc/emulator-ca", ReadOnly: true})
+	}
+	dep.Spec.Template.Spec.Volumes = append(dep.Spec.Template.Spec.Volumes, corev1.Volume{Name: "emulator-ca", VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "emulator-ca"}}}})
+	pod := f.start(ctx, t, dep)
+	f.checkOutput(ctx, t, pod, "sa_token=absent")
+	f.checkNoLeaks(ctx, t, pod)
+}
+
+// injectorFixture is a namespace labelled for injection holding the
+// AzureKeyVaultSecrets the injector tests name, the ConfigMap a placeholder
+// is reached through (envFrom), and what the programs must print.
+type injectorFixture struct {
+	cs kubernetes.Interface
+	ns string
+	// vars are the variables every container of the tests sets.
+	vars []injected
+	// want are the lines the program prints for vars and then the envFrom
+	// placeholder; values are the plain values, for leak checks.
+	want, values []string
+}
+
+func newInjectorFixture(ctx context.Context, t *testing.T, prefix string) *injectorFixture {
+	t.Helper()
 	cs, err := env.cluster.Clientset()
 	if err != nil {
 		t.Fatal(err)
@@ -53,16 +99,8 @@ func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := createNamespace(ctx, t, "inject")
-	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nsObj.Labels[webhook.DefaultNamespaceLabel] = "enabled"
-	if _, err := cs.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
+	ns := createNamespace(ctx, t, prefix)
+	labelForInjection(ctx, t, cs, ns)
 	specs := map[string]v2beta1.AzureKeyVaultObject{
 		"app-secret": {Name: "test-secret", Type: v2beta1.ObjectTypeSecret},
 		"app-cert":   {Name: "test-cert", Type: v2beta1.ObjectTypeCertificate},
@@ -75,43 +113,48 @@ func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	vars := []injected{
+	f := &injectorFixture{cs: cs, ns: ns, vars: []injected{
 		{"INJECTED_SECRET", "app-secret@azurekeyvault"},
 		{"INJECTED_TLS_CRT", "app-cert@azurekeyvault?tls.crt"},
 		{"INJECTED_TLS_KEY", "app-cert@azurekeyvault?tls.key"},
 		{"INJECTED_KEY2", "app-multi@azurekeyvault?key2"},
-	}
-	want, values := expectedHashes(ctx, t, specs, append(vars, injected{"INJECTED_FROM_CONFIGMAP", "app-secret@azurekeyvault"}))
-
-	// Credentials for direct mode, and the emulator's CA and host names.
-	if _, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "azure"}, StringData: map[string]string{
-		"AZURE_TENANT_ID": "00000000-0000-4000-8000-00000000a11c", "AZURE_CLIENT_ID": "00000000-0000-4000-8000-0000000c11e7", "AZURE_CLIENT_SECRET": "local-dev-client-secret",
-	}}, metav1.CreateOptions{}); err != nil {
+	}}
+	f.want, f.values = expectedHashes(ctx, t, specs, append(f.vars, injected{"INJECTED_FROM_CONFIGMAP", "app-secret@azurekeyvault"}))
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings"},
+		Data: map[string]string{"INJECTED_FROM_CONFIGMAP": "app-secret@azurekeyvault", "MODE": "test"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string]map[string]string{
-		"emulator-ca": {"ca.crt": string(env.emu.CACertPEM())},
-		"settings":    {"INJECTED_FROM_CONFIGMAP": "app-secret@azurekeyvault", "MODE": "test"},
-	} {
-		if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: data}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	return f
+}
+
+// labelForInjection opts namespace ns into injection.
+func labelForInjection(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+	t.Helper()
+	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	directEnv := []corev1.EnvVar{
-		{Name: "ENV_INJECTOR_DISABLE_AUTH_SERVICE", Value: "true"},
-		{Name: "SSL_CERT_FILE", Value: "/etc/emulator-ca/ca.crt"},
+	if nsObj.Labels == nil {
+		nsObj.Labels = map[string]string{}
 	}
-	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
-		directEnv = append(directEnv, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: "azure"}, Key: k}}})
+	nsObj.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	if _, err := cs.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	for _, v := range vars {
-		directEnv = append(directEnv, corev1.EnvVar{Name: v.name, Value: v.placeholder})
+}
+
+// deployment is the app of the injector tests: an init container running
+// `toolbox env-hashes` and a container running the image's own
+// ENTRYPOINT/CMD (no command in the spec) with the envFrom ConfigMap, both
+// with f.vars plus extra, no service-account token.
+func (f *injectorFixture) deployment(name string, extra []corev1.EnvVar, aliases []corev1.HostAlias) *appsv1.Deployment {
+	envVars := slices.Clone(extra)
+	for _, v := range f.vars {
+		envVars = append(envVars, corev1.EnvVar{Name: v.name, Value: v.placeholder})
 	}
-	mounts := []corev1.VolumeMount{{Name: "emulator-ca", MountPath: "/etc/emulator-ca", ReadOnly: true}}
-	labels := map[string]string{"app": "injected"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "injected", Namespace: ns},
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.ns},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -119,61 +162,81 @@ func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 				Spec: corev1.PodSpec{
 					DNSPolicy:                    corev1.DNSDefault,
 					AutomountServiceAccountToken: ptr.To(false),
-					HostAliases:                  []corev1.HostAlias{{IP: env.cluster.Node.IP, Hostnames: emulatedHosts}},
+					HostAliases:                  aliases,
 					InitContainers: []corev1.Container{{
-						Name: "init", Image: env.app, Args: []string{"env-hashes"},
-						Env: directEnv, VolumeMounts: mounts,
+						Name: "init", Image: env.app, Args: []string{"env-hashes"}, Env: slices.Clone(envVars),
 					}},
 					Containers: []corev1.Container{{
-						Name: "app", Image: env.app, Env: directEnv, VolumeMounts: mounts,
+						Name: "app", Image: env.app, Env: envVars,
 						EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}},
 					}},
-					Volumes: []corev1.Volume{{Name: "emulator-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "emulator-ca"}}}}},
 				},
 			},
 		},
 	}
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+}
+
+// start creates dep and waits for its pod to run.
+func (f *injectorFixture) start(ctx context.Context, t *testing.T, dep *appsv1.Deployment) *corev1.Pod {
+	t.Helper()
+	if _, err := f.cs.AppsV1().Deployments(f.ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	return waitForRunningPod(ctx, t, f.cs, f.ns, "app="+dep.Name)
+}
 
-	pod := waitForRunningPod(ctx, t, cs, ns, "app=injected")
+// checkOutput checks what the init container and the app printed: PID 1,
+// their hashes, no LATCHKEY_* variable left, and the extra lines.
+func (f *injectorFixture) checkOutput(ctx context.Context, t *testing.T, pod *corev1.Pod, extra ...string) {
+	t.Helper()
 	for _, c := range []struct {
 		name string
 		want []string
 	}{
-		{"init", want[:4]},
-		{"app", want},
+		{"init", f.want[:len(f.vars)]},
+		{"app", f.want},
 	} {
-		// The program prints once its values are in; Running comes earlier.
-		var logs []byte
-		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			logs, err = cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: c.name}).DoRaw(ctx)
-			return err == nil && strings.Contains(string(logs), "latchkey_vars="), nil
-		})
-		for _, line := range append([]string{"pid=1", "latchkey_vars=0"}, c.want...) {
-			if !strings.Contains(string(logs), line) {
+		logs := waitForOutput(ctx, t, f.cs, pod, c.name, false)
+		for _, line := range append(append([]string{"pid=1", "latchkey_vars=0"}, c.want...), extra...) {
+			if !strings.Contains(logs, line) {
 				t.Errorf("%s: output lacks %q:\n%s", c.name, line, logs)
 			}
 		}
 	}
+}
 
-	// Nothing anywhere holds a value.
+// waitForOutput waits until container of pod has printed its hashes (its
+// previous run's output when previous is set) and returns the output.
+func waitForOutput(ctx context.Context, t *testing.T, cs kubernetes.Interface, pod *corev1.Pod, container string, previous bool) string {
+	t.Helper()
+	var logs []byte
+	var err error
+	// The program prints once its values are in; Running comes earlier.
+	_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		logs, err = cs.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, Previous: previous}).DoRaw(ctx)
+		return err == nil && strings.Contains(string(logs), "latchkey_vars="), nil
+	})
+	return string(logs)
+}
+
+// checkNoLeaks: the pod, the namespace's events and the logs of every
+// latchkey component hold none of the values.
+func (f *injectorFixture) checkNoLeaks(ctx context.Context, t *testing.T, pod *corev1.Pod) {
+	t.Helper()
 	spec, _ := json.Marshal(pod)
-	events, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	events, err := f.cs.CoreV1().Events(f.ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	evJSON, _ := json.Marshal(events)
 	places := map[string]string{"pod": string(spec), "events": string(evJSON)}
-	comps, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	comps, err := f.cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range comps.Items {
 		for _, c := range p.Spec.Containers {
-			logs, err := cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			logs, err := f.cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +244,7 @@ func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 		}
 	}
 	for where, text := range places {
-		for _, v := range values {
+		for _, v := range f.values {
 			if strings.Contains(text, v) {
 				t.Errorf("%s holds an injected value", where)
 			}

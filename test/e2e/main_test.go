@@ -31,6 +31,8 @@ var env struct {
 	// app runs `toolbox env-hashes --wait` from its image's ENTRYPOINT/CMD.
 	app string
 	emu *akvemu.Server
+	// chart is the chart folder and values the values file it was installed with.
+	chart, values string
 }
 
 func TestMain(m *testing.M) {

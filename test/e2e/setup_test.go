@@ -81,7 +81,7 @@ func pushImages(ctx context.Context, moduleDir string) error {
 	if env.app, err = reg.Push(ctx, "e2e/app:1", app); err != nil {
 		return err
 	}
-	for _, name := range []string{"latchkey-controller", "latchkey-webhook", "latchkey-env"} {
+	for _, name := range []string{"latchkey-controller", "latchkey-webhook", "latchkey-resolver", "latchkey-env"} {
 		bin, err := ociimage.GoBinary(ctx, moduleDir, "./cmd/"+name, runtime.GOARCH)
 		if err != nil {
 			return err
@@ -174,22 +174,28 @@ env_injector:
   logLevel: debug
   insecureRegistries: [%s]
 resolver:
-  enabled: false
+  logLevel: debug
 `, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
 		return err
 	}
+	env.chart, env.values = filepath.Join(moduleDir, "charts/latchkey"), valuesFile
+	return runHelm(ctx, "upgrade", "--install", "latchkey", env.chart,
+		"--namespace", releaseNamespace, "--values", valuesFile, "--wait", "--timeout", "3m")
+}
+
+// runHelm runs the helm built from source against the cluster.
+func runHelm(ctx context.Context, args ...string) error {
 	helm := os.Getenv("LATCHKEY_HELM")
 	if helm == "" {
 		return fmt.Errorf("LATCHKEY_HELM not set; run through make test-e2e")
 	}
-	cmd := exec.CommandContext(ctx, helm, "upgrade", "--install", "latchkey", filepath.Join(moduleDir, "charts/latchkey"),
-		"--namespace", releaseNamespace, "--values", valuesFile, "--wait", "--timeout", "3m")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.Kubeconfig, "HELM_CACHE_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"),
-		"HELM_CONFIG_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"), "HELM_DATA_HOME="+filepath.Join(env.cluster.LogDir(), "..", "helm"))
+	home := filepath.Join(env.cluster.LogDir(), "..", "helm")
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.Kubeconfig, "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("helm install: %w\n%s", err, out)
+		return fmt.Errorf("helm %s: %w\n%s", args[0], err, out)
 	}
 	return nil
 }

@@ -6,9 +6,12 @@
 //	                            TOKEN, and the filesystem type FILE lives on
 //	toolbox sleep DURATION      sleep, then exit 0
 //	toolbox env-hashes [--wait] print pid=<PID>, the SHA-256 of every
-//	                            INJECTED_* variable, and how many LATCHKEY_*
-//	                            variables are left; --wait then waits for
-//	                            SIGTERM (a Deployment's container)
+//	                            INJECTED_* variable, how many LATCHKEY_*
+//	                            variables are left, whether a service-account
+//	                            token is mounted, and what the API server
+//	                            answers to the resolver token if one is;
+//	                            --wait then waits for SIGTERM (a
+//	                            Deployment's container)
 //	toolbox apiserver-version   print the API server's version, reached
 //	                            through the `kubernetes` Service with the
 //	                            pod's service-account token
@@ -29,6 +32,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -147,12 +151,11 @@ func fsType(dir string) (string, error) {
 // apiserverVersion calls GET /version on the API server the way in-cluster
 // clients do: KUBERNETES_SERVICE_HOST/PORT, the mounted CA and token.
 func apiserverVersion(out io.Writer) error {
-	const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
-	ca, err := os.ReadFile(sa + "ca.crt")
+	ca, err := os.ReadFile(serviceAccountDir + "ca.crt")
 	if err != nil {
 		return err
 	}
-	token, err := os.ReadFile(sa + "token")
+	token, err := os.ReadFile(serviceAccountDir + "token")
 	if err != nil {
 		return err
 	}
@@ -201,6 +204,10 @@ func envHashes(out io.Writer, wait bool) error {
 	sort.Strings(lines)
 	lines = append([]string{fmt.Sprintf("pid=%d", os.Getpid())}, lines...)
 	lines = append(lines, fmt.Sprintf("latchkey_vars=%d", left))
+	lines = append(lines, "sa_token="+presence(serviceAccountDir+"token"))
+	if _, err := os.Stat(resolverToken); err == nil {
+		lines = append(lines, "resolver_token_api="+apiStatus(resolverToken))
+	}
 	if _, err := fmt.Fprintln(out, strings.Join(lines, "\n")); err != nil {
 		return err
 	}
@@ -210,4 +217,43 @@ func envHashes(out io.Writer, wait bool) error {
 		<-sigs
 	}
 	return nil
+}
+
+// Where the kubelet mounts a pod's service-account token, and where the
+// webhook mounts the resolver's token in a rewritten container.
+const (
+	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
+	resolverToken     = "/latchkey/resolver/token" //nolint:gosec // a path, not a credential
+)
+
+func presence(path string) string {
+	if _, err := os.Stat(path); err != nil {
+		return "absent"
+	}
+	return "present"
+}
+
+// apiStatus presents the token in file to the API server (GET /api) and
+// gives the HTTP status, or the error. The pod has no API CA when automount
+// is off, and only the status matters, so the server is not verified.
+func apiStatus(file string) string {
+	token, err := os.ReadFile(file)
+	if err != nil {
+		return "unreadable"
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // only the status code is read
+	}}
+	host := net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT"))
+	req, err := http.NewRequest(http.MethodGet, "https://"+host+"/api", nil) //nolint:gosec,noctx // the API server's own address, from the kubelet
+	if err != nil {
+		return "error"
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := client.Do(req) //nolint:gosec // the API server's own address, from the kubelet
+	if err != nil {
+		return "unreachable"
+	}
+	_ = resp.Body.Close()
+	return strconv.Itoa(resp.StatusCode)
 }
