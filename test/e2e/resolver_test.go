@@ -101,7 +101,8 @@ func containsLine(text string, parts ...string) bool {
 // its bundle already held the CA that becomes current. The rotation
 // restarts neither the pod nor the resolvers (they reload their
 // certificate), and the bundle published to the namespace moves on to the
-// new current and next CAs.
+// new current and next CAs, keeping the former current one for resolvers
+// that have not reloaded yet.
 func TestResolverCARotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -149,13 +150,15 @@ func TestResolverCARotation(t *testing.T) {
 	if now := podUIDs(ctx, t, f.cs, releaseNamespace, resolverSelector); now != resolvers {
 		t.Errorf("the resolvers restarted on a CA rotation: %s → %s", resolvers, now)
 	}
-	// The namespace's bundle moves on: the former next CA, and a new next.
+	// The namespace's bundle moves on: the former current CA (until the next
+	// rotation: a resolver may present it until it reloads), the former
+	// next CA, now current, and a new next.
 	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		b := readBundle(ctx, t, f.cs, f.ns)
-		return len(b) == 2 && b[0].Equal(before[1]) && !b[1].Equal(before[0]), nil
+		return len(b) == 3 && b[0].Equal(before[0]) && b[1].Equal(before[1]) && !b[2].Equal(before[0]) && !b[2].Equal(before[1]), nil
 	})
 	if err != nil {
-		t.Errorf("the namespace's CA bundle did not move to the former next CA and a new one: %v", err)
+		t.Errorf("the namespace's CA bundle did not become the former current, the former next and a new CA: %v", err)
 	}
 }
 
