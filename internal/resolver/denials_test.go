@@ -168,11 +168,24 @@ func TestDenials(t *testing.T) {
 			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), other.ns, "pod-a"}
 		}, http.StatusForbidden, protocol.CodeNamespaceNotEnabled},
 
+		// Also: a value the cache holds for a namespace allowed its vault is
+		// not served to one that is not.
 		{"vault outside the allow-list", func(t *testing.T) denial {
+			crossEnv := map[string]string{"CROSS": "cross@azurekeyvault"}
+			w.akvs("cross", crossVault, "cross", v2beta1.ObjectTypeSecret)
+			allowed := w.pod("pod-cross", app("app", "CROSS", "cross@azurekeyvault"))
+			if a := ask(t, suite.res, token(t, allowed, audience), "app", crossEnv); a.status != http.StatusOK {
+				t.Fatalf("the allowed namespace: %d %s", a.status, a.raw)
+			}
 			other := newWorldIn(t, suite.res, createNamespace(t, tenancyNamespace, true))
 			other.akvs("fruit", denyVault, "fruit", v2beta1.ObjectTypeSecret)
-			p := other.pod("pod-a", app("app", "FRUIT", "fruit@azurekeyvault"))
-			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), other.ns, "pod-a"}
+			other.akvs("cross", crossVault, "cross", v2beta1.ObjectTypeSecret)
+			p := other.pod("pod-a", app("app", "FRUIT", "fruit@azurekeyvault", "CROSS", "cross@azurekeyvault"))
+			tok := token(t, p, audience)
+			if a := ask(t, suite.res, tok, "app", crossEnv); a.status != http.StatusForbidden || a.err.Code != protocol.CodeVaultNotAllowed {
+				t.Errorf("a value cached for another namespace: %d %s, want 403 %s", a.status, a.raw, protocol.CodeVaultNotAllowed)
+			}
+			return denial{suite.res, ask(t, suite.res, tok, "app", fruitEnv), other.ns, "pod-a"}
 		}, http.StatusForbidden, protocol.CodeVaultNotAllowed},
 
 		{"container not rewritten", func(t *testing.T) denial {

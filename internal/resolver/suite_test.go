@@ -61,6 +61,7 @@ const (
 	loadVault  = "kv-load"     // one object, read by the load test only
 	downVault  = "kv-down"     // Key Vault down, then back
 	benchVault = "kv-bench"    // the rollout benchmark's
+	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
@@ -73,10 +74,11 @@ const (
 	shared     = "shared-value-Yy7Tt3"
 	flaky      = "flaky-value-Ii2Gg4"
 	benchValue = "bench-value-Ff6Dd8"
+	crossValue = "cross-value-Ee3Ss1"
 )
 
 // allValues are the plain values above, for leak checks.
-var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, clientSecret}
+var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, clientSecret}
 
 var suite struct {
 	cfg    *rest.Config
@@ -169,6 +171,7 @@ func seed() *akvemu.Seed {
 			{Name: loadVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "shared", Value: to.Ptr(shared)}}},
 			{Name: downVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "flaky", Value: to.Ptr(flaky)}}},
 			{Name: benchVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "bench", Value: to.Ptr(benchValue)}}},
+			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
 		},
 	}
 }
