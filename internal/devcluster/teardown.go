@@ -33,16 +33,19 @@ func Teardown(stateDir string) error {
 	var errs []error
 	errs = append(errs, killRecorded(state))
 	killShims(filepath.Join(state, "containerd", "containerd.sock"))
-	killCgroupMembers()
-	errs = append(errs, unmountUnder(state), removeNetns(state), cleanupKubeProxy(state), cleanupKubeletRules(state))
-	if _, err := os.Stat("/sys/class/net/" + bridgeName); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
-			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", bridgeName, err, out))
-		}
+	// The cgroup tree and the bridge are the machine's, not the state
+	// folder's: only a folder that started a node may take them down, so a
+	// control-plane-only run (make dev, the devenv test) never disturbs
+	// another cluster's node.
+	_, nodeErr := os.Stat(filepath.Join(state, nodeStartedMarker))
+	hadNode := nodeErr == nil
+	if hadNode {
+		killCgroupMembers()
 	}
-	errs = append(errs, removeCgroupRoot())
+	errs = append(errs, unmountUnder(state), removeNetns(state), cleanupKubeProxy(state), cleanupKubeletRules(state))
+	if hadNode {
+		errs = append(errs, removeBridge(), removeCgroupRoot())
+	}
 	entries, _ := os.ReadDir(state)
 	for _, e := range entries {
 		if e.Name() == "logs" {
@@ -53,6 +56,19 @@ func Teardown(stateDir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeBridge deletes the node's bridge, when it exists.
+func removeBridge() error {
+	if _, err := os.Stat("/sys/class/net/" + bridgeName); err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ip", "link", "delete", bridgeName).CombinedOutput(); err != nil {
+		return fmt.Errorf("delete bridge %s: %w: %s", bridgeName, err, out)
+	}
+	return nil
 }
 
 // killShims kills containerd-shim processes started by the containerd

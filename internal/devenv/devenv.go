@@ -2,7 +2,8 @@
 // and no cluster. It starts a Kubernetes control plane built from source
 // (internal/devcluster; a real node too when asked), the Key Vault emulator
 // seeded with the vault the akv2k8s README's examples name, and latchkey's
-// controller against both, then applies those examples.
+// controller, resolver and mutating webhook against both, then applies those
+// examples and shows what env injection does to a pod.
 package devenv
 
 import (
@@ -11,15 +12,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
@@ -37,6 +41,9 @@ type Options struct {
 	Kubectl   string
 	// Out receives the summary; progress goes to Progress.
 	Out, Progress io.Writer
+	// Ready, when set, is called once everything runs and the summary is
+	// printed: what a caller (a test) waits for before looking.
+	Ready func()
 }
 
 // The identity of config/samples/emulator-seed.yaml that latchkey runs as:
@@ -85,19 +92,53 @@ func Run(ctx context.Context, o Options) error {
 	if err := waitForCRD(ctx, c); err != nil {
 		return err
 	}
+	if err := setSampleCredentials(); err != nil {
+		return err
+	}
 	stopController, err := startController(ctx, c, emu, filepath.Join(c.LogDir(), "latchkey-controller.log"))
 	if err != nil {
 		return err
 	}
 	defer stopController()
+	pki, err := newServingPKI(o.StateDir, nodeIPs(c)...)
+	if err != nil {
+		return err
+	}
+	inj, err := startInjector(ctx, c, emu, cl, pki, o.ModuleDir)
+	if err != nil {
+		return err
+	}
+	defer inj.stop()
+	logf("devenv: resolver on %s, webhook registered", inj.resolverURL)
 	if err := applyFile(ctx, cl, filepath.Join(o.ModuleDir, "config/samples/seed-examples.yaml")); err != nil {
 		return fmt.Errorf("apply the examples: %w", err)
 	}
+	pod, err := injectDemo(ctx, cl)
+	if err != nil {
+		return err
+	}
 
-	fmt.Fprintf(o.Out, `
+	printSummary(o.Out, c, emu, caFile, o.Kubectl)
+	if err := printDemo(o.Out, pod, inj.resolverURL, inj.caConfigMap, o.Kubectl); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.Out, "\nCtrl-C stops everything.")
+	if o.Ready != nil {
+		o.Ready()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(o.Progress, "devenv: stopping")
+	return nil
+}
+
+// printSummary says what runs and the commands to look at the controller's
+// work.
+func printSummary(w io.Writer, c *devcluster.Cluster, emu *akvemu.Server, caFile, kubectl string) {
+	fmt.Fprintf(w, `
 latchkey is running locally: a Kubernetes control plane, the Key Vault emulator
-(vault my-kv, from config/samples/emulator-seed.yaml) and the controller, with
-the akv2k8s README's examples applied (config/samples/seed-examples.yaml).
+(vault my-kv, from config/samples/emulator-seed.yaml), the controller, the
+resolver and the env injector's webhook, with the akv2k8s README's examples
+applied (config/samples/seed-examples.yaml).
 
 In another terminal:
 
@@ -106,22 +147,35 @@ In another terminal:
   %s get secret keyvault-secret -o jsonpath='{.data.azuresecret}' | base64 -d; echo
   %s describe akvs my-first-azure-keyvault-certificate
 
-Logs: %s (the controller's: latchkey-controller.log).
-Emulator: %s/_emulator/counters (CA: %s). Ctrl-C stops everything.
-`, c.Kubeconfig, o.Kubectl, o.Kubectl, o.Kubectl, c.LogDir(), emu.URL(), caFile)
-	<-ctx.Done()
-	fmt.Fprintln(o.Progress, "devenv: stopping")
+Logs: %s (latchkey-controller.log, latchkey-webhook.log, latchkey-resolver.log).
+Emulator: %s/_emulator/counters (CA: %s).
+`, c.Kubeconfig, kubectl, kubectl, kubectl, c.LogDir(), emu.URL(), caFile)
+}
+
+// setSampleCredentials puts the sample identity where keyvault's
+// `environment` auth mode reads it: the controller and the resolver, in this
+// process, both authenticate with it.
+func setSampleCredentials() error {
+	for k, v := range sampleCredentials {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// nodeIPs is the node's address when there is a node: pods reach the
+// resolver there, so its certificate must name it.
+func nodeIPs(c *devcluster.Cluster) []net.IP {
+	if c.Node == nil {
+		return nil
+	}
+	return []net.IP{net.ParseIP(c.Node.IP)}
 }
 
 // startController runs latchkey's controller in this process, talking to the
 // emulator through its transport, with the sample identity.
 func startController(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Server, logPath string) (func(), error) {
-	for k, v := range sampleCredentials {
-		if err := os.Setenv(k, v); err != nil {
-			return nil, err
-		}
-	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -182,8 +236,32 @@ func applyFile(ctx context.Context, cl client.Client, path string) error {
 		if len(u.Object) == 0 {
 			continue
 		}
-		if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("latchkey-dev"), client.ForceOwnership); err != nil {
-			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+		if err := apply(ctx, cl, u); err != nil {
+			return err
 		}
 	}
+}
+
+// applyObject server-side applies a typed object, as applyFile applies the
+// examples: the same field owner, and no failure if it already exists.
+func applyObject(ctx context.Context, cl client.Client, obj client.Object) error {
+	gvk, err := apiutil.GVKForObject(obj, cl.Scheme())
+	if err != nil {
+		return err
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: raw}
+	u.SetGroupVersionKind(gvk)
+	return apply(ctx, cl, u)
+}
+
+// apply server-side applies one object as latchkey-dev.
+func apply(ctx context.Context, cl client.Client, u *unstructured.Unstructured) error {
+	if err := cl.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("latchkey-dev"), client.ForceOwnership); err != nil {
+		return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return nil
 }

@@ -194,7 +194,13 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		}
 		d.Images = RegistryLookup{Resolver: r, DefaultPlatform: platform}
 	}
-	mgr.GetWebhookServer().Register(Path, m.instrument(admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d)))
+	wh := admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d)
+	// Admission logs go to log, not to the process-wide logger: make dev
+	// runs the webhook beside other servers, each with its own log.
+	wh.LogConstructor = func(_ logr.Logger, req *admission.Request) logr.Logger {
+		return admission.DefaultLogConstructor(log.WithName("admission"), req)
+	}
+	mgr.GetWebhookServer().Register(Path, m.instrument(wh))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
