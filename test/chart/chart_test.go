@@ -22,7 +22,8 @@ import (
 
 const chartDir = "../../charts/latchkey"
 
-func helm(t *testing.T, args ...string) []byte {
+// helmRun runs the helm built from source and returns its combined output.
+func helmRun(t *testing.T, args ...string) ([]byte, error) {
 	t.Helper()
 	bin := os.Getenv("LATCHKEY_HELM")
 	if bin == "" {
@@ -30,20 +31,33 @@ func helm(t *testing.T, args ...string) []byte {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+t.TempDir(), "HELM_CONFIG_HOME="+t.TempDir(), "HELM_DATA_HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
+	return cmd.CombinedOutput()
+}
+
+func helm(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, err := helmRun(t, args...)
 	if err != nil {
 		t.Fatalf("helm %v: %v\n%s", args, err, out)
 	}
 	return out
 }
 
-// render returns the objects of `helm template` by kind/name.
+// render returns the objects of `helm template` by kind/name, with --set
+// for each of sets.
 func render(t *testing.T, sets ...string) map[string]*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", "latchkey", chartDir, "--namespace", "latchkey-system"}
+	var args []string
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
+	return renderArgs(t, args...)
+}
+
+// renderArgs returns the objects of `helm template` with extra arguments.
+func renderArgs(t *testing.T, extra ...string) map[string]*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", "latchkey", chartDir, "--namespace", "latchkey-system"}, extra...)
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(helm(t, args...)), 4096)
 	objs := map[string]*unstructured.Unstructured{}
 	for {

@@ -12,27 +12,36 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
+// binders registers each component's flags, as its binary does.
+var binders = map[string]func(*flag.FlagSet){
+	"controller": func(fs *flag.FlagSet) { c := controller.DefaultConfig(); c.BindFlags(fs) },
+	"webhook":    func(fs *flag.FlagSet) { c := webhook.DefaultConfig(); c.BindFlags(fs) },
+	"resolver":   func(fs *flag.FlagSet) { c := resolver.DefaultConfig(); c.BindFlags(fs) },
+}
+
 // TestArgsParse: every argument the chart gives a component is a flag its
 // binary defines, with a value of the flag's type. A renamed flag would
-// otherwise surface only as a crash-looping pod.
+// otherwise surface only as a crash-looping pod. TestMatrix runs the same
+// check over every documented combination of values.
 func TestArgsParse(t *testing.T) {
-	binders := map[string]func(*flag.FlagSet){
-		"controller": func(fs *flag.FlagSet) { c := controller.DefaultConfig(); c.BindFlags(fs) },
-		"webhook":    func(fs *flag.FlagSet) { c := webhook.DefaultConfig(); c.BindFlags(fs) },
-		"resolver":   func(fs *flag.FlagSet) { c := resolver.DefaultConfig(); c.BindFlags(fs) },
-	}
 	objs := render(t)
-	for component, bind := range binders {
-		d := objs["Deployment/latchkey-"+component]
-		if d == nil {
+	for component := range binders {
+		if objs["Deployment/latchkey-"+component] == nil {
 			t.Errorf("no Deployment rendered for the %s", component)
+		}
+	}
+	checkArgsParse(t, objs)
+}
+
+// checkArgsParse parses the args of each rendered component's container
+// with that component's flag set.
+func checkArgsParse(t *testing.T, objs map[string]*unstructured.Unstructured) {
+	t.Helper()
+	for component, bind := range binders {
+		if objs["Deployment/latchkey-"+component] == nil {
 			continue
 		}
-		args, _, err := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
-		if err != nil || len(args) == 0 {
-			t.Fatalf("%s: no containers: %v", component, err)
-		}
-		raw, _, _ := unstructured.NestedStringSlice(args[0].(map[string]any), "args")
+		raw := containerArgs(t, objs, component)
 		if len(raw) == 0 {
 			t.Errorf("%s: no args rendered", component)
 		}
@@ -46,4 +55,24 @@ func TestArgsParse(t *testing.T) {
 			t.Errorf("%s: arguments the binary ignores: %q", component, fs.Args())
 		}
 	}
+}
+
+// container returns the first container of a component's Deployment.
+func container(t *testing.T, objs map[string]*unstructured.Unstructured, component string) map[string]any {
+	t.Helper()
+	d := objs["Deployment/latchkey-"+component]
+	if d == nil {
+		t.Fatalf("no Deployment rendered for the %s", component)
+	}
+	cs, _, err := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	if err != nil || len(cs) == 0 {
+		t.Fatalf("%s: no containers: %v", component, err)
+	}
+	return cs[0].(map[string]any)
+}
+
+func containerArgs(t *testing.T, objs map[string]*unstructured.Unstructured, component string) []string {
+	t.Helper()
+	raw, _, _ := unstructured.NestedStringSlice(container(t, objs, component), "args")
+	return raw
 }

@@ -1,0 +1,353 @@
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// objects is what one `helm template` rendered, by kind/name.
+type objects = map[string]*unstructured.Unstructured
+
+// e2eValues are the values test/e2e/setup_test.go installs the chart with,
+// its placeholders filled in: every key it uses must pass the schema.
+const e2eValues = `keyVaultAuth: environment
+envFromSecret: azure-credentials
+env:
+  SSL_CERT_FILE: /etc/latchkey-ca/ca.crt
+image:
+  registry: 127.0.0.1:5000/latchkey
+  tag: e2e
+hostAliases:
+  - ip: 127.0.0.1
+    hostnames: [kv.vault.azure.net, login.microsoftonline.com]
+extraVolumes:
+  - name: emulator-ca
+    configMap: {name: emulator-ca}
+extraVolumeMounts:
+  - name: emulator-ca
+    mountPath: /etc/latchkey-ca
+    readOnly: true
+controller:
+  replicas: 2
+  logLevel: debug
+env_injector:
+  logLevel: debug
+  insecureRegistries: [127.0.0.1:5000]
+resolver:
+  logLevel: debug
+`
+
+// TestMatrix renders each documented combination of values, checks a few
+// facts of each, and that every rendered component's args parse and its
+// pods are restricted (except where the node's azure.json needs root).
+func TestMatrix(t *testing.T) {
+	e2eFile := filepath.Join(t.TempDir(), "e2e-values.yaml")
+	if err := os.WriteFile(e2eFile, []byte(e2eValues), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o objects)
+	}{
+		{"defaults", nil, func(t *testing.T, o objects) {
+			present(t, o, "Deployment/latchkey-controller", "Deployment/latchkey-webhook", "Deployment/latchkey-resolver",
+				"PodDisruptionBudget/latchkey-webhook", "PodDisruptionBudget/latchkey-resolver", "ConfigMap/latchkey-tenancy",
+				"Service/latchkey-controller-metrics", "Service/latchkey-webhook-metrics", "Service/latchkey-resolver-metrics",
+				"MutatingWebhookConfiguration/latchkey-webhook")
+			absent(t, o, "ServiceMonitor/latchkey-controller", "ConfigMap/latchkey-azure-config")
+			hasArg(t, o, "webhook", "--resolver-url=https://latchkey-resolver.latchkey-system.svc")
+			hasArg(t, o, "controller", "--refresh-interval=10m")
+			lacksArgPrefix(t, o, "controller", "--namespaces=")
+			if runsAsNonRoot(o, "controller") || runsAsNonRoot(o, "resolver") {
+				t.Error("azureCloudConfig reads the node's azure.json, readable by root only")
+			}
+			if !runsAsNonRoot(o, "webhook") {
+				t.Error("the webhook reads no azure.json: it must run as non-root")
+			}
+		}},
+		{"controller off", []string{"--set", "controller.enabled=false"}, func(t *testing.T, o objects) {
+			absent(t, o, "Deployment/latchkey-controller", "ServiceAccount/latchkey-controller", "ClusterRole/latchkey-controller",
+				"Service/latchkey-controller-metrics", "Role/latchkey-controller-leader-election")
+			present(t, o, "Deployment/latchkey-webhook", "Deployment/latchkey-resolver", "ConfigMap/latchkey-tenancy")
+		}},
+		{"env_injector off", []string{"--set", "env_injector.enabled=false"}, func(t *testing.T, o objects) {
+			// The resolver serves only pods the webhook rewrote.
+			absent(t, o, "Deployment/latchkey-webhook", "MutatingWebhookConfiguration/latchkey-webhook", "ClusterRole/latchkey-webhook",
+				"Deployment/latchkey-resolver", "Secret/latchkey-resolver-ca", "ClusterRole/latchkey-resolver")
+			present(t, o, "Deployment/latchkey-controller", "ConfigMap/latchkey-tenancy")
+		}},
+		{"resolver off (direct mode)", []string{"--set", "resolver.enabled=false"}, func(t *testing.T, o objects) {
+			absent(t, o, "Deployment/latchkey-resolver", "Secret/latchkey-resolver-ca", "ConfigMap/latchkey-resolver-ca-bundle",
+				"ClusterRole/latchkey-resolver", "PodDisruptionBudget/latchkey-resolver")
+			present(t, o, "Deployment/latchkey-webhook", "ConfigMap/latchkey-tenancy")
+			lacksArgPrefix(t, o, "webhook", "--resolver-")
+		}},
+		{"only the webhook", []string{"--set", "controller.enabled=false", "--set", "resolver.enabled=false"}, func(t *testing.T, o objects) {
+			// No component reads the tenancy policy.
+			absent(t, o, "ConfigMap/latchkey-tenancy", "Deployment/latchkey-controller", "Deployment/latchkey-resolver")
+			lacksArgPrefix(t, o, "webhook", "--resolver-")
+		}},
+		{"keyVaultAuth environment", []string{"--set", "keyVaultAuth=environment", "--set", "envFromSecret=creds"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--keyvault-auth=environment")
+			hasArg(t, o, "resolver", "--keyvault-auth=environment")
+			if !slices.Contains(envFrom(t, o, "controller"), "creds") || !slices.Contains(envFrom(t, o, "resolver"), "creds") {
+				t.Error("envFromSecret is not given to the controller and the resolver")
+			}
+			if slices.Contains(envFrom(t, o, "webhook"), "creds") {
+				t.Error("the webhook got Key Vault credentials")
+			}
+		}},
+		{"keyVaultAuth environment-azidentity", []string{"--set", "keyVaultAuth=environment-azidentity"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--keyvault-auth=environment-azidentity")
+		}},
+		{"keyVaultAuth workload-identity", []string{"--set", "keyVaultAuth=workload-identity",
+			"--set", "controller.serviceAccount.annotations.azure\\.workload\\.identity/client-id=abc",
+			"--set-string", "controller.podLabels.azure\\.workload\\.identity/use=true"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "resolver", "--keyvault-auth=workload-identity")
+			if o["ServiceAccount/latchkey-controller"].GetAnnotations()["azure.workload.identity/client-id"] != "abc" {
+				t.Error("controller.serviceAccount.annotations not rendered")
+			}
+		}},
+		{"keyVaultAuth managed-identity with userDefinedMSI", []string{"--set", "keyVaultAuth=managed-identity",
+			"--set", "userDefinedMSI.enabled=true", "--set", "userDefinedMSI.msi=client-id-1"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--keyvault-auth=managed-identity")
+			if env(t, o, "controller")["AZURE_CLIENT_ID"] != "client-id-1" || env(t, o, "resolver")["AZURE_CLIENT_ID"] != "client-id-1" {
+				t.Error("userDefinedMSI.msi is not AZURE_CLIENT_ID in managed-identity mode")
+			}
+			absent(t, o, "ConfigMap/latchkey-azure-config")
+		}},
+		{"serviceMonitor on", []string{"--set", "metrics.serviceMonitor.enabled=true"}, func(t *testing.T, o objects) {
+			present(t, o, "ServiceMonitor/latchkey-controller", "ServiceMonitor/latchkey-webhook", "ServiceMonitor/latchkey-resolver")
+			if v := o["ServiceMonitor/latchkey-controller"].GetAPIVersion(); v != "monitoring.coreos.com/v1" {
+				t.Errorf("ServiceMonitor apiVersion %s", v)
+			}
+		}},
+		{"serviceMonitor on, resolver off", []string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "resolver.enabled=false"}, func(t *testing.T, o objects) {
+			present(t, o, "ServiceMonitor/latchkey-controller", "ServiceMonitor/latchkey-webhook")
+			absent(t, o, "ServiceMonitor/latchkey-resolver")
+		}},
+		{"failurePolicy Ignore", []string{"--set", "env_injector.failurePolicy=Ignore", "--set", "env_injector.timeoutSeconds=5"}, func(t *testing.T, o objects) {
+			w, _, _ := unstructured.NestedSlice(o["MutatingWebhookConfiguration/latchkey-webhook"].Object, "webhooks")
+			hook := w[0].(map[string]any)
+			if hook["failurePolicy"] != "Ignore" || num(hook, "timeoutSeconds") != 5 {
+				t.Errorf("failurePolicy %v, timeoutSeconds %v", hook["failurePolicy"], hook["timeoutSeconds"])
+			}
+			hasArg(t, o, "webhook", "--timeout=5s")
+		}},
+		{"single replicas: no PDB", []string{"--set", "env_injector.replicas=1", "--set", "resolver.replicas=1"}, func(t *testing.T, o objects) {
+			// minAvailable 1 of 1 would block every node drain.
+			absent(t, o, "PodDisruptionBudget/latchkey-webhook", "PodDisruptionBudget/latchkey-resolver")
+		}},
+		{"akv2k8s values", []string{"-f", "testdata/akv2k8s-values.yaml"}, func(t *testing.T, o objects) {
+			// userDefinedMSI: the cloud config is made by the chart, so no pod runs as root.
+			present(t, o, "ConfigMap/latchkey-azure-config")
+			if !runsAsNonRoot(o, "controller") || !runsAsNonRoot(o, "resolver") {
+				t.Error("with userDefinedMSI the controller and the resolver must run as non-root")
+			}
+			cfg := o["ConfigMap/latchkey-azure-config"].Object["data"].(map[string]any)["azure.json"].(string)
+			if !strings.Contains(cfg, `"userAssignedIdentityID":"00000000-0000-4000-8000-0000000000a1"`) || !strings.Contains(cfg, `"useManagedIdentityExtension":true`) {
+				t.Errorf("azure.json %s", cfg)
+			}
+			hasArg(t, o, "controller", "--refresh-interval=30s") // azureKeyVaultResyncPeriod
+			hasArg(t, o, "resolver", "--refresh-interval=30s")
+			hasArg(t, o, "controller", "--namespaces=latchkey-system") // watchAllNamespaces: false
+			present(t, o, "RoleBinding/latchkey-controller")
+			absent(t, o, "ClusterRoleBinding/latchkey-controller")
+			hasArg(t, o, "resolver", "--namespace-label=akv-injection") // namespaceLabelSelector.label.name
+			if n := num(o["Deployment/latchkey-webhook"].Object, "spec", "replicas"); n != 3 {
+				t.Errorf("env_injector.replicaCount: %v replicas", n)
+			}
+			if n := num(o["PodDisruptionBudget/latchkey-webhook"].Object, "spec", "minAvailable"); n != 2 {
+				t.Errorf("podDisruptionBudget.minAvailable: %v", n)
+			}
+			if got := envFrom(t, o, "controller"); !slices.Equal(got, []string{"akv-credentials", "controller-extra"}) {
+				t.Errorf("controller envFrom %v", got)
+			}
+			if container(t, o, "controller")["image"] != "ghcr.io/latchkey-dev/latchkey-controller:1.8.4-compat" {
+				t.Errorf("controller.image.tag: image %v", container(t, o, "controller")["image"])
+			}
+			mwc := o["MutatingWebhookConfiguration/latchkey-webhook"]
+			exprs, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
+			sel, _, _ := unstructured.NestedSlice(exprs[0].(map[string]any), "namespaceSelector", "matchExpressions")
+			if len(sel) != 3 || sel[0].(map[string]any)["key"] != "akv-injection" {
+				t.Errorf("namespace selector %v", sel)
+			}
+		}},
+		{"e2e values", []string{"-f", e2eFile, "--set", "resolver.caRotation=1"}, func(t *testing.T, o objects) {
+			for _, c := range []string{"controller", "webhook", "resolver"} {
+				if !runsAsNonRoot(o, c) {
+					t.Errorf("%s runs as root with keyVaultAuth=environment", c)
+				}
+			}
+			if !slices.Contains(envFrom(t, o, "resolver"), "azure-credentials") {
+				t.Error("resolver lacks envFromSecret")
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := renderArgs(t, tc.args...)
+			tc.check(t, o)
+			checkArgsParse(t, o)
+			checkRestricted(t, o)
+			helm(t, append([]string{"lint", "--strict", chartDir}, tc.args...)...)
+		})
+	}
+}
+
+// TestRefused: akv2k8s values that no longer make sense, and typos, fail
+// `helm template`, and the error names the replacement.
+func TestRefused(t *testing.T) {
+	cases := []struct{ set, want string }{
+		{"global.keyVaultAuth=environment", "set keyVaultAuth, env, envFromSecret and userDefinedMSI at the top level"},
+		{"env_injector.authService=false", "replaced by the resolver: resolver.enabled"},
+		{"installCrd=false", "crds/ folder"},
+		{"crds.create=false", "crds/ folder"},
+		{"rbac.create=false", "least-privilege RBAC is always created"},
+		{"runningInsideAzureAks=false", "set keyVaultAuth"},
+		{"kubeResyncPeriod=30", "azureKeyVaultResyncPeriod or controller.refreshInterval"},
+		{"addAzurePodIdentityException=true", "keyVaultAuth=workload-identity"},
+		{"controller.keyVaultAuth=environment", "set the top-level keyVaultAuth"},
+		{"env_injector.certificate.useCertManager=true", "the chart makes the webhook certificate"},
+		{"env_injector.dockerImageInspection.timeout=20", "env_injector.timeoutSeconds"},
+		{"env_injector.service.internalTlsPort=8443", "env_injector.port"},
+		{"controller.metrics.enabled=true", "metrics.serviceMonitor.enabled"},
+		{"controller.securityContext.allowPrivilegeEscalation=true", "restricted security contexts"},
+		{"controller.serviceAccount.name=akv2k8s", "created by the chart"},
+		{"cloudConfigHostPath=/x", "renamed cloudConfig"},
+		{"controller.refreshIntreval=1m", "additional properties 'refreshIntreval' not allowed"},
+		{"keyVaultAuth=aks", "value must be one of"},
+		{"userDefinedMSI.enabled=true", "'azureCloudConfig', 'managed-identity'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.set, func(t *testing.T) {
+			t.Parallel()
+			args := []string{"template", "latchkey", chartDir, "--namespace", "latchkey-system", "--set", tc.set}
+			if strings.HasPrefix(tc.set, "userDefinedMSI") {
+				args = append(args, "--set", "keyVaultAuth=environment")
+			}
+			out, err := helmRun(t, args...)
+			if err == nil {
+				t.Fatalf("helm template accepted --set %s", tc.set)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("the error does not say %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
+
+// num reads a number whichever type the decoder gave it.
+func num(obj map[string]any, fields ...string) float64 {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, fields...)
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case float64:
+		return n
+	}
+	return -1
+}
+
+func present(t *testing.T, o objects, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if o[k] == nil {
+			t.Errorf("%s not rendered", k)
+		}
+	}
+}
+
+func absent(t *testing.T, o objects, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if o[k] != nil {
+			t.Errorf("%s rendered", k)
+		}
+	}
+}
+
+func hasArg(t *testing.T, o objects, component, arg string) {
+	t.Helper()
+	if args := containerArgs(t, o, component); !slices.Contains(args, arg) {
+		t.Errorf("%s: no %s in %q", component, arg, args)
+	}
+}
+
+func lacksArgPrefix(t *testing.T, o objects, component, prefix string) {
+	t.Helper()
+	for _, a := range containerArgs(t, o, component) {
+		if strings.HasPrefix(a, prefix) {
+			t.Errorf("%s: unexpected %s", component, a)
+		}
+	}
+}
+
+func env(t *testing.T, o objects, component string) map[string]string {
+	t.Helper()
+	vars, _, _ := unstructured.NestedSlice(container(t, o, component), "env")
+	m := map[string]string{}
+	for _, v := range vars {
+		e := v.(map[string]any)
+		m[e["name"].(string)], _ = e["value"].(string)
+	}
+	return m
+}
+
+func envFrom(t *testing.T, o objects, component string) []string {
+	t.Helper()
+	refs, _, _ := unstructured.NestedSlice(container(t, o, component), "envFrom")
+	var names []string
+	for _, r := range refs {
+		n, _, _ := unstructured.NestedString(r.(map[string]any), "secretRef", "name")
+		names = append(names, n)
+	}
+	return names
+}
+
+func runsAsNonRoot(o objects, component string) bool {
+	d := o["Deployment/latchkey-"+component]
+	v, _, _ := unstructured.NestedBool(d.Object, "spec", "template", "spec", "securityContext", "runAsNonRoot")
+	return v
+}
+
+// checkRestricted: every pod meets Pod Security "restricted", except that a
+// pod mounting the node's azure.json (hostPath, readable by root only) runs
+// as root.
+func checkRestricted(t *testing.T, o objects) {
+	t.Helper()
+	for key, d := range o {
+		if d.GetKind() != "Deployment" {
+			continue
+		}
+		spec, _, _ := unstructured.NestedMap(d.Object, "spec", "template", "spec")
+		hostPath := false
+		vols, _, _ := unstructured.NestedSlice(spec, "volumes")
+		for _, v := range vols {
+			if _, ok := v.(map[string]any)["hostPath"]; ok {
+				hostPath = true
+			}
+		}
+		if nonRoot, _, _ := unstructured.NestedBool(spec, "securityContext", "runAsNonRoot"); nonRoot == hostPath {
+			t.Errorf("%s: runAsNonRoot %v with a hostPath volume %v", key, nonRoot, hostPath)
+		}
+		if p, _, _ := unstructured.NestedString(spec, "securityContext", "seccompProfile", "type"); p != "RuntimeDefault" {
+			t.Errorf("%s: seccompProfile %q", key, p)
+		}
+		cs, _, _ := unstructured.NestedSlice(spec, "containers")
+		for _, c := range cs {
+			sc, _, _ := unstructured.NestedMap(c.(map[string]any), "securityContext")
+			drop, _, _ := unstructured.NestedStringSlice(sc, "capabilities", "drop")
+			if sc["allowPrivilegeEscalation"] != false || sc["readOnlyRootFilesystem"] != true || !slices.Equal(drop, []string{"ALL"}) {
+				t.Errorf("%s: container securityContext %v", key, sc)
+			}
+		}
+	}
+}
