@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/latchkey-dev/latchkey/internal/crdcheck"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
@@ -122,6 +123,12 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	cache := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm})
 	mgr, err := NewManager(restCfg, c.Manager, log)
 	if err != nil {
+		return nil, err
+	}
+	// Refuse to run on akv2k8s's CRD: its schema would prune our fields.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := crdcheck.Verify(ctx, mgr.GetAPIReader()); err != nil {
 		return nil, err
 	}
 	policy, err := tenancy.Load(c.TenancyPolicy)
