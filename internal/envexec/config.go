@@ -84,13 +84,22 @@ func ConfigFromEnv(getenv func(string) string) (Config, []string) {
 		}
 	}
 	if v := strings.TrimSpace(getenv(EnvDisableAuthService)); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
+		if _, err := strconv.ParseBool(v); err != nil {
 			warn(EnvDisableAuthService, "true or false", false)
 		}
-		c.DirectMode = b
+		c.DirectMode = IsDirectMode(v)
 	}
 	return c, warnings
+}
+
+// IsDirectMode reads a value of ENV_INJECTOR_DISABLE_AUTH_SERVICE as the
+// binary does (strconv.ParseBool: true, 1, t, TRUE…; anything else is
+// false). The webhook and the resolver decide with this same function, so
+// a container the binary runs in direct mode is never also handed the
+// resolver's token, nor served by the resolver.
+func IsDirectMode(value string) bool {
+	b, err := strconv.ParseBool(strings.TrimSpace(value))
+	return err == nil && b
 }
 
 // maxRetries bounds ENV_INJECTOR_RETRIES: doubling waits make more

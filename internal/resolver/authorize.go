@@ -110,7 +110,7 @@ func rewrittenForResolver(c *corev1.Container) bool {
 	hasURL := false
 	for _, e := range c.Env {
 		switch {
-		case e.Name == DirectModeEnv && strings.EqualFold(e.Value, "true"):
+		case e.Name == DirectModeEnv && envexec.IsDirectMode(e.Value):
 			return false
 		case e.Name == ResolverURLEnv && e.Value != "":
 			hasURL = true

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
+
+	"github.com/latchkey-dev/latchkey/internal/envexec"
 )
 
 // Names the webhook writes into pods. They are part of the contract with the
@@ -290,7 +292,7 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 // (akv2k8s's ENV_INJECTOR_DISABLE_AUTH_SERVICE=true).
 func directMode(env []corev1.EnvVar) bool {
 	for _, e := range env {
-		if e.Name == DirectModeEnv && strings.EqualFold(e.Value, "true") {
+		if e.Name == DirectModeEnv && envexec.IsDirectMode(e.Value) {
 			return true
 		}
 	}
