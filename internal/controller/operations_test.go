@@ -109,6 +109,7 @@ func TestMetricsAreRegistered(t *testing.T) {
 	ns := namespace(t)
 	v := newVault(t)
 	v.setSecret(t, "metrics-object", "metrics-s3cr3t-value", "")
+	started := time.Now()
 	c := startTestController(t, "metrics", []string{ns})
 	create(t, akvs(ns, "good", "metrics-object", inVault(v), shard("metrics")))
 	create(t, akvs(ns, "missing", "no-such-object", inVault(v), shard("metrics")))
@@ -133,6 +134,26 @@ func TestMetricsAreRegistered(t *testing.T) {
 			if got := metricValue(t, c.registry, tc.name, tc.labels); got < tc.min {
 				return errorf("%s%v = %v, want at least %v", tc.name, tc.labels, got, tc.min)
 			}
+		}
+		return nil
+	})
+	// Staleness: when each resource was last Ready; never for one that has
+	// not been; its series goes with it.
+	last := map[string]string{"namespace": ns, "name": "good"}
+	if got := metricValue(t, c.registry, "latchkey_akvs_last_success_timestamp_seconds", last); got < float64(started.Unix()) || got > float64(time.Now().Unix()+1) {
+		t.Errorf("last success of the synced resource = %v, want between %d and now", got, started.Unix())
+	}
+	if got := metricValue(t, c.registry, "latchkey_akvs_last_success_timestamp_seconds", map[string]string{"namespace": ns, "name": "missing"}); got != -1 {
+		t.Errorf("a resource never Ready has a last success time: %v", got)
+	}
+	good := &v2beta1.AzureKeyVaultSecret{}
+	good.Namespace, good.Name = ns, "good"
+	if err := suite.client.Delete(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if got := metricValue(t, c.registry, "latchkey_akvs_last_success_timestamp_seconds", last); got != -1 {
+			return errorf("the deleted resource's series is still there: %v", got)
 		}
 		return nil
 	})

@@ -80,6 +80,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	akvs := &v2beta1.AzureKeyVaultSecret{}
 	if err := r.Client.Get(ctx, req.NamespacedName, akvs); err != nil {
 		// Deleted: the outputs controller removes its keys.
+		if apierrors.IsNotFound(err) {
+			r.Metrics.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	targets, err := targetsOf(akvs)
@@ -106,7 +109,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if statusErr != nil {
 		return ctrl.Result{}, statusErr
 	}
-	r.Metrics.observeSync(o)
+	r.Metrics.observeSync(req.NamespacedName, o, time.Now())
 	return r.next(akvs, o, len(targets) == 0)
 }
 
