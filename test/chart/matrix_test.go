@@ -145,8 +145,10 @@ func TestMatrix(t *testing.T) {
 			absent(t, o, "PodDisruptionBudget/latchkey-webhook", "PodDisruptionBudget/latchkey-resolver")
 		}},
 		{"akv2k8s values", []string{"-f", "testdata/akv2k8s-values.yaml"}, func(t *testing.T, o objects) {
-			// userDefinedMSI: the cloud config is made by the chart, so no pod runs as root.
+			// global.userDefinedMSI: the cloud config is made by the chart, so no pod runs as root.
 			present(t, o, "ConfigMap/latchkey-azure-config")
+			hasArg(t, o, "controller", "--keyvault-auth=azureCloudConfig") // global.keyVaultAuth
+			hasArg(t, o, "resolver", "--keyvault-auth=azureCloudConfig")
 			if !runsAsNonRoot(o, "controller") || !runsAsNonRoot(o, "resolver") {
 				t.Error("with userDefinedMSI the controller and the resolver must run as non-root")
 			}
@@ -167,7 +169,21 @@ func TestMatrix(t *testing.T) {
 				t.Errorf("podDisruptionBudget.minAvailable: %v", n)
 			}
 			if got := envFrom(t, o, "controller"); !slices.Equal(got, []string{"akv-credentials", "controller-extra"}) {
-				t.Errorf("controller envFrom %v", got)
+				t.Errorf("controller envFrom %v", got) // global.envFromSecret, then the component's
+			}
+			if e := env(t, o, "controller"); e["AZURE_ENVIRONMENT"] != "AzurePublicCloud" || e["HTTPS_PROXY"] != "http://proxy:3128" {
+				t.Errorf("controller env %v: want global.env and controller.env", e)
+			}
+			if env(t, o, "resolver")["AZURE_ENVIRONMENT"] != "AzurePublicCloud" {
+				t.Error("global.env does not reach the resolver")
+			}
+			// controller.logLevel/logFormat win over global's; the webhook's are
+			// empty (akv2k8s's "override global"), so global's apply, trace as debug.
+			hasArg(t, o, "controller", "--log-level=info")
+			hasArg(t, o, "controller", "--log-format=json")
+			for _, c := range []string{"webhook", "resolver"} {
+				hasArg(t, o, c, "--log-level=debug")
+				hasArg(t, o, c, "--log-format=text")
 			}
 			if container(t, o, "controller")["image"] != "ghcr.io/latchkey-dev/latchkey-controller:1.8.4-compat" {
 				t.Errorf("controller.image.tag: image %v", container(t, o, "controller")["image"])
@@ -177,6 +193,54 @@ func TestMatrix(t *testing.T) {
 			sel, _, _ := unstructured.NestedSlice(exprs[0].(map[string]any), "namespaceSelector", "matchExpressions")
 			if len(sel) != 3 || sel[0].(map[string]any)["key"] != "akv-injection" {
 				t.Errorf("namespace selector %v", sel)
+			}
+		}},
+		{"akv2k8s global aliases", []string{"--set", "global.keyVaultAuth=environment",
+			"--set", "global.env.FROM_GLOBAL=g", "--set", "global.env.BOTH=global", "--set", "env.BOTH=top",
+			"--set", "global.envFromSecret[0].name=global-creds", "--set", "envFromSecret=top-creds",
+			"--set", "global.logLevel=warn", "--set", "global.logFormat=text", "--set", "resolver.logLevel=error"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--keyvault-auth=environment")
+			hasArg(t, o, "resolver", "--keyvault-auth=environment")
+			for _, c := range []string{"controller", "resolver"} {
+				if e := env(t, o, c); e["FROM_GLOBAL"] != "g" || e["BOTH"] != "top" {
+					t.Errorf("%s env %v: want global.env, with env winning", c, e)
+				}
+				// In envFrom the last Secret wins: envFromSecret over global.envFromSecret.
+				if got := envFrom(t, o, c); !slices.Equal(got, []string{"global-creds", "top-creds"}) {
+					t.Errorf("%s envFrom %v", c, got)
+				}
+			}
+			if _, ok := env(t, o, "webhook")["FROM_GLOBAL"]; ok || len(envFrom(t, o, "webhook")) > 0 {
+				t.Error("the webhook got the Key Vault environment without acrAuth")
+			}
+			hasArg(t, o, "controller", "--log-level=warn")
+			hasArg(t, o, "webhook", "--log-level=warn")
+			hasArg(t, o, "resolver", "--log-level=error") // the component's own wins
+			hasArg(t, o, "controller", "--log-format=text")
+			for _, c := range []string{"controller", "webhook", "resolver"} {
+				if !runsAsNonRoot(o, c) {
+					t.Errorf("%s runs as root with global.keyVaultAuth=environment", c)
+				}
+			}
+		}},
+		{"akv2k8s global aliases: ours win", []string{"--set", "global.keyVaultAuth=environment", "--set", "keyVaultAuth=managed-identity",
+			"--set", "global.userDefinedMSI.enabled=true", "--set", "global.userDefinedMSI.msi=global-id", "--set", "userDefinedMSI.msi=top-id",
+			"--set", "global.logLevel=debug", "--set", "controller.logLevel=info"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--keyvault-auth=managed-identity")
+			hasArg(t, o, "resolver", "--keyvault-auth=managed-identity")
+			// userDefinedMSI field by field: enabled from global, msi from the top level.
+			if env(t, o, "controller")["AZURE_CLIENT_ID"] != "top-id" || env(t, o, "resolver")["AZURE_CLIENT_ID"] != "top-id" {
+				t.Errorf("AZURE_CLIENT_ID %q: want userDefinedMSI.msi over global.userDefinedMSI.msi", env(t, o, "controller")["AZURE_CLIENT_ID"])
+			}
+			hasArg(t, o, "controller", "--log-level=info")
+			hasArg(t, o, "resolver", "--log-level=debug")
+		}},
+		{"akv2k8s global userDefinedMSI, disabled at the top level", []string{"--set", "global.userDefinedMSI.enabled=true",
+			"--set", "global.userDefinedMSI.msi=global-id", "--set", "userDefinedMSI.enabled=false"}, func(t *testing.T, o objects) {
+			// userDefinedMSI.enabled=false wins: the node's azure.json, as root.
+			absent(t, o, "ConfigMap/latchkey-azure-config")
+			if runsAsNonRoot(o, "controller") {
+				t.Error("without a userDefinedMSI the controller reads the node's azure.json as root")
 			}
 		}},
 		{"e2e values", []string{"-f", e2eFile, "--set", "resolver.caRotation=1"}, func(t *testing.T, o objects) {
@@ -205,37 +269,51 @@ func TestMatrix(t *testing.T) {
 // TestRefused: akv2k8s values that no longer make sense, and typos, fail
 // `helm template`, and the error names the replacement.
 func TestRefused(t *testing.T) {
-	cases := []struct{ set, want string }{
-		{"global.keyVaultAuth=environment", "set keyVaultAuth, env, envFromSecret and userDefinedMSI at the top level"},
-		{"env_injector.authService=false", "replaced by the resolver: resolver.enabled"},
-		{"installCrd=false", "crds/ folder"},
-		{"crds.create=false", "crds/ folder"},
-		{"rbac.create=false", "least-privilege RBAC is always created"},
-		{"runningInsideAzureAks=false", "set keyVaultAuth"},
-		{"kubeResyncPeriod=30", "azureKeyVaultResyncPeriod or controller.refreshInterval"},
-		{"addAzurePodIdentityException=true", "keyVaultAuth=workload-identity"},
-		{"controller.keyVaultAuth=environment", "set the top-level keyVaultAuth"},
-		{"env_injector.certificate.useCertManager=true", "the chart makes the webhook certificate"},
-		{"env_injector.dockerImageInspection.timeout=20", "env_injector.timeoutSeconds"},
-		{"env_injector.service.internalTlsPort=8443", "env_injector.port"},
-		{"controller.metrics.enabled=true", "metrics.serviceMonitor.enabled"},
-		{"controller.securityContext.allowPrivilegeEscalation=true", "restricted security contexts"},
-		{"controller.serviceAccount.name=akv2k8s", "created by the chart"},
-		{"cloudConfigHostPath=/x", "renamed cloudConfig"},
-		{"controller.refreshIntreval=1m", "additional properties 'refreshIntreval' not allowed"},
-		{"keyVaultAuth=aks", "value must be one of"},
-		{"userDefinedMSI.enabled=true", "'azureCloudConfig', 'managed-identity'"},
+	cases := []struct {
+		set  string
+		want string
+		also []string // further --set values
+	}{
+		{set: "global.metrics.enabled=true", want: "the top-level metrics.serviceMonitor"},
+		{set: "global.metrics.serviceMonitor.enabled=true", want: "the top-level metrics.serviceMonitor"},
+		{set: "global.imageRegistry=x", want: "additional properties 'imageRegistry' not allowed"},
+		{set: "global.logLevel=verbose", want: "value must be one of 'info', 'debug', 'trace', 'warn', 'error'"},
+		{set: "global.keyVaultAuth=aks", want: "value must be one of"},
+		{set: "global.userDefinedMSI.enabled=true", want: "'azureCloudConfig' or 'managed-identity', not 'environment'",
+			also: []string{"global.userDefinedMSI.msi=x", "global.keyVaultAuth=environment"}},
+		{set: "global.userDefinedMSI.enabled=true", want: "needs userDefinedMSI.msi (or global.userDefinedMSI.msi)"},
+		{set: "controller.logLevel=verbose", want: "value must be one of 'debug', 'info', 'warn', 'error', 'trace'"},
+		{set: "env_injector.authService=false", want: "replaced by the resolver: resolver.enabled"},
+		{set: "installCrd=false", want: "crds/ folder"},
+		{set: "crds.create=false", want: "crds/ folder"},
+		{set: "rbac.create=false", want: "least-privilege RBAC is always created"},
+		{set: "runningInsideAzureAks=false", want: "set keyVaultAuth"},
+		{set: "kubeResyncPeriod=30", want: "azureKeyVaultResyncPeriod or controller.refreshInterval"},
+		{set: "addAzurePodIdentityException=true", want: "keyVaultAuth=workload-identity"},
+		{set: "controller.keyVaultAuth=environment", want: "set the top-level keyVaultAuth"},
+		{set: "env_injector.certificate.useCertManager=true", want: "the chart makes the webhook certificate"},
+		{set: "env_injector.dockerImageInspection.timeout=20", want: "env_injector.timeoutSeconds"},
+		{set: "env_injector.service.internalTlsPort=8443", want: "env_injector.port"},
+		{set: "controller.metrics.enabled=true", want: "metrics.serviceMonitor.enabled"},
+		{set: "controller.securityContext.allowPrivilegeEscalation=true", want: "restricted security contexts"},
+		{set: "controller.serviceAccount.name=akv2k8s", want: "created by the chart"},
+		{set: "cloudConfigHostPath=/x", want: "renamed cloudConfig"},
+		{set: "controller.refreshIntreval=1m", want: "additional properties 'refreshIntreval' not allowed"},
+		{set: "keyVaultAuth=aks", want: "value must be one of"},
+		{set: "userDefinedMSI.enabled=true", want: "'azureCloudConfig' or 'managed-identity', not 'environment'",
+			also: []string{"userDefinedMSI.msi=x", "keyVaultAuth=environment"}},
 	}
 	for _, tc := range cases {
-		t.Run(tc.set, func(t *testing.T) {
+		name := strings.Join(append([]string{tc.set}, tc.also...), ",")
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"template", "latchkey", chartDir, "--namespace", "latchkey-system", "--set", tc.set}
-			if strings.HasPrefix(tc.set, "userDefinedMSI") {
-				args = append(args, "--set", "keyVaultAuth=environment")
+			args := []string{"template", "latchkey", chartDir, "--namespace", "latchkey-system"}
+			for _, s := range append([]string{tc.set}, tc.also...) {
+				args = append(args, "--set", s)
 			}
 			out, err := helmRun(t, args...)
 			if err == nil {
-				t.Fatalf("helm template accepted --set %s", tc.set)
+				t.Fatalf("helm template accepted --set %s", name)
 			}
 			if !strings.Contains(string(out), tc.want) {
 				t.Errorf("the error does not say %q:\n%s", tc.want, out)

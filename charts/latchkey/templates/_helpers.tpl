@@ -57,11 +57,98 @@ app.kubernetes.io/component: {{ .component }}
 {{- ((($e.namespaceLabelSelector | default dict).label | default dict).name) | default $e.namespaceLabel }}
 {{- end }}
 
+{{/* akv2k8s 2.x keeps keyVaultAuth, userDefinedMSI, env, envFromSecret,
+     logLevel and logFormat under global. Each is read through one helper
+     below, which merges the akv2k8s spelling with ours: the top-level (or,
+     for the log settings, the component's) value wins when both are set. */}}
+
+{{/* The effective keyVaultAuth: keyVaultAuth, else global.keyVaultAuth, else
+     azureCloudConfig (akv2k8s's default). */}}
+{{- define "latchkey.keyVaultAuth" -}}
+{{- $g := .Values.global | default dict }}
+{{- get .Values "keyVaultAuth" | default (get $g "keyVaultAuth") | default "azureCloudConfig" }}
+{{- end }}
+
+{{/* The effective userDefinedMSI, as JSON (read it with fromJson): each of
+     its fields from userDefinedMSI when set there, else from
+     global.userDefinedMSI; enabled defaults to false. */}}
+{{- define "latchkey.userDefinedMSI" -}}
+{{- $top := get .Values "userDefinedMSI" | default dict }}
+{{- $g := get (.Values.global | default dict) "userDefinedMSI" | default dict }}
+{{- $m := dict "enabled" false }}
+{{- range $src := list $g $top }}
+{{- range $k, $v := $src }}{{ if not (kindIs "invalid" $v) }}{{ $_ := set $m $k $v }}{{ end }}{{ end }}
+{{- end }}
+{{- toJson $m }}
+{{- end }}
+
+{{/* The chart-wide environment, as JSON (read it with fromJson): global.env,
+     then env, which wins for a variable both set. */}}
+{{- define "latchkey.chartEnv" -}}
+{{- $env := dict }}
+{{- range $src := list (get (.Values.global | default dict) "env") (get .Values "env") }}
+{{- range $k, $v := ($src | default dict) }}{{ $_ := set $env $k (toString $v) }}{{ end }}
+{{- end }}
+{{- toJson $env }}
+{{- end }}
+
+{{/* The chart-wide Secrets whose keys become env, as a JSON list of names
+     (read it with fromJsonArray): global.envFromSecret, then envFromSecret.
+     Each is a Secret name or akv2k8s's list of {name}. In envFrom the last
+     Secret wins for a key several hold, so envFromSecret wins over
+     global.envFromSecret (and a component's own over both). */}}
+{{- define "latchkey.envFromSecret" -}}
+{{- $names := list }}
+{{- range $src := list (get (.Values.global | default dict) "envFromSecret") (get .Values "envFromSecret") }}
+{{- if kindIs "string" $src }}{{ if $src }}{{ $names = append $names $src }}{{ end }}
+{{- else }}{{ range $src }}{{ $names = append $names .name }}{{ end }}{{ end }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/* akv2k8s's log levels are info, debug and trace (klog verbosity 2, 4
+     and 6); ours have no trace, which maps to debug. */}}
+{{- define "latchkey.mapLogLevel" -}}
+{{- if eq . "trace" }}debug{{ else }}{{ . }}{{ end }}
+{{- end }}
+
+{{/* A component's log level: its own logLevel, else global.logLevel, else info.
+     Call with (dict "root" $ "c" <component values>). */}}
+{{- define "latchkey.logLevel" -}}
+{{- $g := .root.Values.global | default dict }}
+{{- include "latchkey.mapLogLevel" (get .c "logLevel" | default (get $g "logLevel") | default "info") }}
+{{- end }}
+
+{{/* A component's log format: its own logFormat, else global.logFormat, else json.
+     Call with (dict "root" $ "c" <component values>). */}}
+{{- define "latchkey.logFormat" -}}
+{{- $g := .root.Values.global | default dict }}
+{{- get .c "logFormat" | default (get $g "logFormat") | default "json" }}
+{{- end }}
+
+{{/* Checks across values the schema cannot relate (the effective values
+     come from two places): a userDefinedMSI is a managed identity, used as
+     a cloud config (azureCloudConfig) or as AZURE_CLIENT_ID (managed-identity),
+     and needs its client ID. */}}
+{{- define "latchkey.validate" -}}
+{{- $msi := include "latchkey.userDefinedMSI" . | fromJson }}
+{{- if $msi.enabled }}
+{{- $mode := include "latchkey.keyVaultAuth" . }}
+{{- if not (has $mode (list "azureCloudConfig" "managed-identity")) }}
+{{- fail (printf "userDefinedMSI.enabled (or global.userDefinedMSI.enabled) needs keyVaultAuth (or global.keyVaultAuth) 'azureCloudConfig' or 'managed-identity', not '%s'" $mode) }}
+{{- end }}
+{{- if not $msi.msi }}
+{{- fail "userDefinedMSI.enabled (or global.userDefinedMSI.enabled) needs userDefinedMSI.msi (or global.userDefinedMSI.msi): the identity's client ID" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Whether a component reading azure.json (mode azureCloudConfig) reads
      the node's file, which is readable by root only, rather than the one the
      chart makes from userDefinedMSI. Call with (dict "root" $ "mode" <auth mode>). */}}
 {{- define "latchkey.nodeCloudConfig" -}}
-{{- if and (eq .mode "azureCloudConfig") (not .root.Values.userDefinedMSI.enabled) }}true{{ end }}
+{{- $msi := include "latchkey.userDefinedMSI" .root | fromJson }}
+{{- if and (eq .mode "azureCloudConfig") (not $msi.enabled) }}true{{ end }}
 {{- end }}
 
 {{/* Pod security context: Pod Security "restricted", except as root when a
@@ -86,17 +173,18 @@ capabilities:
   drop: [ALL]
 {{- end }}
 
-{{/* Environment of a container: the chart-wide env (when .global), then the
-     component's own (which wins), then the managed identity userDefinedMSI
-     names when the component authenticates as a managed identity.
+{{/* Environment of a container: the chart-wide env (global.env and env,
+     when .global), then the component's own (which wins), then the managed
+     identity userDefinedMSI names when the component authenticates as a
+     managed identity.
      Call with (dict "root" $ "c" <component values> "global" bool "mode" <auth mode>). */}}
 {{- define "latchkey.env" -}}
 {{- $env := dict }}
-{{- if .global }}{{ $env = merge $env .root.Values.env }}{{ end }}
-{{- $env = merge (deepCopy (.c.env | default dict)) $env }}
-{{- $v := .root.Values }}
-{{- if and .global (eq .mode "managed-identity") $v.userDefinedMSI.enabled }}
-{{- $_ := set $env "AZURE_CLIENT_ID" $v.userDefinedMSI.msi }}
+{{- if .global }}{{ $env = include "latchkey.chartEnv" .root | fromJson }}{{ end }}
+{{- range $k, $v := (get .c "env" | default dict) }}{{ $_ := set $env $k (toString $v) }}{{ end }}
+{{- $msi := include "latchkey.userDefinedMSI" .root | fromJson }}
+{{- if and .global (eq .mode "managed-identity") $msi.enabled }}
+{{- $_ := set $env "AZURE_CLIENT_ID" $msi.msi }}
 {{- end }}
 {{- range $k, $val := $env }}
 - name: {{ $k }}
@@ -104,16 +192,12 @@ capabilities:
 {{- end }}
 {{- end }}
 
-{{/* Secrets whose keys become env: envFromSecret (a name or akv2k8s's list
-     of {name}), chart-wide when .global, and the component's. */}}
+{{/* Secrets whose keys become env: the chart-wide ones (global.envFromSecret
+     and envFromSecret) when .global, then the component's. */}}
 {{- define "latchkey.envFrom" -}}
 {{- $names := list }}
-{{- if .global }}
-{{- $g := .root.Values.envFromSecret }}
-{{- if kindIs "string" $g }}{{ if $g }}{{ $names = append $names $g }}{{ end }}
-{{- else }}{{ range $g }}{{ $names = append $names .name }}{{ end }}{{ end }}
-{{- end }}
-{{- range .c.envFromSecret }}{{ $names = append $names .name }}{{ end }}
+{{- if .global }}{{ $names = include "latchkey.envFromSecret" .root | fromJsonArray }}{{ end }}
+{{- range (get .c "envFromSecret" | default list) }}{{ $names = append $names .name }}{{ end }}
 {{- range $names | uniq }}
 - secretRef:
     name: {{ . }}
@@ -125,27 +209,27 @@ capabilities:
      Call with (dict "root" $ "mode" <auth mode>). */}}
 {{- define "latchkey.authVolumes" -}}
 {{- if eq .mode "azureCloudConfig" }}
-{{- if .root.Values.userDefinedMSI.enabled }}
-- name: azure-config
-  configMap: {name: {{ include "latchkey.fullname" .root }}-azure-config}
-{{- else }}
+{{- if include "latchkey.nodeCloudConfig" . }}
 - name: azure-config
   hostPath:
     path: {{ .root.Values.cloudConfig }}
     type: File
+{{- else }}
+- name: azure-config
+  configMap: {name: {{ include "latchkey.fullname" .root }}-azure-config}
 {{- end }}
 {{- end }}
 {{- end }}
 
 {{- define "latchkey.authVolumeMounts" -}}
 {{- if eq .mode "azureCloudConfig" }}
-{{- if .root.Values.userDefinedMSI.enabled }}
+{{- if include "latchkey.nodeCloudConfig" . }}
 - name: azure-config
-  mountPath: /etc/kubernetes
+  mountPath: /etc/kubernetes/azure.json
   readOnly: true
 {{- else }}
 - name: azure-config
-  mountPath: /etc/kubernetes/azure.json
+  mountPath: /etc/kubernetes
   readOnly: true
 {{- end }}
 {{- end }}
