@@ -44,6 +44,10 @@ build: ## Build every command into bin/.
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
+.PHONY: images
+images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, into .cache/images/ (VERSION=v1.2.3 tags them).
+	$(GO) run ./hack/images -out .cache/images $(if $(VERSION),-version $(VERSION))
+
 ##@ Test
 
 .PHONY: test
