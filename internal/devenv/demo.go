@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/ociimage"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
@@ -25,6 +28,10 @@ const (
 	demoAKVS      = "my-azure-keyvault-secret"
 	demoVar       = "MY_SECRET"
 	demoPod       = "injection-demo"
+	// demoImageTag is the demo program's image (./internal/devenv/demoapp):
+	// pushed to the node's registry with a node, only named without one.
+	demoImageTag = "latchkey/demoapp:dev"
+	demoProgram  = "/demoapp"
 )
 
 // demoObjects opts demoNamespace in to injection and creates the
@@ -44,19 +51,44 @@ func demoObjects() []client.Object {
 
 // demoPodSpec is the pod a newcomer would write: a placeholder in env and
 // an explicit command, so the webhook needs no registry lookup. It mounts
-// no API token: in resolver mode the app needs no API access.
-func demoPodSpec() *corev1.Pod {
+// no API token: in resolver mode the app needs no API access. DNSPolicy
+// Default: the dev node runs no cluster DNS, and the resolver is reached
+// by IP anyway.
+func demoPodSpec(image string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: demoPod},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken: ptr.To(false),
+			DNSPolicy:                    corev1.DNSDefault,
 			Containers: []corev1.Container{{
-				Name: "app", Image: "busybox:1.36",
-				Command: []string{"sh", "-c", `echo "` + demoVar + ` has ${#` + demoVar + `} characters"; sleep 3600`},
+				Name: "app", Image: image,
+				Command: []string{demoProgram, demoVar},
 				Env:     []corev1.EnvVar{{Name: demoVar, Value: demoAKVS + "@azurekeyvault"}},
 			}},
 		},
 	}
+}
+
+// demoImage is the demo pod's image. Without a node no pod runs, so the
+// tag is only shown; with one, the demo program is built from this tree
+// and pushed to the node's registry: no internet needed to pull it.
+func demoImage(ctx context.Context, c *devcluster.Cluster, moduleDir string) (string, error) {
+	if c.Node == nil {
+		return demoImageTag, nil
+	}
+	bin, err := ociimage.GoBinary(ctx, moduleDir, "./internal/devenv/demoapp", runtime.GOARCH)
+	if err != nil {
+		return "", err
+	}
+	img, err := ociimage.Build(ociimage.Spec{
+		Files:      []ociimage.File{{Path: demoProgram, Mode: 0o755, Data: bin}},
+		Entrypoint: []string{demoProgram}, User: "65532:65532",
+		OS: "linux", Architecture: runtime.GOARCH,
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.Node.Registry.Push(ctx, demoImageTag, img)
 }
 
 // injectDemo sets up the demo objects and submits the demo pod as a
@@ -65,7 +97,7 @@ func demoPodSpec() *corev1.Pod {
 // It retries for a while: the namespace's default ServiceAccount (which
 // admission requires) and the webhook's view of the new
 // AzureKeyVaultSecret appear moments after they are created.
-func injectDemo(ctx context.Context, cl client.Client) (*corev1.Pod, error) {
+func injectDemo(ctx context.Context, cl client.Client, image string) (*corev1.Pod, error) {
 	for _, obj := range demoObjects() {
 		if err := applyObject(ctx, cl, obj); err != nil {
 			return nil, err
@@ -74,7 +106,7 @@ func injectDemo(ctx context.Context, cl client.Client) (*corev1.Pod, error) {
 	var pod *corev1.Pod
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		pod = demoPodSpec()
+		pod = demoPodSpec(image)
 		last = cl.Create(ctx, pod, client.DryRunAll)
 		return last == nil, nil
 	})
@@ -125,7 +157,7 @@ func printDemo(w io.Writer, pod *corev1.Pod, resolverURL, caConfigMap, kubectl s
 	fmt.Fprintf(w, `
 Env injection. Namespace %s is labelled %s=enabled
 and holds AzureKeyVaultSecret %s (vault my-kv, secret test-secret).
-A pod there whose container "app" runs sh with
+A pod there whose container "app" runs %s %s with
 
   env: %s=%s@azurekeyvault
 
@@ -133,12 +165,12 @@ submitted as a server-side dry run (nothing stored) comes back from the webhook,
 in resolver mode (resolver: %s), as:
 
 %s
-On a real node (make dev NODE=1), latchkey-env would run first, present the pod's
-token to the resolver and start sh with %s set to the secret's value; the
-value never enters the pod spec. The resolver's CA, as published in the namespace:
+On a real node (make dev NODE=1), latchkey-env runs first, presents a token bound
+to the resolver's audience and starts %s with %s set to the secret's value;
+the value never enters the pod spec. The resolver's CA, as published in the namespace:
 
   %s -n %s get configmap %s -o yaml
-`, demoNamespace, webhook.DefaultNamespaceLabel, demoAKVS, demoVar, demoAKVS, resolverURL, indent(spec, "  "), demoVar, kubectl, demoNamespace, caConfigMap)
+`, demoNamespace, webhook.DefaultNamespaceLabel, demoAKVS, demoProgram, demoVar, demoVar, demoAKVS, resolverURL, indent(spec, "  "), demoProgram, demoVar, kubectl, demoNamespace, caConfigMap)
 	return nil
 }
 

@@ -113,7 +113,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := applyFile(ctx, cl, filepath.Join(o.ModuleDir, "config/samples/seed-examples.yaml")); err != nil {
 		return fmt.Errorf("apply the examples: %w", err)
 	}
-	pod, err := injectDemo(ctx, cl)
+	image, err := demoImage(ctx, c, o.ModuleDir)
+	if err != nil {
+		return fmt.Errorf("demo image: %w", err)
+	}
+	pod, err := injectDemo(ctx, cl, image)
 	if err != nil {
 		return err
 	}
@@ -122,6 +126,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := printDemo(o.Out, pod, inj.resolverURL, inj.caConfigMap, o.Kubectl); err != nil {
 		return err
 	}
+	if c.Node != nil {
+		if err := runDemo(ctx, c, image, inj.resolverURL, o.Out); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(o.Out, "\nCtrl-C stops everything.")
 	if o.Ready != nil {
 		o.Ready()
@@ -129,6 +138,15 @@ func Run(ctx context.Context, o Options) error {
 	<-ctx.Done()
 	fmt.Fprintln(o.Progress, "devenv: stopping")
 	return nil
+}
+
+// runDemo runs the demo pod on the node and prints its output.
+func runDemo(ctx context.Context, c *devcluster.Cluster, image, resolverURL string, w io.Writer) error {
+	cs, err := c.Clientset()
+	if err != nil {
+		return err
+	}
+	return runDemoPod(ctx, cs, image, resolverURL, w)
 }
 
 // printSummary says what runs and the commands to look at the controller's

@@ -47,6 +47,8 @@ func TestRunShowsAnInjectedPod(t *testing.T) {
 		"value: https://127.0.0.1:",              // the resolver's URL as its value
 		"my-azure-keyvault-secret@azurekeyvault", // the placeholder stays a placeholder
 		"latchkey-env-install",                   // the init container
+		"latchkey/demoapp:dev",                   // the demo program's image, named only
+		"- /demoapp",                             // its explicit command, passed on
 		"kubectl -n injection-demo get configmap latchkey-resolver-ca -o yaml",
 	} {
 		if !strings.Contains(got, want) {
