@@ -28,7 +28,8 @@ help: ## Show this help.
 ##@ Develop
 
 .PHONY: dev
-dev: kube-binaries ## Run latchkey locally: no Azure, no cluster, no root (NODE=1 adds a real node, needs root).
+dev: kube-binaries ## Run latchkey locally: no Azure, no cluster, no root (NODE=1 adds a real node: root; asks before installing Debian packages).
+	@$(if $(NODE),hack/node-packages.sh --ask)
 	@$(kube_env) $(GO) run ./hack/dev $(if $(NODE),--node)
 
 .PHONY: generate

@@ -3,7 +3,11 @@
 # missing: containerd and runc run the pods, containernetworking-plugins gives
 # the bridge/host-local/loopback CNI plugins, iptables is what kube-proxy and
 # the portmap plugin program. Needs root (CI and `make test-e2e` run as root).
+# With --ask (make dev NODE=1) it asks before installing anything, and
+# without a terminal to ask on it says what to run instead.
 set -euo pipefail
+ask=false
+[ "${1:-}" = "--ask" ] && ask=true
 
 need=()
 command -v containerd >/dev/null || need+=(containerd)
@@ -15,6 +19,17 @@ command -v iptables >/dev/null || need+=(iptables)
 if [ "$(id -u)" -ne 0 ]; then
   echo "node-packages: ${need[*]} missing and not root; run as root or install them" >&2
   exit 1
+fi
+if $ask; then
+  if [ ! -t 0 ]; then
+    echo "node-packages: a real node needs ${need[*]}; run \`make node-packages\` (installs them with apt-get) first" >&2
+    exit 1
+  fi
+  read -r -p "A real node needs the Debian packages ${need[*]}. Install them with apt-get now? [y/N] " answer
+  case "$answer" in
+    y|Y|yes|YES) ;;
+    *) echo "node-packages: nothing installed" >&2; exit 1 ;;
+  esac
 fi
 echo "node-packages: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
