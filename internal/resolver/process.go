@@ -19,7 +19,6 @@ import (
 	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -344,7 +343,7 @@ func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, erro
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Namespace{}:            {Label: labels.SelectorFromSet(labels.Set{c.NamespaceLabel: "enabled"})},
 				&corev1.ConfigMap{}:            {Field: fields.OneTermEqualSelector("metadata.name", c.CAConfigMap)},
-				&v2beta1.AzureKeyVaultSecret{}: {Transform: slimAKVS},
+				&v2beta1.AzureKeyVaultSecret{}: {Transform: scheme.Slim},
 			},
 		},
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
@@ -357,22 +356,6 @@ func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, erro
 		GracefulShutdownTimeout:       ptr.To(30 * time.Second),
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(c.SkipNameValidation)},
 	})
-}
-
-// slimAKVS drops what the resolver never reads from cached
-// AzureKeyVaultSecrets: managedFields, and kubectl's copy of the whole
-// object.
-func slimAKVS(in any) (any, error) {
-	if obj, err := meta.Accessor(in); err == nil {
-		obj.SetManagedFields(nil)
-		if a := obj.GetAnnotations(); a != nil {
-			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
-				delete(a, corev1.LastAppliedConfigAnnotation)
-				obj.SetAnnotations(a)
-			}
-		}
-	}
-	return in, nil
 }
 
 func modeList() string {
