@@ -294,6 +294,8 @@ func TestRefused(t *testing.T) {
 		{set: "env_injector.certificate.useCertManager=true", want: "the chart makes the webhook certificate"},
 		{set: "env_injector.dockerImageInspection.timeout=20", want: "env_injector.timeoutSeconds"},
 		{set: "env_injector.service.internalTlsPort=8443", want: "env_injector.port"},
+		{set: "env_injector.certRotation=-1", want: "minimum: got -1, want 0"},
+		{set: "env_injector.certRotation=x", want: "got string, want integer"},
 		{set: "controller.metrics.enabled=true", want: "metrics.serviceMonitor.enabled"},
 		{set: "controller.securityContext.allowPrivilegeEscalation=true", want: "restricted security contexts"},
 		{set: "controller.serviceAccount.name=akv2k8s", want: "created by the chart"},

@@ -1,0 +1,179 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+const (
+	webhookSelector = "app.kubernetes.io/component=webhook"
+	webhookPort     = "9443" // env_injector.port
+)
+
+// TestWebhookCertRotation: raising env_injector.certRotation makes a new CA
+// and serving certificate, and no pod is refused meanwhile: the caBundle
+// holds the former CA and the new one, so the API server trusts the webhook
+// pods whichever certificate they present until they reload the new one
+// (without a restart).
+func TestWebhookCertRotation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	f := newInjectorFixture(ctx, t, "webhook-cert")
+	cs := f.cs
+	oldBundle := webhookCABundle(ctx, t, cs)
+	oldSecret, err := cs.CoreV1().Secrets(releaseNamespace).Get(ctx, webhookName+"-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCA := parseCerts(t, oldSecret.Data["ca.crt"])[0]
+	oldServing := parseCerts(t, oldSecret.Data["tls.crt"])[0]
+	if !containsCert(oldBundle, oldCA) {
+		t.Fatalf("before the rotation the caBundle lacks the Secret's CA %s", oldCA.Subject)
+	}
+	webhooks := podUIDs(ctx, t, cs, releaseNamespace, webhookSelector)
+
+	if err := runHelm(ctx, "upgrade", "latchkey", env.chart, "--namespace", releaseNamespace, "--reuse-values",
+		"--set", "env_injector.certRotation=1", "--wait", "--timeout", "3m"); err != nil {
+		t.Fatal(err)
+	}
+	newSecret, err := cs.CoreV1().Secrets(releaseNamespace).Get(ctx, webhookName+"-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCA := parseCerts(t, newSecret.Data["ca.crt"])[0]
+	serving := parseCerts(t, newSecret.Data["tls.crt"])[0]
+	if serving.Equal(oldServing) || newCA.Equal(oldCA) {
+		t.Fatal("the rotation kept the former CA or serving certificate")
+	}
+	bundle := webhookCABundle(ctx, t, cs)
+	if !containsCert(bundle, newCA) || serving.CheckSignatureFrom(newCA) != nil {
+		t.Fatalf("the new serving certificate (issuer %s) is not signed by a CA of the new caBundle", serving.Issuer)
+	}
+	if !containsCert(bundle, oldCA) {
+		t.Fatalf("the new caBundle no longer holds the former CA %s", oldCA.Subject)
+	}
+	if len(bundle) != 2 {
+		t.Errorf("the caBundle holds %d certificates, want the former and the new CA", len(bundle))
+	}
+
+	// The overlap: the API server uses the new caBundle, some webhook pods
+	// may still present the former certificate. Nothing is refused.
+	placeholder := corev1.EnvVar{Name: "INJECTED_SECRET", Value: "app-secret@azurekeyvault"}
+	attempts, sawOld := 0, false
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		attempts++
+		if _, err := cs.CoreV1().Pods(f.ns).Create(ctx, plainPod("during-rotation", placeholder),
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatalf("attempt %d during the rotation was refused: %v", attempts, err)
+		}
+		if !sawOld {
+			sawOld = webhookPresents(ctx, t, cs, oldServing)
+		}
+	}
+	t.Logf("%d admissions during the overlap; a webhook pod still presented the former certificate: %v", attempts, sawOld)
+
+	waitForWebhookServing(ctx, t, cs, serving)
+	if now := podUIDs(ctx, t, cs, releaseNamespace, webhookSelector); now != webhooks {
+		t.Errorf("the webhook pods restarted on a certificate rotation: %s → %s", webhooks, now)
+	}
+	if _, err := cs.CoreV1().Pods(f.ns).Create(ctx, plainPod("after-rotation", placeholder),
+		metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("refused after the rotation: %v", err)
+	}
+}
+
+// webhookCABundle returns the CAs of the MutatingWebhookConfiguration.
+func webhookCABundle(ctx context.Context, t *testing.T, cs kubernetes.Interface) []*x509.Certificate {
+	t.Helper()
+	mwc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mwc.Webhooks) != 1 {
+		t.Fatalf("%d webhooks in %s, want 1", len(mwc.Webhooks), webhookName)
+	}
+	return parseCerts(t, mwc.Webhooks[0].ClientConfig.CABundle)
+}
+
+func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
+	for _, x := range certs {
+		if x.Equal(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// servedCerts returns the leaf certificate each webhook pod presents (nil
+// for a pod that could not be reached).
+func servedCerts(ctx context.Context, cs kubernetes.Interface) (map[string]*x509.Certificate, error) {
+	pods, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: webhookSelector})
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]*x509.Certificate{}
+	for _, p := range pods.Items {
+		got[p.Name] = nil
+		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only the presented certificate is compared
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Status.PodIP, webhookPort))
+		if err != nil {
+			continue
+		}
+		got[p.Name] = conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+		_ = conn.Close()
+	}
+	return got, nil
+}
+
+// webhookPresents tells whether some webhook pod presents cert.
+func webhookPresents(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) bool {
+	t.Helper()
+	got, err := servedCerts(ctx, cs)
+	if err != nil {
+		return false
+	}
+	for _, c := range got {
+		if c != nil && bytes.Equal(c.Raw, cert.Raw) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForWebhookServing waits until every webhook pod presents cert.
+func waitForWebhookServing(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := servedCerts(ctx, cs)
+		if err != nil || len(got) == 0 {
+			return false, nil
+		}
+		for name, c := range got {
+			switch {
+			case c == nil:
+				last = name + " unreachable"
+				return false, nil
+			case !bytes.Equal(c.Raw, cert.Raw):
+				last = name + " still serves the certificate issued by " + c.Issuer.String()
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("the webhook pods do not serve the new certificate: %v (%s)", err, last)
+	}
+}
