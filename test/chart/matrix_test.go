@@ -3,6 +3,7 @@ package chart
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -243,6 +244,43 @@ func TestMatrix(t *testing.T) {
 				t.Error("without a userDefinedMSI the controller reads the node's azure.json as root")
 			}
 		}},
+		{"certManager, the chart's own CA", []string{"--set", "certManager.enabled=true"}, func(t *testing.T, o objects) {
+			present(t, o, "Issuer/latchkey-selfsigned", "Issuer/latchkey-ca", "Certificate/latchkey-cert-manager-ca")
+			ca := o["Certificate/latchkey-cert-manager-ca"]
+			if isCA, _, _ := unstructured.NestedBool(ca.Object, "spec", "isCA"); !isCA {
+				t.Error("the CA Certificate is not isCA")
+			}
+			if n, _, _ := unstructured.NestedString(ca.Object, "spec", "secretName"); n != "latchkey-cert-manager-ca" {
+				t.Errorf("the CA Certificate's secretName %q", n)
+			}
+			if n, _, _ := unstructured.NestedString(o["Issuer/latchkey-ca"].Object, "spec", "ca", "secretName"); n != "latchkey-cert-manager-ca" {
+				t.Errorf("the CA Issuer signs with %q", n)
+			}
+			checkCertManager(t, o, map[string]any{"name": "latchkey-ca", "kind": "Issuer", "group": "cert-manager.io"})
+		}},
+		{"certManager, an external issuer", []string{"--set", "certManager.enabled=true", "--set", "certManager.issuerRef.name=corp-ca",
+			"--set", "certManager.issuerRef.kind=ClusterIssuer", "--set", "certManager.duration=720h", "--set", "certManager.renewBefore=240h"}, func(t *testing.T, o objects) {
+			absent(t, o, "Issuer/latchkey-selfsigned", "Issuer/latchkey-ca", "Certificate/latchkey-cert-manager-ca")
+			checkCertManager(t, o, map[string]any{"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"})
+			for _, c := range []string{"Certificate/latchkey-webhook", "Certificate/latchkey-resolver"} {
+				spec, _, _ := unstructured.NestedMap(o[c].Object, "spec")
+				if spec["duration"] != "720h" || spec["renewBefore"] != "240h" {
+					t.Errorf("%s: duration %v, renewBefore %v", c, spec["duration"], spec["renewBefore"])
+				}
+			}
+		}},
+		{"certManager, resolver off", []string{"--set", "certManager.enabled=true", "--set", "resolver.enabled=false"}, func(t *testing.T, o objects) {
+			present(t, o, "Certificate/latchkey-webhook")
+			absent(t, o, "Certificate/latchkey-resolver", "Secret/latchkey-resolver-tls", "ConfigMap/latchkey-resolver-ca-bundle")
+		}},
+		{"certManager, env_injector off", []string{"--set", "certManager.enabled=true", "--set", "env_injector.enabled=false"}, func(t *testing.T, o objects) {
+			// Nothing serves TLS.
+			for k, u := range o {
+				if u.GetAPIVersion() == "cert-manager.io/v1" {
+					t.Errorf("%s rendered", k)
+				}
+			}
+		}},
 		{"e2e values", []string{"-f", e2eFile, "--set", "resolver.caRotation=1"}, func(t *testing.T, o objects) {
 			for _, c := range []string{"controller", "webhook", "resolver"} {
 				if !runsAsNonRoot(o, c) {
@@ -264,6 +302,77 @@ func TestMatrix(t *testing.T) {
 			helm(t, append([]string{"lint", "--strict", chartDir}, tc.args...)...)
 		})
 	}
+}
+
+// checkCertManager: with certManager.enabled, cert-manager issues the
+// Secrets the webhook and the resolver mount, from issuer; the chart makes
+// no certificate, the webhook's caBundle is injected by cert-manager and the
+// resolver publishes its serving Secret's ca.crt.
+func checkCertManager(t *testing.T, o objects, issuer map[string]any) {
+	t.Helper()
+	absent(t, o, "Secret/latchkey-webhook-tls", "Secret/latchkey-resolver-tls", "Secret/latchkey-resolver-ca",
+		"ConfigMap/latchkey-resolver-ca-bundle")
+	for _, c := range []string{"webhook", "resolver"} {
+		cert := o["Certificate/latchkey-"+c]
+		if cert == nil {
+			t.Errorf("no Certificate for the %s", c)
+			continue
+		}
+		if v := cert.GetAPIVersion(); v != "cert-manager.io/v1" {
+			t.Errorf("%s Certificate apiVersion %s", c, v)
+		}
+		spec, _, _ := unstructured.NestedMap(cert.Object, "spec")
+		if spec["secretName"] != mountedSecret(t, o, c, "tls") {
+			t.Errorf("%s: the Certificate writes %v, the Deployment mounts %v", c, spec["secretName"], mountedSecret(t, o, c, "tls"))
+		}
+		svc := "latchkey-" + c + ".latchkey-system.svc"
+		if dns, _, _ := unstructured.NestedStringSlice(spec, "dnsNames"); !slices.Equal(dns, []string{svc, svc + ".cluster.local"}) {
+			t.Errorf("%s dnsNames %v", c, dns)
+		}
+		if p, _, _ := unstructured.NestedString(spec, "privateKey", "rotationPolicy"); p != "Always" {
+			t.Errorf("%s privateKey.rotationPolicy %q", c, p)
+		}
+		if ref, _, _ := unstructured.NestedMap(spec, "issuerRef"); !reflect.DeepEqual(ref, issuer) {
+			t.Errorf("%s issuerRef %v, want %v", c, ref, issuer)
+		}
+	}
+	mwc := o["MutatingWebhookConfiguration/latchkey-webhook"]
+	if a := mwc.GetAnnotations()["cert-manager.io/inject-ca-from"]; a != "latchkey-system/latchkey-webhook" {
+		t.Errorf("cert-manager.io/inject-ca-from %q", a)
+	}
+	hooks, _, _ := unstructured.NestedSlice(mwc.Object, "webhooks")
+	if _, ok, _ := unstructured.NestedFieldNoCopy(hooks[0].(map[string]any), "clientConfig", "caBundle"); ok {
+		t.Error("the chart sets a caBundle: cert-manager's cainjector must own it")
+	}
+	// The resolver publishes the CA of its serving certificate: ca.crt of
+	// the Secret it serves from, at the --ca-bundle path.
+	hasArg(t, o, "resolver", "--ca-bundle=/etc/latchkey/ca/ca.crt")
+	vol := volume(t, o, "resolver", "ca-bundle")
+	items, _, _ := unstructured.NestedSlice(vol, "secret", "items")
+	if mountedSecret(t, o, "resolver", "ca-bundle") != "latchkey-resolver-tls" || len(items) != 1 ||
+		!reflect.DeepEqual(items[0], map[string]any{"key": "ca.crt", "path": "ca.crt"}) {
+		t.Errorf("the resolver's ca-bundle volume %v: want ca.crt of latchkey-resolver-tls", vol)
+	}
+}
+
+// volume returns the named volume of a component's Deployment.
+func volume(t *testing.T, o objects, component, name string) map[string]any {
+	t.Helper()
+	vols, _, _ := unstructured.NestedSlice(o["Deployment/latchkey-"+component].Object, "spec", "template", "spec", "volumes")
+	for _, v := range vols {
+		if m := v.(map[string]any); m["name"] == name {
+			return m
+		}
+	}
+	t.Fatalf("%s: no volume %s", component, name)
+	return nil
+}
+
+// mountedSecret returns the Secret of a component's named volume.
+func mountedSecret(t *testing.T, o objects, component, name string) string {
+	t.Helper()
+	s, _, _ := unstructured.NestedString(volume(t, o, component, name), "secret", "secretName")
+	return s
 }
 
 // TestRefused: akv2k8s values that no longer make sense, and typos, fail
@@ -291,7 +400,10 @@ func TestRefused(t *testing.T) {
 		{set: "kubeResyncPeriod=30", want: "azureKeyVaultResyncPeriod or controller.refreshInterval"},
 		{set: "addAzurePodIdentityException=true", want: "keyVaultAuth=workload-identity"},
 		{set: "controller.keyVaultAuth=environment", want: "set the top-level keyVaultAuth"},
-		{set: "env_injector.certificate.useCertManager=true", want: "the chart makes the webhook certificate"},
+		{set: "env_injector.certificate.useCertManager=true", want: "the chart makes the webhook certificate and keeps it across upgrades; for cert-manager, set certManager.enabled"},
+		{set: "certManager.issuerRef.kind=ClusterIssuer", want: "needs certManager.issuerRef.name"},
+		{set: "certManager.duration=90d", want: "/certManager/duration"},
+		{set: "certManager.issuerRef.namespace=x", want: "additional properties 'namespace' not allowed"},
 		{set: "env_injector.dockerImageInspection.timeout=20", want: "env_injector.timeoutSeconds"},
 		{set: "env_injector.service.internalTlsPort=8443", want: "env_injector.port"},
 		{set: "env_injector.certRotation=-1", want: "minimum: got -1, want 0"},

@@ -129,7 +129,7 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Checks across values the schema cannot relate (the effective values
      come from two places): a userDefinedMSI is a managed identity, used as
      a cloud config (azureCloudConfig) or as AZURE_CLIENT_ID (managed-identity),
-     and needs its client ID. */}}
+     and needs its client ID; a certManager.issuerRef needs its name. */}}
 {{- define "latchkey.validate" -}}
 {{- $msi := include "latchkey.userDefinedMSI" . | fromJson }}
 {{- if $msi.enabled }}
@@ -140,6 +140,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if not $msi.msi }}
 {{- fail "userDefinedMSI.enabled (or global.userDefinedMSI.enabled) needs userDefinedMSI.msi (or global.userDefinedMSI.msi): the identity's client ID" }}
 {{- end }}
+{{- end }}
+{{- $ref := .Values.certManager.issuerRef | default dict }}
+{{- if and (or $ref.kind $ref.group) (not $ref.name) }}
+{{- fail "certManager.issuerRef.kind or .group needs certManager.issuerRef.name (empty issuerRef: the chart's own CA)" }}
 {{- end }}
 {{- end }}
 
