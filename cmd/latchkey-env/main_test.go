@@ -9,9 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -156,7 +154,7 @@ const (
 // a CONNECT proxy (HTTPS_PROXY), trusting the emulator's CA (SSL_CERT_FILE).
 type world struct {
 	emu    *akvemu.Server
-	proxy  *connectProxy
+	proxy  *akvemu.ConnectProxy
 	caFile string
 	values map[string]string // secret name → value
 }
@@ -183,7 +181,7 @@ func newWorld(tb testing.TB, secrets int) *world {
 	if err := os.WriteFile(w.caFile, w.emu.CACertPEM(), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := startConnectProxy(w.emu.Addr())
+	p, err := akvemu.StartConnectProxy(w.emu.Addr())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -612,76 +610,3 @@ func noneOf(t *testing.T, s string, values ...string) {
 		}
 	}
 }
-
-// connectProxy answers CONNECT only, tunnelling every request to the
-// emulator whatever host it names: the corporate proxy in front of Azure.
-// It counts the hosts asked for.
-type connectProxy struct {
-	target string
-	ln     net.Listener
-	srv    *http.Server
-
-	mu      sync.Mutex
-	hosts   map[string]int
-	refused map[string]int
-}
-
-func startConnectProxy(target string) (*connectProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &connectProxy{target: target, ln: ln, hosts: map[string]int{}, refused: map[string]int{}}
-	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = p.srv.Serve(ln) }()
-	return p, nil
-}
-
-// URL is the value of HTTPS_PROXY.
-func (p *connectProxy) URL() string { return "http://" + p.ln.Addr().String() }
-
-// Hosts returns the tunnels opened per host:port and the requests refused.
-func (p *connectProxy) Hosts() (tunnels, refused map[string]int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return maps.Clone(p.hosts), maps.Clone(p.refused)
-}
-
-func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	if r.Method != http.MethodConnect {
-		p.refused[r.Host]++
-		p.mu.Unlock()
-		http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
-		return
-	}
-	p.hosts[r.Host]++
-	p.mu.Unlock()
-	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		http.Error(w, "upstream unreachable", http.StatusBadGateway)
-		return
-	}
-	conn, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		_ = upstream.Close()
-		return
-	}
-	if _, err := conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
-		_ = conn.Close()
-		_ = upstream.Close()
-		return
-	}
-	go func() {
-		done := make(chan struct{}, 2)
-		go func() { _, _ = io.Copy(upstream, rw.Reader); done <- struct{}{} }()
-		go func() { _, _ = io.Copy(conn, upstream); done <- struct{}{} }()
-		<-done
-		_ = conn.Close()
-		_ = upstream.Close()
-		<-done
-	}()
-}
-
-// Close stops the proxy.
-func (p *connectProxy) Close() error { return p.srv.Close() }

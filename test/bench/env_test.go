@@ -71,7 +71,7 @@ type benchEnv struct {
 	kubeconfig string
 	emu        *akvemu.Server
 	caFile     string
-	proxy      *connectProxy
+	proxy      *akvemu.ConnectProxy
 	// controllerBin is cmd/latchkey-controller, built by go build.
 	controllerBin string
 	version       string // the code it was built from
@@ -114,7 +114,7 @@ func startEnv() (_ *benchEnv, err error) {
 	if err := e.startEmulator(); err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	if e.proxy, err = startConnectProxy(e.emu.Addr()); err != nil {
+	if e.proxy, err = akvemu.StartConnectProxy(e.emu.Addr()); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	if err := <-built; err != nil {

@@ -1,6 +1,7 @@
-package bench
+package akvemu
 
 import (
+	"context"
 	"errors"
 	"io"
 	"maps"
@@ -10,12 +11,12 @@ import (
 	"time"
 )
 
-// connectProxy is an HTTP proxy that answers only CONNECT, and tunnels
-// every CONNECT to the emulator whatever host it names: to the controller it
-// is the corporate proxy in front of Azure. It counts the hosts asked for,
-// so a benchmark can show that Key Vault and Entra ID traffic went through
-// it, and the requests it refused (anything but CONNECT).
-type connectProxy struct {
+// ConnectProxy is an HTTP proxy that answers only CONNECT and tunnels every
+// CONNECT to one address (the emulator's) whatever host it names: to a
+// client it is the corporate proxy in front of Azure. It counts the hosts
+// asked for, so a test can show which traffic went through it, and the
+// requests it refused (anything but CONNECT).
+type ConnectProxy struct {
 	target string
 	ln     net.Listener
 	srv    *http.Server
@@ -25,29 +26,33 @@ type connectProxy struct {
 	refused map[string]int
 }
 
-func startConnectProxy(target string) (*connectProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// StartConnectProxy listens on a free loopback port and tunnels to target
+// (host:port) until Close.
+func StartConnectProxy(target string) (*ConnectProxy, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &connectProxy{target: target, ln: ln, hosts: map[string]int{}, refused: map[string]int{}}
+	p := &ConnectProxy{target: target, ln: ln, hosts: map[string]int{}, refused: map[string]int{}}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
 }
 
 // URL is the value of HTTPS_PROXY.
-func (p *connectProxy) URL() string { return "http://" + p.ln.Addr().String() }
+func (p *ConnectProxy) URL() string { return "http://" + p.ln.Addr().String() }
 
 // Hosts returns how many tunnels were opened per host:port, and the
 // requests refused per host.
-func (p *connectProxy) Hosts() (tunnelled, refused map[string]int) {
+func (p *ConnectProxy) Hosts() (tunnelled, refused map[string]int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return maps.Clone(p.hosts), maps.Clone(p.refused)
 }
 
-func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP tunnels a CONNECT and refuses anything else.
+func (p *ConnectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	if r.Method != http.MethodConnect {
 		p.refused[r.Host]++
@@ -57,19 +62,13 @@ func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.hosts[r.Host]++
 	p.mu.Unlock()
-
-	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	upstream, err := d.DialContext(r.Context(), "tcp", p.target)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
+		http.Error(w, "upstream unreachable", http.StatusBadGateway)
 		return
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		_ = upstream.Close()
-		http.Error(w, "cannot hijack", http.StatusInternalServerError)
-		return
-	}
-	conn, rw, err := hj.Hijack()
+	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		_ = upstream.Close()
 		return
@@ -95,10 +94,9 @@ func tunnel(client net.Conn, from io.Reader, upstream net.Conn) {
 }
 
 // Close stops the proxy; open tunnels end when their peers close.
-func (p *connectProxy) Close() error {
-	err := p.srv.Close()
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+func (p *ConnectProxy) Close() error {
+	if err := p.srv.Close(); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
-	return err
+	return nil
 }
