@@ -34,7 +34,7 @@ func runDemoPod(ctx context.Context, cs kubernetes.Interface, image, resolverURL
 	}
 	fmt.Fprintf(w, `
 The same pod, created for real on the node (image %s),
-prints (name, length and the first 8 hex digits of the value's SHA-256):
+prints (the variable's name and the value's length, never the value):
 
 %s
 %s came from the Key Vault emulator through the resolver (%s); the pod holds
