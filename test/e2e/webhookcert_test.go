@@ -67,6 +67,19 @@ func TestWebhookCertRotation(t *testing.T) {
 	if len(bundle) != 2 {
 		t.Errorf("the caBundle holds %d certificates, want the former and the new CA", len(bundle))
 	}
+	// What the API server checks, whichever certificate a webhook pod
+	// presents until it reloads: both verify against the new caBundle for
+	// the Service's name. (Whether a pod still presents the former one when
+	// the admissions below run depends on the kubelet's timing.)
+	pool := x509.NewCertPool()
+	for _, c := range bundle {
+		pool.AddCert(c)
+	}
+	for which, leaf := range map[string]*x509.Certificate{"former": oldServing, "new": serving} {
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: webhookName + "." + releaseNamespace + ".svc"}); err != nil {
+			t.Errorf("the %s serving certificate does not verify against the new caBundle: %v", which, err)
+		}
+	}
 
 	// The overlap: the API server uses the new caBundle, some webhook pods
 	// may still present the former certificate. Nothing is refused.
