@@ -61,8 +61,11 @@ E2E_STATE := $(CURDIR)/.cache/e2e
 test-e2e: kube-binaries node-packages ## End-to-end tests on a real node (root; installs containerd, runc, CNI plugins).
 	@# The suite tears its cluster down itself; the trap also covers a test
 	@# binary killed by its timeout. On failure, the components' logs are shown.
+	@# cert-manager (hack/tools/cert-manager) runs for the chart's certManager mode.
+	@$(TOOL) cert-manager >/dev/null
 	@trap '$(GO) run ./hack/dev --teardown --state $(E2E_STATE)' EXIT; \
-	$(kube_env) $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
+	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) $(kube_env) \
+	  $(GO) test -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
 	  for f in $(E2E_STATE)/logs/*.log; do echo "--- $$f (last 30 lines)"; tail -n 30 "$$f"; done; exit 1; }
 
 .PHONY: bench

@@ -4,8 +4,8 @@
 #
 # Every tool is built from a small wrapper module under hack/tools/<module>/ so
 # its version is pinned by go.mod/go.sum. The cache folder is keyed by a hash of
-# those two files: bumping a version builds once into a new folder, and every
-# later run reuses it.
+# those files and the wrapper's Go files: bumping a version builds once into a
+# new folder, and every later run reuses it.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,11 +20,12 @@ case $name in
   helm) module=helm pkg=helm.sh/helm/v4/cmd/helm ;;
   controller-gen) module=controller-gen pkg=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   golangci-lint) module=golangci-lint pkg=github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
+  cert-manager) module=cert-manager pkg=. ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
 dir=$root/hack/tools/$module
-key=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-12)
+key=$(cat "$dir/go.mod" "$dir/go.sum" $(find "$dir" -maxdepth 1 -name '*.go' | sort) | sha256sum | cut -c1-12)
 out=$cache/tools/$module-$key/$name
 if [ -x "$out" ]; then
   echo "$out"
@@ -44,6 +45,13 @@ echo "tool.sh: building $name (once per version; cached in ${out%/*})" >&2
 mkdir -p "${out%/*}"
 start=$(date +%s)
 (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg")
+if [ "$module" = cert-manager ]; then
+  # Its CRDs, which the binary needs installed, beside it (crds/*.yaml).
+  src=$(cd "$dir" && go list -m -f '{{.Dir}}' github.com/cert-manager/cert-manager)
+  rm -rf "${out%/*}/crds" && mkdir "${out%/*}/crds"
+  cp "$src"/deploy/crds/*.yaml "${out%/*}/crds/"
+  chmod 644 "${out%/*}/crds/"*.yaml
+fi
 mv "$out.tmp" "$out"
 echo "tool.sh: built $name in $(( $(date +%s) - start ))s" >&2
 echo "$out"

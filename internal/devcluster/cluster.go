@@ -162,6 +162,15 @@ func (c *Cluster) stop() {
 	}
 }
 
+// StartComponent runs bin with args as one more component of the cluster:
+// its output goes to <LogDir>/<name>.log and Stop ends it with the rest,
+// as Teardown does if this process dies first. (The e2e suite runs
+// cert-manager this way.)
+func (c *Cluster) StartComponent(name, bin string, args ...string) error {
+	_, err := c.start(name, bin, args)
+	return err
+}
+
 // start runs a component and remembers it for Stop.
 func (c *Cluster) start(name, bin string, args []string, env ...string) (*process, error) {
 	p, err := startProcess(c.opts.StateDir, name, bin, args, env)

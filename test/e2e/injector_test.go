@@ -25,7 +25,6 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
-	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
 // injected is one variable the tests inject: its placeholder and the
@@ -82,6 +81,8 @@ func TestInjectorDeliversValuesToRealPods(t *testing.T) {
 type injectorFixture struct {
 	cs kubernetes.Interface
 	ns string
+	// rel is the install whose webhook the namespace is labelled for.
+	rel release
 	// vars are the variables every container of the tests sets.
 	vars []injected
 	// want are the lines the program prints for vars and then the envFrom
@@ -90,6 +91,12 @@ type injectorFixture struct {
 }
 
 func newInjectorFixture(ctx context.Context, t *testing.T, prefix string) *injectorFixture {
+	t.Helper()
+	return mainRelease.injectorFixture(ctx, t, prefix)
+}
+
+// injectorFixture is newInjectorFixture for the webhook of release r.
+func (r release) injectorFixture(ctx context.Context, t *testing.T, prefix string) *injectorFixture {
 	t.Helper()
 	cs, err := env.cluster.Clientset()
 	if err != nil {
@@ -100,7 +107,7 @@ func newInjectorFixture(ctx context.Context, t *testing.T, prefix string) *injec
 		t.Fatal(err)
 	}
 	ns := createNamespace(ctx, t, prefix)
-	labelForInjection(ctx, t, cs, ns)
+	labelForInjection(ctx, t, cs, ns, r.label)
 	specs := map[string]v2beta1.AzureKeyVaultObject{
 		"app-secret": {Name: "test-secret", Type: v2beta1.ObjectTypeSecret},
 		"app-cert":   {Name: "test-cert", Type: v2beta1.ObjectTypeCertificate},
@@ -113,7 +120,7 @@ func newInjectorFixture(ctx context.Context, t *testing.T, prefix string) *injec
 			t.Fatal(err)
 		}
 	}
-	f := &injectorFixture{cs: cs, ns: ns, vars: []injected{
+	f := &injectorFixture{cs: cs, ns: ns, rel: r, vars: []injected{
 		{"INJECTED_SECRET", "app-secret@azurekeyvault"},
 		{"INJECTED_TLS_CRT", "app-cert@azurekeyvault?tls.crt"},
 		{"INJECTED_TLS_KEY", "app-cert@azurekeyvault?tls.key"},
@@ -127,8 +134,9 @@ func newInjectorFixture(ctx context.Context, t *testing.T, prefix string) *injec
 	return f
 }
 
-// labelForInjection opts namespace ns into injection.
-func labelForInjection(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) {
+// labelForInjection opts namespace ns into injection by the webhook that
+// selects namespaces by label.
+func labelForInjection(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, label string) {
 	t.Helper()
 	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil {
@@ -137,7 +145,7 @@ func labelForInjection(ctx context.Context, t *testing.T, cs kubernetes.Interfac
 	if nsObj.Labels == nil {
 		nsObj.Labels = map[string]string{}
 	}
-	nsObj.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	nsObj.Labels[label] = "enabled"
 	if _, err := cs.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -230,13 +238,13 @@ func (f *injectorFixture) checkNoLeaks(ctx context.Context, t *testing.T, pod *c
 	}
 	evJSON, _ := json.Marshal(events)
 	places := map[string]string{"pod": string(spec), "events": string(evJSON)}
-	comps, err := f.cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{})
+	comps, err := f.cs.CoreV1().Pods(f.rel.namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range comps.Items {
 		for _, c := range p.Spec.Containers {
-			logs, err := f.cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
+			logs, err := f.cs.CoreV1().Pods(f.rel.namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: c.Name}).DoRaw(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

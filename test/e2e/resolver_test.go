@@ -3,13 +3,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +25,7 @@ const (
 	resolverName     = "latchkey-resolver"
 	resolverSelector = "app.kubernetes.io/component=resolver"
 	resolverReplicas = 2
+	resolverPort     = "8443" // resolver.port
 )
 
 // TestInjectorResolverMode: the injector scenarios of the direct-mode test
@@ -40,7 +38,7 @@ func TestInjectorResolverMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	f := newInjectorFixture(ctx, t, "resolve")
-	pod := f.start(ctx, t, f.deployment("resolved", nil, resolverAliases(ctx, t, f.cs)))
+	pod := f.start(ctx, t, f.deployment("resolved", nil, mainRelease.resolverAliases(ctx, t, f.cs)))
 	f.checkOutput(ctx, t, pod, "sa_token=absent", "resolver_token_api=401")
 	for _, c := range append(pod.Spec.InitContainers[1:], pod.Spec.Containers...) {
 		names := map[string]bool{}
@@ -55,7 +53,7 @@ func TestInjectorResolverMode(t *testing.T) {
 		}
 	}
 	// The values came through the resolver: it logged serving each container.
-	served := resolverLogs(ctx, t, f.cs)
+	served := mainRelease.resolverLogs(ctx, t, f.cs)
 	for _, c := range []string{"init", "app"} {
 		if !containsLine(served, `"pod":"`+pod.Name+`"`, `"container":"`+c+`"`, `"msg":"placeholders served"`) {
 			t.Errorf("no resolver logged serving %s/%s", pod.Name, c)
@@ -64,16 +62,16 @@ func TestInjectorResolverMode(t *testing.T) {
 	f.checkNoLeaks(ctx, t, pod)
 }
 
-// resolverLogs is the logs of every resolver pod.
-func resolverLogs(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {
+// resolverLogs is the logs of every resolver pod of release r.
+func (r release) resolverLogs(ctx context.Context, t *testing.T, cs kubernetes.Interface) string {
 	t.Helper()
-	pods, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: resolverSelector})
+	pods, err := cs.CoreV1().Pods(r.namespace).List(ctx, metav1.ListOptions{LabelSelector: resolverSelector})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all strings.Builder
 	for _, p := range pods.Items {
-		logs, err := cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+		logs, err := cs.CoreV1().Pods(r.namespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +105,7 @@ func TestResolverCARotation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	f := newInjectorFixture(ctx, t, "rotate")
-	dep := f.deployment("restarting", nil, resolverAliases(ctx, t, f.cs))
+	dep := f.deployment("restarting", nil, mainRelease.resolverAliases(ctx, t, f.cs))
 	// The program prints and exits: the kubelet starts it again (within 2 s
 	// on this node), and each start asks the resolver.
 	dep.Spec.Template.Spec.Containers[0].Args = []string{"env-hashes"}
@@ -115,7 +113,7 @@ func TestResolverCARotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := waitForRun(ctx, t, f.cs, f.ns, "app=restarting", time.Time{})
-	before := readBundle(ctx, t, f.cs, f.ns)
+	before := mainRelease.readBundle(ctx, t, f.cs, f.ns)
 	if len(before) != 2 {
 		t.Fatalf("the namespace's CA bundle holds %d certificates, want current and next", len(before))
 	}
@@ -133,7 +131,7 @@ func TestResolverCARotation(t *testing.T) {
 	if serving.CheckSignatureFrom(before[1]) != nil {
 		t.Fatalf("after the rotation the serving certificate (issuer %s) is not signed by the former next CA %s", serving.Issuer, before[1].Subject)
 	}
-	waitForServing(ctx, t, f.cs, serving)
+	mainRelease.waitForPresenting(ctx, t, f.cs, resolverSelector, resolverPort, serving)
 	rotated := time.Now()
 
 	// A start after the rotation, of the same pod, succeeds.
@@ -154,7 +152,7 @@ func TestResolverCARotation(t *testing.T) {
 	// rotation: a resolver may present it until it reloads), the former
 	// next CA, now current, and a new next.
 	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		b := readBundle(ctx, t, f.cs, f.ns)
+		b := mainRelease.readBundle(ctx, t, f.cs, f.ns)
 		return len(b) == 3 && b[0].Equal(before[0]) && b[1].Equal(before[1]) && !b[2].Equal(before[0]) && !b[2].Equal(before[1]), nil
 	})
 	if err != nil {
@@ -169,8 +167,8 @@ func TestResolverScaledToZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	f := newInjectorFixture(ctx, t, "outage")
-	aliases := resolverAliases(ctx, t, f.cs)
-	readBundle(ctx, t, f.cs, f.ns) // published before the outage, as for any namespace in use
+	aliases := mainRelease.resolverAliases(ctx, t, f.cs)
+	mainRelease.readBundle(ctx, t, f.cs, f.ns) // published before the outage, as for any namespace in use
 	scaleResolver(ctx, t, f.cs, 0)
 	t.Cleanup(func() { scaleResolver(context.Background(), t, f.cs, resolverReplicas) })
 	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -222,15 +220,17 @@ func TestResolverScaledToZero(t *testing.T) {
 	f.checkNoLeaks(ctx, t, pod)
 }
 
-// resolverAliases maps the resolver Service's name to its cluster IP: test
-// pods have no cluster DNS (DNSPolicy Default), kube-proxy does the rest.
-func resolverAliases(ctx context.Context, t *testing.T, cs kubernetes.Interface) []corev1.HostAlias {
+// resolverAliases maps the name of release r's resolver Service to its
+// cluster IP: test pods have no cluster DNS (DNSPolicy Default), kube-proxy
+// does the rest.
+func (r release) resolverAliases(ctx context.Context, t *testing.T, cs kubernetes.Interface) []corev1.HostAlias {
 	t.Helper()
-	svc, err := cs.CoreV1().Services(releaseNamespace).Get(ctx, resolverName, metav1.GetOptions{})
+	name := r.name + "-resolver"
+	svc, err := cs.CoreV1().Services(r.namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []corev1.HostAlias{{IP: svc.Spec.ClusterIP, Hostnames: []string{resolverName + "." + releaseNamespace + ".svc"}}}
+	return []corev1.HostAlias{{IP: svc.Spec.ClusterIP, Hostnames: []string{name + "." + r.namespace + ".svc"}}}
 }
 
 // waitForRun waits for a pod of selector whose app container has run and
@@ -276,13 +276,13 @@ func lastExit(pod *corev1.Pod, container string) int32 {
 	return -1
 }
 
-// readBundle reads the CA bundle the resolver published into namespace ns.
-func readBundle(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) []*x509.Certificate {
+// readBundle reads the CA bundle release r's resolver published into namespace ns.
+func (r release) readBundle(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns string) []*x509.Certificate {
 	t.Helper()
 	var cm *corev1.ConfigMap
 	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		var err error
-		cm, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, resolverName+"-ca", metav1.GetOptions{})
+		cm, err = cs.CoreV1().ConfigMaps(ns).Get(ctx, r.name+"-resolver-ca", metav1.GetOptions{})
 		return err == nil, nil
 	})
 	if err != nil {
@@ -304,36 +304,6 @@ func parseCerts(t *testing.T, data []byte) []*x509.Certificate {
 			t.Fatal(err)
 		}
 		certs = append(certs, c)
-	}
-}
-
-// waitForServing waits until every resolver pod presents cert.
-func waitForServing(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: resolverSelector})
-		if err != nil || len(pods.Items) == 0 {
-			return false, nil
-		}
-		for _, p := range pods.Items {
-			d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only the presented certificate is compared
-			conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Status.PodIP, "8443"))
-			if err != nil {
-				last = err.Error()
-				return false, nil
-			}
-			got := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
-			_ = conn.Close()
-			if !bytes.Equal(got.Raw, cert.Raw) {
-				last = p.Name + " still serves the certificate issued by " + got.Issuer.String()
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("the resolvers do not serve the new certificate: %v (%s)", err, last)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
 // Where the suite installs latchkey, and the Key Vault and Entra ID host
@@ -29,6 +30,14 @@ const (
 )
 
 var emulatedHosts = []string{"my-kv.vault.azure.net", "login.microsoftonline.com"}
+
+// release is a Helm release of latchkey: its name (the prefix of the
+// objects it makes), its namespace, and the namespace label that opts a
+// namespace into its webhook.
+type release struct{ name, namespace, label string }
+
+// mainRelease is the install setup makes, which most tests use.
+var mainRelease = release{name: "latchkey", namespace: releaseNamespace, label: webhook.DefaultNamespaceLabel}
 
 // setup builds and pushes the images, starts the Key Vault emulator on the
 // node's address, and installs latchkey with its Helm chart.
@@ -127,27 +136,7 @@ func startEmulator(ctx context.Context, moduleDir string) error {
 // (keyVaultAuth=environment), the emulator's CA as the trusted roots, and
 // host aliases for the Key Vault and Entra ID names.
 func installChart(ctx context.Context, moduleDir string) error {
-	cs, err := env.cluster.Clientset()
-	if err != nil {
-		return err
-	}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	if _, err := cs.CoreV1().ConfigMaps(releaseNamespace).Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: "emulator-ca"},
-		Data:       map[string]string{"ca.crt": string(env.emu.CACertPEM())},
-	}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	if _, err := cs.CoreV1().Secrets(releaseNamespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "azure-credentials"},
-		StringData: map[string]string{
-			"AZURE_TENANT_ID":     "00000000-0000-4000-8000-00000000a11c",
-			"AZURE_CLIENT_ID":     "00000000-0000-4000-8000-0000000c11e7",
-			"AZURE_CLIENT_SECRET": "local-dev-client-secret",
-		},
-	}, metav1.CreateOptions{}); err != nil {
+	if err := prepareReleaseNamespace(ctx, releaseNamespace); err != nil {
 		return err
 	}
 	values := fmt.Sprintf(`keyVaultAuth: environment
@@ -183,6 +172,33 @@ resolver:
 	env.chart, env.values = filepath.Join(moduleDir, "charts/latchkey"), valuesFile
 	return runHelm(ctx, "upgrade", "--install", "latchkey", env.chart,
 		"--namespace", releaseNamespace, "--values", valuesFile, "--wait", "--timeout", "3m")
+}
+
+// prepareReleaseNamespace creates namespace ns with what the values file
+// of installChart refers to: the emulator's CA and the credentials Secret.
+func prepareReleaseNamespace(ctx context.Context, ns string) error {
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "emulator-ca"},
+		Data:       map[string]string{"ca.crt": string(env.emu.CACertPEM())},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "azure-credentials"},
+		StringData: map[string]string{
+			"AZURE_TENANT_ID":     "00000000-0000-4000-8000-00000000a11c",
+			"AZURE_CLIENT_ID":     "00000000-0000-4000-8000-0000000c11e7",
+			"AZURE_CLIENT_SECRET": "local-dev-client-secret",
+		},
+	}, metav1.CreateOptions{})
+	return err
 }
 
 // runHelm runs the helm built from source against the cluster.

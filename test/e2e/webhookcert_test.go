@@ -32,7 +32,7 @@ func TestWebhookCertRotation(t *testing.T) {
 	defer cancel()
 	f := newInjectorFixture(ctx, t, "webhook-cert")
 	cs := f.cs
-	oldBundle := webhookCABundle(ctx, t, cs)
+	oldBundle := mainRelease.webhookCABundle(ctx, t, cs)
 	oldSecret, err := cs.CoreV1().Secrets(releaseNamespace).Get(ctx, webhookName+"-tls", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestWebhookCertRotation(t *testing.T) {
 	if serving.Equal(oldServing) || newCA.Equal(oldCA) {
 		t.Fatal("the rotation kept the former CA or serving certificate")
 	}
-	bundle := webhookCABundle(ctx, t, cs)
+	bundle := mainRelease.webhookCABundle(ctx, t, cs)
 	if !containsCert(bundle, newCA) || serving.CheckSignatureFrom(newCA) != nil {
 		t.Fatalf("the new serving certificate (issuer %s) is not signed by a CA of the new caBundle", serving.Issuer)
 	}
@@ -92,12 +92,12 @@ func TestWebhookCertRotation(t *testing.T) {
 			t.Fatalf("attempt %d during the rotation was refused: %v", attempts, err)
 		}
 		if !sawOld {
-			sawOld = webhookPresents(ctx, t, cs, oldServing)
+			sawOld = mainRelease.webhookPresents(ctx, cs, oldServing)
 		}
 	}
 	t.Logf("%d admissions during the overlap; a webhook pod still presented the former certificate: %v", attempts, sawOld)
 
-	waitForWebhookServing(ctx, t, cs, serving)
+	mainRelease.waitForWebhookServing(ctx, t, cs, serving)
 	if now := podUIDs(ctx, t, cs, releaseNamespace, webhookSelector); now != webhooks {
 		t.Errorf("the webhook pods restarted on a certificate rotation: %s → %s", webhooks, now)
 	}
@@ -107,15 +107,16 @@ func TestWebhookCertRotation(t *testing.T) {
 	}
 }
 
-// webhookCABundle returns the CAs of the MutatingWebhookConfiguration.
-func webhookCABundle(ctx context.Context, t *testing.T, cs kubernetes.Interface) []*x509.Certificate {
+// webhookCABundle returns the CAs of release r's MutatingWebhookConfiguration.
+func (r release) webhookCABundle(ctx context.Context, t *testing.T, cs kubernetes.Interface) []*x509.Certificate {
 	t.Helper()
-	mwc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
+	name := r.name + "-webhook"
+	mwc, err := cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(mwc.Webhooks) != 1 {
-		t.Fatalf("%d webhooks in %s, want 1", len(mwc.Webhooks), webhookName)
+		t.Fatalf("%d webhooks in %s, want 1", len(mwc.Webhooks), name)
 	}
 	return parseCerts(t, mwc.Webhooks[0].ClientConfig.CABundle)
 }
@@ -129,10 +130,10 @@ func containsCert(certs []*x509.Certificate, c *x509.Certificate) bool {
 	return false
 }
 
-// servedCerts returns the leaf certificate each webhook pod presents (nil
-// for a pod that could not be reached).
-func servedCerts(ctx context.Context, cs kubernetes.Interface) (map[string]*x509.Certificate, error) {
-	pods, err := cs.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: webhookSelector})
+// presented returns the leaf certificate each pod of selector in release
+// r's namespace presents on port (nil for a pod that could not be reached).
+func (r release) presented(ctx context.Context, cs kubernetes.Interface, selector, port string) (map[string]*x509.Certificate, error) {
+	pods, err := cs.CoreV1().Pods(r.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func servedCerts(ctx context.Context, cs kubernetes.Interface) (map[string]*x509
 	for _, p := range pods.Items {
 		got[p.Name] = nil
 		d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // only the presented certificate is compared
-		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Status.PodIP, webhookPort))
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(p.Status.PodIP, port))
 		if err != nil {
 			continue
 		}
@@ -150,10 +151,9 @@ func servedCerts(ctx context.Context, cs kubernetes.Interface) (map[string]*x509
 	return got, nil
 }
 
-// webhookPresents tells whether some webhook pod presents cert.
-func webhookPresents(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) bool {
-	t.Helper()
-	got, err := servedCerts(ctx, cs)
+// webhookPresents tells whether some webhook pod of release r presents cert.
+func (r release) webhookPresents(ctx context.Context, cs kubernetes.Interface, cert *x509.Certificate) bool {
+	got, err := r.presented(ctx, cs, webhookSelector, webhookPort)
 	if err != nil {
 		return false
 	}
@@ -165,12 +165,19 @@ func webhookPresents(ctx context.Context, t *testing.T, cs kubernetes.Interface,
 	return false
 }
 
-// waitForWebhookServing waits until every webhook pod presents cert.
-func waitForWebhookServing(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) {
+// waitForWebhookServing waits until every webhook pod of release r presents cert.
+func (r release) waitForWebhookServing(ctx context.Context, t *testing.T, cs kubernetes.Interface, cert *x509.Certificate) {
+	t.Helper()
+	r.waitForPresenting(ctx, t, cs, webhookSelector, webhookPort, cert)
+}
+
+// waitForPresenting waits until every pod of selector in release r's
+// namespace presents cert on port.
+func (r release) waitForPresenting(ctx context.Context, t *testing.T, cs kubernetes.Interface, selector, port string, cert *x509.Certificate) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		got, err := servedCerts(ctx, cs)
+		got, err := r.presented(ctx, cs, selector, port)
 		if err != nil || len(got) == 0 {
 			return false, nil
 		}
@@ -187,6 +194,6 @@ func waitForWebhookServing(ctx context.Context, t *testing.T, cs kubernetes.Inte
 		return true, nil
 	})
 	if err != nil {
-		t.Fatalf("the webhook pods do not serve the new certificate: %v (%s)", err, last)
+		t.Fatalf("the %s pods do not serve the new certificate: %v (%s)", selector, err, last)
 	}
 }
