@@ -349,9 +349,9 @@ func checkCertManager(t *testing.T, o objects, issuer map[string]any) {
 	hasArg(t, o, "resolver", "--ca-bundle=/etc/latchkey/ca/ca.crt")
 	vol := volume(t, o, "resolver", "ca-bundle")
 	items, _, _ := unstructured.NestedSlice(vol, "secret", "items")
-	if mountedSecret(t, o, "resolver", "ca-bundle") != "latchkey-resolver-tls" || len(items) != 1 ||
+	if mountedSecret(t, o, "resolver", "ca-bundle") != "latchkey-resolver-cert-manager-tls" || len(items) != 1 ||
 		!reflect.DeepEqual(items[0], map[string]any{"key": "ca.crt", "path": "ca.crt"}) {
-		t.Errorf("the resolver's ca-bundle volume %v: want ca.crt of latchkey-resolver-tls", vol)
+		t.Errorf("the resolver's ca-bundle volume %v: want ca.crt of latchkey-resolver-cert-manager-tls", vol)
 	}
 }
 

@@ -6,9 +6,12 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +26,27 @@ import (
 
 // certificates is cert-manager's Certificate resource.
 var certificates = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+
+// dumpCertManagerState logs, if t failed, the status of every cert-manager
+// object in namespace ns: why an issuance did not happen.
+func dumpCertManagerState(t *testing.T, dyn dynamic.Interface, ns string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, res := range []string{"issuers", "certificates", "certificaterequests"} {
+			list, err := dyn.Resource(schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: res}).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+			if err != nil {
+				t.Logf("%s: %v", res, err)
+				continue
+			}
+			for _, o := range list.Items {
+				conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+				t.Logf("%s %s: %v", res, o.GetName(), conds)
+			}
+		}
+	})
+}
 
 // TestCertManagerMode: the chart's certManager mode against a real
 // cert-manager (its controllers and cainjector, built from the Go module
@@ -70,6 +94,7 @@ func TestCertManagerMode(t *testing.T) {
 			t.Errorf("uninstall: %v", err)
 		}
 	})
+	dumpCertManagerState(t, dyn, rel.namespace) // before the uninstall
 
 	caSecret := waitForSecret(ctx, t, cs, rel.namespace, rel.name+"-cert-manager-ca", nil)
 	ca := parseCerts(t, caSecret.Data["tls.crt"])[0]
@@ -114,15 +139,86 @@ func TestCertManagerMode(t *testing.T) {
 	f.checkNoLeaks(ctx, t, pod)
 }
 
+// certManager is started once for the tests that need it.
+var certManager struct {
+	once sync.Once
+	err  error
+}
+
+// TestCertManagerSwitch: turning certManager.enabled on in an installed
+// release, and off again, with `helm upgrade --reuse-values` (off also with
+// --force-conflicts, as documented). After turning it on, cert-manager has
+// issued the certificates and injected the caBundle; after each upgrade a
+// pod in the labelled namespace gets its values.
+func TestCertManagerSwitch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(env.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startCertManager(ctx, t)
+	rel := release{name: "latchkey-switch", namespace: "latchkey-switch", label: "latchkey-switch-injection"}
+	if err := prepareReleaseNamespace(ctx, rel.namespace); err != nil {
+		t.Fatal(err)
+	}
+	if err := runHelm(ctx, "install", rel.name, env.chart, "--namespace", rel.namespace, "--values", env.values,
+		"--set", "controller.enabled=false", "--set", "env_injector.replicas=1", "--set", "resolver.replicas=1",
+		"--set", "env_injector.namespaceLabel="+rel.label, "--wait", "--timeout", "3m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := runHelm(context.Background(), "uninstall", rel.name, "--namespace", rel.namespace, "--wait"); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+	})
+	dumpCertManagerState(t, dyn, rel.namespace) // before the uninstall
+	f := rel.injectorFixture(ctx, t, "switch")
+	aliases := rel.resolverAliases(ctx, t, cs)
+
+	for i, on := range []bool{true, false} {
+		t.Logf("certManager.enabled=%v", on)
+		args := []string{"upgrade", rel.name, env.chart, "--namespace", rel.namespace, "--reuse-values",
+			"--set", fmt.Sprintf("certManager.enabled=%v", on), "--wait", "--timeout", "3m"}
+		if !on {
+			// Helm applies server-side, and the caBundle it sets again is
+			// the cainjector's field: the documented flag takes it back.
+			args = append(args, "--force-conflicts")
+		}
+		if err := runHelm(ctx, args...); err != nil {
+			t.Fatal(err)
+		}
+		if on {
+			ca := parseCerts(t, waitForSecret(ctx, t, cs, rel.namespace, rel.name+"-cert-manager-ca", nil).Data["tls.crt"])[0]
+			rel.checkIssued(ctx, t, cs, "webhook", ca, nil)
+			rel.checkIssued(ctx, t, cs, "resolver", ca, nil)
+			rel.waitForCABundle(ctx, t, cs, ca)
+		}
+		pod := f.start(ctx, t, f.deployment(fmt.Sprintf("app-%d", i), nil, aliases))
+		f.checkOutput(ctx, t, pod, "sa_token=absent")
+	}
+}
+
 // startCertManager installs cert-manager's CRDs and runs its controllers
 // and cainjector (LATCHKEY_CERT_MANAGER, its CRDs in crds/ beside it) as a
-// component of the cluster.
+// component of the cluster, once.
 func startCertManager(ctx context.Context, t *testing.T) {
 	t.Helper()
+	certManager.once.Do(func() { certManager.err = runCertManager(ctx) })
+	if certManager.err != nil {
+		t.Fatal(certManager.err)
+	}
+}
+
+func runCertManager(ctx context.Context) error {
 	bin := os.Getenv("LATCHKEY_CERT_MANAGER")
 	kubectl := os.Getenv("TEST_ASSET_KUBECTL")
 	if bin == "" || kubectl == "" {
-		t.Fatal("LATCHKEY_CERT_MANAGER or TEST_ASSET_KUBECTL not set; run through make test-e2e")
+		return errors.New("LATCHKEY_CERT_MANAGER or TEST_ASSET_KUBECTL not set; run through make test-e2e")
 	}
 	crds := filepath.Join(filepath.Dir(bin), "crds")
 	for _, args := range [][]string{
@@ -131,12 +227,10 @@ func startCertManager(ctx context.Context, t *testing.T) {
 	} {
 		cmd := exec.CommandContext(ctx, kubectl, append([]string{"--kubeconfig", env.cluster.Kubeconfig}, args...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", args[0], err, out)
+			return fmt.Errorf("kubectl %s: %w\n%s", args[0], err, out)
 		}
 	}
-	if err := env.cluster.StartComponent("cert-manager", bin, "--kubeconfig", env.cluster.Kubeconfig); err != nil {
-		t.Fatal(err)
-	}
+	return env.cluster.StartComponent("cert-manager", bin, "--kubeconfig", env.cluster.Kubeconfig)
 }
 
 // checkIssued waits until cert-manager has written release r's Secret of
@@ -146,7 +240,7 @@ func startCertManager(ctx context.Context, t *testing.T) {
 func (r release) checkIssued(ctx context.Context, t *testing.T, cs kubernetes.Interface, component string, ca, previous *x509.Certificate) *x509.Certificate {
 	t.Helper()
 	name := r.name + "-" + component
-	s := waitForSecret(ctx, t, cs, r.namespace, name+"-tls", func(s *corev1.Secret) bool {
+	s := waitForSecret(ctx, t, cs, r.namespace, name+"-cert-manager-tls", func(s *corev1.Secret) bool {
 		certs := parseCertsQuietly(s.Data["tls.crt"])
 		return len(certs) > 0 && (previous == nil || !certs[0].Equal(previous))
 	})

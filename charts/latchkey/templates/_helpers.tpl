@@ -50,6 +50,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- if hasKey .Values "watchAllNamespaces" }}{{ .Values.watchAllNamespaces }}{{ else }}{{ .Values.controller.watchAllNamespaces }}{{ end }}
 {{- end }}
 
+{{/* The Secret a serving component (webhook or resolver) mounts its
+     certificate from, given the component's full name. cert-manager's
+     has a name of its own, so that turning certManager.enabled on or off
+     in an installed release never has Helm delete (or adopt) a Secret the
+     other mechanism is writing under the same name: the Deployments move
+     to the new Secret in a rolling update, their former pods keep serving
+     from the former one meanwhile. */}}
+{{- define "latchkey.tlsSecret" -}}
+{{- .name }}-{{ if .root.Values.certManager.enabled }}cert-manager-{{ end }}tls
+{{- end }}
+
 {{/* The injection opt-in label: akv2k8s's namespaceLabelSelector.label.name
      when a values file sets it. */}}
 {{- define "latchkey.namespaceLabel" -}}
