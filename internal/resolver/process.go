@@ -148,6 +148,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
 }
 
+// Logging is the process logger's configuration.
+func (c Config) Logging() logging.Options { return c.Log }
+
 // Validate checks the configuration and the Key Vault credentials it names.
 func (c Config) Validate() error {
 	var errs []error

@@ -68,33 +68,8 @@ func dumpCertManagerState(t *testing.T, dyn dynamic.Interface, ns string) {
 func TestCertManagerMode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cs, err := env.cluster.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(env.cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startCertManager(ctx, t)
-
 	rel := release{name: "latchkey-cm", namespace: "latchkey-cm", label: "latchkey-cm-injection"}
-	if err := prepareReleaseNamespace(ctx, rel.namespace); err != nil {
-		t.Fatal(err)
-	}
-	if err := runHelm(ctx, "install", rel.name, env.chart, "--namespace", rel.namespace, "--values", env.values,
-		"--set", "certManager.enabled=true", "--set", "controller.enabled=false",
-		"--set", "env_injector.replicas=1", "--set", "resolver.replicas=1",
-		"--set", "env_injector.namespaceLabel="+rel.label,
-		"--wait", "--timeout", "3m"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := runHelm(context.Background(), "uninstall", rel.name, "--namespace", rel.namespace, "--wait"); err != nil {
-			t.Errorf("uninstall: %v", err)
-		}
-	})
-	dumpCertManagerState(t, dyn, rel.namespace) // before the uninstall
+	cs, dyn := rel.installBesideCertManager(ctx, t, "certManager.enabled=true")
 
 	caSecret := waitForSecret(ctx, t, cs, rel.namespace, rel.name+"-cert-manager-ca", nil)
 	ca := parseCerts(t, caSecret.Data["tls.crt"])[0]
@@ -139,6 +114,40 @@ func TestCertManagerMode(t *testing.T) {
 	f.checkNoLeaks(ctx, t, pod)
 }
 
+// installBesideCertManager starts cert-manager and installs release r
+// beside the main one: the suite's values with the webhook and the
+// resolver only (one replica each), r's namespace label, and set (a
+// --set argument). Uninstalled when t ends.
+func (r release) installBesideCertManager(ctx context.Context, t *testing.T, set string) (kubernetes.Interface, dynamic.Interface) {
+	t.Helper()
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(env.cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startCertManager(ctx, t)
+	if err := prepareReleaseNamespace(ctx, r.namespace); err != nil {
+		t.Fatal(err)
+	}
+	if err := runHelm(ctx, "install", r.name, env.chart, "--namespace", r.namespace, "--values", env.values,
+		"--set", set, "--set", "controller.enabled=false",
+		"--set", "env_injector.replicas=1", "--set", "resolver.replicas=1",
+		"--set", "env_injector.namespaceLabel="+r.label,
+		"--wait", "--timeout", "3m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := runHelm(context.Background(), "uninstall", r.name, "--namespace", r.namespace, "--wait"); err != nil {
+			t.Errorf("uninstall: %v", err)
+		}
+	})
+	dumpCertManagerState(t, dyn, r.namespace) // runs before the uninstall
+	return cs, dyn
+}
+
 // certManager is started once for the tests that need it.
 var certManager struct {
 	once sync.Once
@@ -153,30 +162,8 @@ var certManager struct {
 func TestCertManagerSwitch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := env.cluster.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(env.cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	startCertManager(ctx, t)
 	rel := release{name: "latchkey-switch", namespace: "latchkey-switch", label: "latchkey-switch-injection"}
-	if err := prepareReleaseNamespace(ctx, rel.namespace); err != nil {
-		t.Fatal(err)
-	}
-	if err := runHelm(ctx, "install", rel.name, env.chart, "--namespace", rel.namespace, "--values", env.values,
-		"--set", "controller.enabled=false", "--set", "env_injector.replicas=1", "--set", "resolver.replicas=1",
-		"--set", "env_injector.namespaceLabel="+rel.label, "--wait", "--timeout", "3m"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := runHelm(context.Background(), "uninstall", rel.name, "--namespace", rel.namespace, "--wait"); err != nil {
-			t.Errorf("uninstall: %v", err)
-		}
-	})
-	dumpCertManagerState(t, dyn, rel.namespace) // before the uninstall
+	cs, _ := rel.installBesideCertManager(ctx, t, "certManager.enabled=false")
 	f := rel.injectorFixture(ctx, t, "switch")
 	aliases := rel.resolverAliases(ctx, t, cs)
 
