@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
@@ -107,10 +106,6 @@ func (c Config) authConfig() keyvault.AuthConfig {
 // Setup builds the controller: the Key Vault credential, reader and shared
 // cache, the manager and its controllers. The caller starts the manager.
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
-	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
-	if err != nil {
-		return nil, fmt.Errorf("credential for Key Vault: %w", err)
-	}
 	reg := c.Registry
 	if reg == nil {
 		reg = metrics.Registry
@@ -119,11 +114,13 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
-	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{
+	cache, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
 		Transport: c.Transport, Metrics: kvm,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})
-	cache := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm})
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := NewManager(restCfg, c.Manager, log)
 	if err != nil {
 		return nil, err
@@ -138,10 +135,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		policy.Watch(ctx, 10*time.Second)
-		return nil
-	})); err != nil {
+	if err := mgr.Add(tenancy.Watcher{Source: policy, Interval: tenancy.DefaultPoll}); err != nil {
 		return nil, err
 	}
 	policy.OnError = func(err error) { log.Error(err, "tenancy policy unreadable; the last good one stays in force") }
@@ -157,7 +151,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
 		return nil, err
 	}
-	log.Info("controller configured", "identity", cred.Identity(), "refreshInterval", c.Manager.Controller.RefreshInterval.String(),
+	log.Info("controller configured", "identity", identity, "refreshInterval", c.Manager.Controller.RefreshInterval.String(),
 		"namespaces", c.Manager.Namespaces, "selector", c.Manager.Selector)
 	return mgr, nil
 }

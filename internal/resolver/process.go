@@ -62,6 +62,8 @@ type Config struct {
 	AuthMode      string
 	AzureJSONPath string
 	TenancyPolicy string
+	// TenancyPoll is how often the policy file is re-read.
+	TenancyPoll time.Duration
 	// RefreshInterval is how old a Key Vault read may be when served.
 	RefreshInterval time.Duration
 	// RateLimit and RateBurst are each namespace's token bucket.
@@ -103,6 +105,7 @@ func DefaultConfig() Config {
 		NamespaceLabel:  DefaultNamespaceLabel,
 		AuthMode:        string(keyvault.ModeAzureCloudConfig),
 		AzureJSONPath:   keyvault.DefaultAzureJSONPath,
+		TenancyPoll:     tenancy.DefaultPoll,
 		RefreshInterval: 10 * time.Minute,
 		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
 		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
@@ -166,6 +169,9 @@ func (c Config) Validate() error {
 	if c.CABundlePoll <= 0 {
 		errs = append(errs, errors.New("ca-bundle-poll-interval must be positive"))
 	}
+	if c.TenancyPoll <= 0 {
+		errs = append(errs, errors.New("the tenancy policy's poll interval must be positive"))
+	}
 	if len(validation.IsQualifiedName(c.NamespaceLabel)) > 0 {
 		errs = append(errs, fmt.Errorf("namespace-label %q is not a label key", c.NamespaceLabel))
 	}
@@ -221,10 +227,6 @@ func (r *Resolver) Addr() net.Addr { return r.Server.Addr() }
 // namespaces; the CA ConfigMaps), the handler and its server, and the CA
 // bundle publisher. The caller starts it.
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
-	cred, err := keyvault.NewCredential(c.authConfig(), c.Transport)
-	if err != nil {
-		return nil, fmt.Errorf("credential for Key Vault: %w", err)
-	}
 	reg := c.Registry
 	if reg == nil {
 		reg = metrics.Registry
@@ -237,11 +239,13 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{
-		Transport: c.Transport, Metrics: kvm,
+	objects, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
+		Transport: c.Transport, Metrics: kvm, Now: c.Now,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})
-	objects := keyvault.NewCache(reader, keyvault.CacheOptions{Metrics: kvm, Now: c.Now})
+	if err != nil {
+		return nil, err
+	}
 	policy, err := tenancy.Load(c.TenancyPolicy)
 	if err != nil {
 		return nil, err
@@ -251,10 +255,8 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		policy.Watch(ctx, 10*time.Second)
-		return nil
-	})); err != nil {
+	// Every replica serves, so every replica follows the policy file.
+	if err := mgr.Add(tenancy.Watcher{Source: policy, Interval: c.TenancyPoll}); err != nil {
 		return nil, err
 	}
 	h := &Handler{
@@ -289,7 +291,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err := setupPublisher(mgr, c, log); err != nil {
 		return nil, err
 	}
-	log.Info("resolver configured", "identity", cred.Identity(), "audience", c.Audience, "address", srv.Addr().String(),
+	log.Info("resolver configured", "identity", identity, "audience", c.Audience, "address", srv.Addr().String(),
 		"refreshInterval", c.RefreshInterval.String(), "requirePodIP", c.RequirePodIP, "tenancyPolicy", c.TenancyPolicy)
 	return &Resolver{Manager: mgr, Server: srv}, nil
 }

@@ -50,6 +50,27 @@ func (s *Source) Allows(namespace, vault, object string) bool {
 	return s.Policy().Allows(namespace, vault, object)
 }
 
+// DefaultPoll is how often a process re-reads the policy file (a mounted
+// ConfigMap: the kubelet updates it within about a minute anyway).
+const DefaultPoll = 10 * time.Second
+
+// Watcher runs Watch as a controller-runtime runnable on every replica,
+// not only the elected leader: every replica that serves must enforce the
+// policy in force. (A plain runnable runs on the leader only.)
+type Watcher struct {
+	Source   *Source
+	Interval time.Duration
+}
+
+// Start watches until ctx ends.
+func (w Watcher) Start(ctx context.Context) error {
+	w.Source.Watch(ctx, w.Interval)
+	return nil
+}
+
+// NeedLeaderElection is false: see Watcher.
+func (Watcher) NeedLeaderElection() bool { return false }
+
 // Watch re-reads the file every interval until ctx ends.
 func (s *Source) Watch(ctx context.Context, interval time.Duration) {
 	if s.path == "" {
