@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -228,7 +227,7 @@ func (r release) checkIssued(ctx context.Context, t *testing.T, cs kubernetes.In
 	t.Helper()
 	name := r.name + "-" + component
 	s := waitForSecret(ctx, t, cs, r.namespace, name+"-cert-manager-tls", func(s *corev1.Secret) bool {
-		certs := parseCertsQuietly(s.Data["tls.crt"])
+		certs, _ := pemCerts(s.Data["tls.crt"])
 		return len(certs) > 0 && (previous == nil || !certs[0].Equal(previous))
 	})
 	if got := s.Annotations["cert-manager.io/issuer-name"]; got != r.name+"-ca" {
@@ -258,7 +257,7 @@ func (r release) waitForCABundle(ctx context.Context, t *testing.T, cs kubernete
 		if err != nil || len(mwc.Webhooks) != 1 {
 			return false, nil
 		}
-		got := parseCertsQuietly(mwc.Webhooks[0].ClientConfig.CABundle)
+		got, _ := pemCerts(mwc.Webhooks[0].ClientConfig.CABundle)
 		return len(got) == 1 && got[0].Equal(ca), nil
 	})
 	if err != nil {
@@ -308,19 +307,5 @@ func renew(ctx context.Context, t *testing.T, dyn dynamic.Interface, ns, name st
 	}
 	if _, err := dyn.Resource(certificates).Namespace(ns).UpdateStatus(ctx, crt, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("renew %s: %v", name, err)
-	}
-}
-
-// parseCertsQuietly parses PEM certificates, skipping what does not parse.
-func parseCertsQuietly(data []byte) []*x509.Certificate {
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		if b, data = pem.Decode(data); b == nil {
-			return certs
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-			certs = append(certs, c)
-		}
 	}
 }

@@ -293,15 +293,24 @@ func (r release) readBundle(ctx context.Context, t *testing.T, cs kubernetes.Int
 
 func parseCerts(t *testing.T, data []byte) []*x509.Certificate {
 	t.Helper()
+	certs, err := pemCerts(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs
+}
+
+// pemCerts parses every PEM block of data as a certificate.
+func pemCerts(data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for {
 		var b *pem.Block
 		if b, data = pem.Decode(data); b == nil {
-			return certs
+			return certs, nil
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		certs = append(certs, c)
 	}
