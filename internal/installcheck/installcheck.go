@@ -63,8 +63,9 @@ type Options struct {
 	// (https://<service>.<namespace>.svc/<path>), WebhookCA the file of
 	// the CA that verifies it.
 	WebhookURL, WebhookCA string
-	// Namespace is the namespace of the pod the AdmissionReview asks
-	// about; empty: the pod's own.
+	// Namespace is this pod's namespace, where the Services are, and that
+	// of the pod the AdmissionReview asks about; empty: read from the
+	// ServiceAccount mount.
 	Namespace string
 	// ResolverURL is the resolver's base URL, ResolverCA the file of its CA
 	// bundle.
@@ -75,9 +76,30 @@ type Options struct {
 	Timeout time.Duration
 	// Getenv reads the environment (os.Getenv when nil).
 	Getenv func(string) string
-	// DialContext opens connections; nil means a net.Dialer. Tests send
-	// service names to test servers with it.
+	// DialContext opens connections; nil dials a Service of the pod's
+	// namespace at the address Kubernetes gives its pods in the Service's
+	// environment variables (<NAME>_SERVICE_HOST), as the API server
+	// reaches a webhook's Service without DNS, and any other name as
+	// resolved. Tests send service names to test servers with it.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// serviceDialer dials <service>.<namespace>.svc[.<domain>] names of
+// namespace at the ClusterIP of the Service's environment variable when
+// the pod has one (Kubernetes sets them for the Services of a pod's
+// namespace that exist when it starts), else as resolved.
+func serviceDialer(namespace string, getenv func(string) string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			labels := strings.Split(host, ".")
+			if len(labels) >= 3 && labels[1] == namespace && labels[2] == "svc" {
+				if ip := getenv(strings.ToUpper(strings.ReplaceAll(labels[0], "-", "_")) + "_SERVICE_HOST"); ip != "" {
+					addr = net.JoinHostPort(ip, port)
+				}
+			}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
 }
 
 // check is one named probe.
@@ -95,6 +117,14 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv
+	}
+	if o.Namespace == "" {
+		if b, err := os.ReadFile(namespaceFile); err == nil {
+			o.Namespace = strings.TrimSpace(string(b))
+		}
+	}
+	if o.DialContext == nil {
+		o.DialContext = serviceDialer(o.Namespace, o.Getenv)
 	}
 	var checks []check
 	if o.Group != "" {
@@ -134,11 +164,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 // file, plain HTTP only), never going through a proxy: every endpoint is
 // a Service of the cluster.
 func (o Options) client(caFile string) (*http.Client, error) {
-	dial := o.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	tr := &http.Transport{Proxy: nil, DialContext: dial, ForceAttemptHTTP2: true}
+	tr := &http.Transport{Proxy: nil, DialContext: o.DialContext, ForceAttemptHTTP2: true}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile) //nolint:gosec // the operator's file
 		if err != nil {
@@ -230,11 +256,7 @@ func (o Options) checkCRD(ctx context.Context) error {
 func (o Options) checkWebhook(ctx context.Context) error {
 	ns := o.Namespace
 	if ns == "" {
-		b, err := os.ReadFile(namespaceFile)
-		if err != nil {
-			return fmt.Errorf("namespace: %w", err)
-		}
-		ns = strings.TrimSpace(string(b))
+		return errors.New("no namespace: not in a pod, and no --namespace")
 	}
 	uid := make([]byte, 16)
 	_, _ = rand.Read(uid)
@@ -373,7 +395,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&versions, "crd-versions", "", "comma-separated versions the resource must be served in")
 	fs.StringVar(&o.WebhookURL, "webhook-url", "", "the webhook's admission URL (https)")
 	fs.StringVar(&o.WebhookCA, "webhook-ca", "", "CA file that verifies the webhook")
-	fs.StringVar(&o.Namespace, "namespace", "", "namespace of the pod the webhook is asked about (default: this pod's)")
+	fs.StringVar(&o.Namespace, "namespace", "", "namespace of the Services and of the pod the webhook is asked about (default: this pod's)")
 	fs.StringVar(&o.ResolverURL, "resolver-url", "", "the resolver's base URL (https)")
 	fs.StringVar(&o.ResolverCA, "resolver-ca", "", "CA bundle file that verifies the resolver")
 	fs.StringVar(&httpURLs, "http-urls", "", "comma-separated plain-HTTP URLs that must answer 200")

@@ -190,6 +190,33 @@ func TestChecks(t *testing.T) {
 	}
 }
 
+// TestServiceEnvironment: without DNS the check reaches a Service of its
+// namespace at the address of the Service's environment variable, and
+// verifies the certificate against the Service's name.
+func TestServiceEnvironment(t *testing.T) {
+	in := start(t)
+	var last bytes.Buffer
+	waitFor(t, &last, func() bool { last.Reset(); return installcheck.Run(t.Context(), in.opts, &last) == nil })
+	_, whPort, _ := net.SplitHostPort(in.addrs[webhookHost])
+	_, rPort, _ := net.SplitHostPort(in.addrs[resolverHost])
+	o := in.opts
+	o.Group, o.HTTPURLs, o.DialContext = "", nil, nil
+	o.WebhookURL = "https://" + net.JoinHostPort(webhookHost, whPort) + webhook.Path
+	o.ResolverURL = "https://" + net.JoinHostPort(resolverHost, rPort)
+	vars := map[string]string{"LATCHKEY_WEBHOOK_SERVICE_HOST": "127.0.0.1", "LATCHKEY_RESOLVER_SERVICE_HOST": "127.0.0.1"}
+	o.Getenv = func(k string) string { return vars[k] }
+	var out bytes.Buffer
+	if err := installcheck.Run(t.Context(), o, &out); err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	// Another namespace's Service is not dialled through this one's variables.
+	o.Namespace = "elsewhere"
+	out.Reset()
+	if err := installcheck.Run(t.Context(), o, &out); err == nil || strings.Count(out.String(), "FAIL ") != 2 {
+		t.Errorf("err %v:\n%s", err, &out)
+	}
+}
+
 // TestWebhookRefusal: a webhook that answers but refuses (or changes) a
 // pod without placeholders fails the check, with its message.
 func TestWebhookRefusal(t *testing.T) {
