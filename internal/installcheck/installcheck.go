@@ -384,6 +384,23 @@ func admissionReview(uid, namespace string) review {
 // Main is `latchkey-env check [flags]`: it parses args, runs the checks,
 // and returns the exit code (0 all answered, 1 a check failed, 2 usage).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := Parse(args, stderr)
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "latchkey-env check: %v\n", err)
+		}
+		return 2
+	}
+	if err := Run(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "latchkey-env check: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// Parse reads the command line of `latchkey-env check` into Options;
+// flag errors and help go to stderr.
+func Parse(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("latchkey-env check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options
@@ -401,30 +418,28 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&httpURLs, "http-urls", "", "comma-separated plain-HTTP URLs that must answer 200")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "time limit of each check")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return o, err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "latchkey-env check: unexpected arguments %q\n", fs.Args())
-		return 2
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if crd != "" {
 		resource, group, ok := strings.Cut(crd, ".")
 		if !ok || resource == "" || group == "" {
-			fmt.Fprintf(stderr, "latchkey-env check: --crd %q: want resource.group\n", crd)
-			return 2
+			return o, fmt.Errorf("--crd %q: want resource.group", crd)
 		}
 		o.Resource, o.Group = resource, group
 		if o.Versions = splitList(versions); len(o.Versions) == 0 {
-			fmt.Fprintln(stderr, "latchkey-env check: --crd needs --crd-versions")
-			return 2
+			return o, errors.New("--crd needs --crd-versions")
 		}
 	}
 	o.HTTPURLs = splitList(httpURLs)
-	if err := Run(ctx, o, stdout); err != nil {
-		fmt.Fprintf(stderr, "latchkey-env check: %v\n", err)
-		return 1
+	for _, u := range []struct{ name, url, ca string }{{"webhook", o.WebhookURL, o.WebhookCA}, {"resolver", o.ResolverURL, o.ResolverCA}} {
+		if u.url != "" && (!strings.HasPrefix(u.url, "https://") || u.ca == "") {
+			return o, fmt.Errorf("--%s-url needs an https URL and --%s-ca", u.name, u.name)
+		}
 	}
-	return 0
+	return o, nil
 }
 
 func splitList(s string) []string {

@@ -262,6 +262,7 @@ func TestMainExitCodes(t *testing.T) {
 		{[]string{"--crd", "azurekeyvaultsecrets"}, 2, "want resource.group"},
 		{[]string{"--crd", "azurekeyvaultsecrets.spv.no"}, 2, "--crd needs --crd-versions"},
 		{[]string{"--nope"}, 2, "flag provided but not defined"},
+		{[]string{"--webhook-url", "http://x.svc/mutate"}, 2, "--webhook-url needs an https URL and --webhook-ca"},
 		{[]string{"--http-urls", "http://127.0.0.1:1/metrics", "extra"}, 2, "unexpected arguments"},
 		{[]string{"--http-urls", "http://127.0.0.1:1/metrics", "--timeout", "2s"}, 1, "1 of 1 checks failed"},
 	} {
