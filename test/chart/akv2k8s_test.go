@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
 )
 
 // templateValuesFixture lists every value akv2k8s's chart 2.8.x templates
@@ -539,4 +540,115 @@ func TestAkv2k8sTemplateValuesFixture(t *testing.T) {
 	if got := readFixture(t, templateValuesFixture); !slices.Equal(got, upstream) {
 		t.Errorf("%s differs from akv2k8s's templates (%s):\nfixture:  %v\nupstream: %v", templateValuesFixture, filepath.Base(repo), got, upstream)
 	}
+}
+
+// defaultValuesFixture is akv2k8s's chart 2.8.4 values.yaml as a user who
+// copied it has it (every key and default).
+const defaultValuesFixture = "testdata/akv2k8s-2.8-default-values.yaml"
+
+// refusedSchemaError is one value the schema refuses, naming its replacement.
+var refusedSchemaError = regexp.MustCompile(`at '(/[^']*)': value must be 'REMOVED: `)
+
+// TestAkv2k8sDefaultValues: akv2k8s's whole default values file, as users
+// copy it. The keys latchkey refuses are refused all at once, each naming
+// its replacement, and nothing else is (akv2k8s's empty values read as
+// unset); once they are deleted, its image values are refused; once those
+// are deleted too, the file installs, and what it says is rendered.
+func TestAkv2k8sDefaultValues(t *testing.T) {
+	raw, err := os.ReadFile(defaultValuesFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		t.Fatal(err)
+	}
+	template := func(v map[string]any) ([]byte, error) {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return helmRun(t, "template", "latchkey", chartDir, "--namespace", "latchkey-system", "-f", f)
+	}
+
+	out, err := template(values)
+	if err == nil {
+		t.Fatal("akv2k8s's default values installed as they are: its refused keys were not refused")
+	}
+	var refused []string
+	for _, m := range refusedSchemaError.FindAllStringSubmatch(string(out), -1) {
+		refused = append(refused, strings.ReplaceAll(strings.TrimPrefix(m[1], "/"), "/", "."))
+	}
+	sort.Strings(refused)
+	want := []string{
+		"addAzurePodIdentityException", "controller.name", "controller.securityContext", "controller.service",
+		"env_injector.authService", "env_injector.certificate", "env_injector.dockerImageInspection", "env_injector.name",
+		"env_injector.rbacSubjects", "env_injector.securityContext", "env_injector.service",
+		"global.metrics", "global.rbac", "kubeResyncPeriod", "name",
+	}
+	if !slices.Equal(refused, want) {
+		t.Errorf("refused %v, want %v:\n%s", refused, want, out)
+	}
+	// Every error line is a refusal naming a replacement (or the heading of one).
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "at '") && !strings.Contains(l, "REMOVED: ") && !strings.HasSuffix(l, "validation failed") {
+			t.Errorf("a schema error that names no replacement: %s", l)
+		}
+	}
+
+	for _, p := range want {
+		deletePath(values, p)
+	}
+	out, err = template(values)
+	if err == nil || !strings.Contains(string(out), `controller.image.repository "spvest/azure-keyvault-controller" is akv2k8s's image`) {
+		t.Fatalf("akv2k8s's images: err %v\n%s", err, out)
+	}
+	for _, c := range []string{"controller.image", "env_injector.image", "env_injector.envImage"} {
+		deletePath(values, c+".repository")
+		deletePath(values, c+".tag")
+	}
+	out, err = template(values)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	o := decodeObjects(t, out)
+	hasArg(t, o, "controller", "--keyvault-auth=azureCloudConfig")
+	hasArg(t, o, "webhook", "--acr-auth=azureCloudConfig")
+	hasArg(t, o, "controller", "--refresh-interval=30s") // azureKeyVaultResyncPeriod: 30
+	lacksArgPrefix(t, o, "controller", "--namespaces")   // watchAllNamespaces: true
+	for _, c := range []string{"controller", "webhook"} {
+		hasArg(t, o, c, "--log-format=text") // global.logFormat
+		hasArg(t, o, c, "--log-level=info")
+		field(t, o["Deployment/latchkey-"+c].Object, map[string]any{"rollingUpdate": map[string]any{"maxSurge": "25%", "maxUnavailable": "25%"}}, "spec", "strategy")
+	}
+	field(t, o["Deployment/latchkey-webhook"].Object, 2, "spec", "replicas") // replicaCount
+	field(t, o["PodDisruptionBudget/latchkey-webhook"].Object, map[string]any{"minAvailable": 1, "selector": pdbSelector("webhook")}, "spec")
+	hook := webhookHook(t, o)
+	field(t, hook, "Fail", "failurePolicy")
+	sel, _, _ := unstructured.NestedSlice(hook, "namespaceSelector", "matchExpressions")
+	if len(sel) != 3 || !reflect.DeepEqual(sel[0], map[string]any{"key": "azure-key-vault-env-injection", "operator": "In", "values": []any{"enabled"}}) ||
+		!reflect.DeepEqual(sel[2], map[string]any{"key": "name", "operator": "NotIn", "values": []any{"kube-system"}}) {
+		t.Errorf("namespace selector %v", sel)
+	}
+	absent(t, o, "ConfigMap/latchkey-azure-config") // userDefinedMSI.enabled: false
+	checkArgsParse(t, o)
+	checkRestricted(t, o)
+	checkEnvFromSecrets(t, o)
+}
+
+// deletePath deletes a dotted path of a values map.
+func deletePath(m map[string]any, path string) {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			return
+		}
+		m = next
+	}
+	delete(m, parts[len(parts)-1])
 }
