@@ -169,24 +169,24 @@ func TestWhoGetsTheEnvironment(t *testing.T) {
 			resolverS:   all("global-secret", "top-secret-ref", "injector-secret", "resolver-secret"),
 		},
 		{
-			name:        "webhook with acrAuth environment: everything but the resolver's own",
+			name:        "webhook with acrAuth environment: env_injector's credentials are its own",
 			mode:        []string{"keyVaultAuth=environment", "env_injector.acrAuth=environment"},
 			controller:  all("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "C_PLAIN", "G_PLAIN", "T_PLAIN"),
 			webhook:     all("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "AZURE_TENANT_ID", "G_PLAIN", "I_PLAIN", "T_PLAIN"),
-			resolver:    all("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "AZURE_TENANT_ID", "G_PLAIN", "R_PLAIN", "T_PLAIN"),
+			resolver:    all("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "G_PLAIN", "R_PLAIN", "T_PLAIN"),
 			controllerS: all("global-secret", "top-secret-ref", "controller-secret"),
 			webhookS:    all("global-secret", "top-secret-ref", "injector-secret"),
-			resolverS:   all("global-secret", "top-secret-ref", "injector-secret", "resolver-secret"),
+			resolverS:   all("global-secret", "top-secret-ref", "resolver-secret"),
 		},
 		{
-			name:        "webhook with acrAuth workload-identity: no secret variable, the Secrets",
+			name:        "webhook with acrAuth workload-identity: no secret variable; env_injector's credentials are its own",
 			mode:        []string{"keyVaultAuth=environment", "env_injector.acrAuth=workload-identity"},
 			controller:  all("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "C_PLAIN", "G_PLAIN", "T_PLAIN"),
 			webhook:     all("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "G_PLAIN", "I_PLAIN", "T_PLAIN"),
-			resolver:    all("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "AZURE_TENANT_ID", "G_PLAIN", "R_PLAIN", "T_PLAIN"),
+			resolver:    all("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "G_PLAIN", "R_PLAIN", "T_PLAIN"),
 			controllerS: all("global-secret", "top-secret-ref", "controller-secret"),
 			webhookS:    all("global-secret", "top-secret-ref", "injector-secret"),
-			resolverS:   all("global-secret", "top-secret-ref", "injector-secret", "resolver-secret"),
+			resolverS:   all("global-secret", "top-secret-ref", "resolver-secret"),
 		},
 	}
 	for _, tc := range cases {
@@ -215,9 +215,8 @@ func TestWhoGetsTheEnvironment(t *testing.T) {
 					t.Errorf("%s Secrets %v, want %v", c.component, got, c.secrets)
 				}
 			}
-			// Precedence: the component's own over env over global.env.
-			if e := env(t, o, "resolver"); e["AZURE_CLIENT_ID"] != "injector-id" {
-				t.Errorf("resolver AZURE_CLIENT_ID %q", e["AZURE_CLIENT_ID"])
+			if e := env(t, o, "resolver"); slices.Contains(tc.resolver, "AZURE_CLIENT_ID") && e["AZURE_CLIENT_ID"] != "injector-id" {
+				t.Errorf("resolver AZURE_CLIENT_ID %q, want env_injector.env's", e["AZURE_CLIENT_ID"])
 			}
 		})
 	}
@@ -250,8 +249,9 @@ func TestEnvGeneration(t *testing.T) {
 
 // TestIdentityToResolver: the identity values akv2k8s users set on
 // env_injector (its auth service held the Key Vault identity) reach the
-// resolver, which holds it in latchkey; they stay on the webhook only when
-// it reads ACR with a pod identity. Other values stay the webhook's.
+// resolver, which holds it in latchkey, unless the webhook reads ACR with
+// a pod identity: then they configure that, and stay the webhook's only.
+// Other values stay the webhook's.
 func TestIdentityToResolver(t *testing.T) {
 	values := []string{
 		"--set-string", `env_injector.podLabels.azure\.workload\.identity/use=true`,
@@ -283,24 +283,35 @@ func TestIdentityToResolver(t *testing.T) {
 			o := renderArgs(t, args...)
 			rl, wl := podMeta(t, o, "resolver", "labels"), podMeta(t, o, "webhook", "labels")
 			ra, wa := o["ServiceAccount/latchkey-resolver"].GetAnnotations(), o["ServiceAccount/latchkey-webhook"].GetAnnotations()
+			// One of the two holds them: the webhook when they configure
+			// its own ACR identity, else the resolver.
+			holder, other := rl, wl
+			if tc.webhookKeeps {
+				holder, other = wl, rl
+			}
 			for k, v := range identityLabels {
-				if rl[k] != v {
-					t.Errorf("resolver pod label %s = %q, want %q", k, rl[k], v)
+				if holder[k] != v {
+					t.Errorf("pod label %s = %q, want %q", k, holder[k], v)
 				}
-				if _, ok := wl[k]; ok != tc.webhookKeeps {
-					t.Errorf("webhook pod label %s present: %v", k, ok)
+				if _, ok := other[k]; ok {
+					t.Errorf("pod label %s on both", k)
 				}
+			}
+			holder, other = ra, wa
+			if tc.webhookKeeps {
+				holder, other = wa, ra
 			}
 			for k, v := range identityAnnotations {
-				if ra[k] != v {
-					t.Errorf("resolver ServiceAccount annotation %s = %q, want %q", k, ra[k], v)
+				if holder[k] != v {
+					t.Errorf("ServiceAccount annotation %s = %q, want %q", k, holder[k], v)
 				}
-				if _, ok := wa[k]; ok != tc.webhookKeeps {
-					t.Errorf("webhook ServiceAccount annotation %s present: %v", k, ok)
+				if _, ok := other[k]; ok {
+					t.Errorf("ServiceAccount annotation %s on both", k)
 				}
 			}
-			if podMeta(t, o, "resolver", "annotations")["azure.workload.identity/service-account-token-expiration"] != "3600" {
-				t.Error("the workload identity pod annotation does not reach the resolver")
+			component := map[bool]string{true: "webhook", false: "resolver"}[tc.webhookKeeps]
+			if podMeta(t, o, component, "annotations")["azure.workload.identity/service-account-token-expiration"] != "3600" {
+				t.Errorf("the workload identity pod annotation does not reach the %s", component)
 			}
 			if wl["team"] != "platform" || wa["team"] != "platform" || rl["team"] != "" || ra["team"] != "" {
 				t.Error("the webhook's own labels and annotations must stay the webhook's only")
@@ -317,7 +328,7 @@ func TestIdentityToResolver(t *testing.T) {
 // TestObjectLabelsRendering: akv2k8s's OBJECT_LABELS, wherever akv2k8s
 // read it from (the controller's environment: controller.env, and
 // global.env, which reached every component), is the controller's
-// --selector and leaves its environment; controller.objectLabels too; both
+// --selector and is in no component's environment; controller.objectLabels too; both
 // set and different are refused.
 func TestObjectLabelsRendering(t *testing.T) {
 	for _, src := range []string{"controller.env", "env", "global.env"} {
@@ -326,7 +337,7 @@ func TestObjectLabelsRendering(t *testing.T) {
 			o := render(t, src+".OBJECT_LABELS=someSecretLabel=someSecretValue")
 			hasArg(t, o, "controller", "--selector=someSecretLabel=someSecretValue")
 			for _, c := range []string{"controller", "webhook", "resolver"} {
-				if _, ok := env(t, o, c)["OBJECT_LABELS"]; ok && c == "controller" {
+				if _, ok := env(t, o, c)["OBJECT_LABELS"]; ok {
 					t.Errorf("%s: OBJECT_LABELS left in the environment", c)
 				}
 			}

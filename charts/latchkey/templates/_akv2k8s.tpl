@@ -36,17 +36,25 @@
 
 {{/* Whether the webhook's ACR identity is a pod identity (workload or
      managed identity), which the identity keys of env_injector's labels
-     and annotations configure. */}}
+     and annotations configure: then those keys are the webhook's own. */}}
 {{- define "latchkey.webhookPodIdentity" -}}
 {{- if has (include "latchkey.acrAuth" .) (list "workload-identity" "managed-identity") }}true{{ end }}
+{{- end }}
+
+{{/* Whether the webhook's ACR identity reads the environment (modes
+     environment, workload-identity, managed-identity): then
+     env_injector.env's AZURE_* variables and env_injector.envFromSecret
+     are the webhook's own. */}}
+{{- define "latchkey.webhookEnvIdentity" -}}
+{{- if has (include "latchkey.acrAuth" .) (list "environment" "workload-identity" "managed-identity") }}true{{ end }}
 {{- end }}
 
 {{/* Labels or annotations of a component (field podLabels, podAnnotations
      or serviceAccount.annotations), as JSON. akv2k8s's env-injector was
      also its auth service, which held the Key Vault identity: the identity
      keys users set on env_injector go to the resolver, which holds that
-     identity now (its own values win), and stay on the webhook only when
-     it reads ACR with a pod identity.
+     identity now (its own values win) — unless the webhook reads ACR with
+     a pod identity: then they configure that, and stay the webhook's.
      Call with (dict "root" $ "component" name "field" name). */}}
 {{- define "latchkey.identityMap" -}}
 {{- $v := .root.Values }}
@@ -64,7 +72,9 @@
 {{- $keep := include "latchkey.webhookPodIdentity" .root }}
 {{- range $k, $val := $own }}{{ if or $keep (not (include "latchkey.isIdentityKey" $k)) }}{{ $_ := set $out $k $val }}{{ end }}{{ end }}
 {{- else if eq .component "resolver" }}
+{{- if not (include "latchkey.webhookPodIdentity" .root) }}
 {{- range $k, $val := $inj }}{{ if include "latchkey.isIdentityKey" $k }}{{ $_ := set $out $k $val }}{{ end }}{{ end }}
+{{- end }}
 {{- range $k, $val := $own }}{{ $_ := set $out $k $val }}{{ end }}
 {{- else }}
 {{- $out = $own }}

@@ -221,23 +221,25 @@ capabilities:
      latchkey.componentEnv is what each component gets, as JSON (read it
      with fromJson): {"env": {name: value}, "secrets": [Secret names]}.
        controller  global.env, env, controller.env (each wins over the one
-                   before); OBJECT_LABELS is taken out: it becomes
-                   --selector (latchkey.selector).
+                   before).
        resolver    global.env, env, the AZURE_* variables of
                    env_injector.env, resolver.env. akv2k8s's env-injector
                    was also its auth service, which held the Key Vault
                    identity the resolver holds now: the credentials its
-                   values carry go to the resolver. Secrets: the chart-wide
-                   ones, env_injector.envFromSecret, resolver.envFromSecret.
+                   values carry go to the resolver, unless the webhook
+                   reads ACR with an identity from the environment
+                   (latchkey.webhookEnvIdentity: then they are its own).
+                   Secrets: the chart-wide ones, env_injector.envFromSecret
+                   (on the same terms), resolver.envFromSecret.
        webhook     env_injector.env, and global.env and env when it has an
                    Azure identity for ACR (latchkey.acrAuth), as far as that
                    identity reads them: without one, no AZURE_* variable;
                    the secret ones (latchkey.isCredentialVar) only in mode
                    environment; the user's Secrets (chart-wide and
                    env_injector.envFromSecret) only in the modes that read
-                   the environment (environment, workload-identity,
-                   managed-identity). What the values carry for Key Vault
-                   is the resolver's.
+                   the environment.
+       OBJECT_LABELS is in no component's environment: it is the
+       controller's --selector (latchkey.objectSelector).
      A component authenticating as a managed identity (managed-identity
      mode) with userDefinedMSI gets its client ID as AZURE_CLIENT_ID.
      Call with (dict "root" $ "component" <controller|webhook|resolver>). */}}
@@ -251,12 +253,14 @@ capabilities:
 {{- if eq .component "controller" }}
 {{- $mode = include "latchkey.keyVaultAuth" .root }}
 {{- $env = merge (include "latchkey.stringMap" ($v.controller.env | default dict) | fromJson) $chartEnv }}
-{{- $_ := unset $env "OBJECT_LABELS" }}
 {{- $secrets = concat $chartSecrets (include "latchkey.secretNames" $v.controller.envFromSecret | fromJsonArray) }}
 {{- else if eq .component "resolver" }}
 {{- $mode = include "latchkey.keyVaultAuth" .root }}
 {{- $inj := dict }}
+{{- if include "latchkey.webhookEnvIdentity" .root }}{{ $injSecrets = list }}
+{{- else }}
 {{- range $k, $val := ($e.env | default dict) }}{{ if hasPrefix "AZURE_" $k }}{{ $_ := set $inj $k (toString $val) }}{{ end }}{{ end }}
+{{- end }}
 {{- $env = merge (include "latchkey.stringMap" ($v.resolver.env | default dict) | fromJson) $inj $chartEnv }}
 {{- $secrets = concat $chartSecrets $injSecrets (include "latchkey.secretNames" $v.resolver.envFromSecret | fromJsonArray) }}
 {{- else }}
@@ -268,10 +272,11 @@ capabilities:
 {{- $_ := set $env $k $val }}
 {{- end }}
 {{- end }}
-{{- if has $mode (list "environment" "workload-identity" "managed-identity") }}
+{{- if include "latchkey.webhookEnvIdentity" .root }}
 {{- $secrets = concat $chartSecrets $injSecrets }}
 {{- end }}
 {{- end }}
+{{- $_ := unset $env "OBJECT_LABELS" }}
 {{- $msi := include "latchkey.userDefinedMSI" .root | fromJson }}
 {{- if and (eq $mode "managed-identity") $msi.enabled }}
 {{- $_ := set $env "AZURE_CLIENT_ID" (toString $msi.msi) }}
