@@ -49,7 +49,9 @@ func TestUnmarshalKeepsWhatFits(t *testing.T) {
 			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Vault.Identity() == "id-2" }},
 		{"azureIdentity a number", `{"vault":{"name":"kv","azureIdentity":42,"object":{"name":"o","type":"secret"}}}`,
 			[]v2beta1.UnreadableField{{Path: "spec.vault.azureIdentity", Want: "an object with a name"}},
-			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Vault.AzureIdentity == nil && a.Spec.Vault.Name == "kv" }},
+			func(a *v2beta1.AzureKeyVaultSecret) bool {
+				return a.Spec.Vault.AzureIdentity == nil && a.Spec.Vault.Name == "kv"
+			}},
 		{"a number for a string", `{"vault":{"name":"kv","object":{"name":"o","type":"secret","version":20240101}}}`,
 			[]v2beta1.UnreadableField{{Path: "spec.vault.object.version", Want: "a string"}},
 			func(a *v2beta1.AzureKeyVaultSecret) bool {
@@ -60,7 +62,9 @@ func TestUnmarshalKeepsWhatFits(t *testing.T) {
 			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Output.Secret.Name == "db" }},
 		{"a string for a list", `{"vault":{"name":"kv","object":{"name":"o","type":"secret"}},"output":{"transform":"trim","secret":{"name":"db","dataKey":"k"}}}`,
 			[]v2beta1.UnreadableField{{Path: "spec.output.transform", Want: "a list of strings"}},
-			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Output.Transform == nil && a.Spec.Output.Secret.Name == "db" }},
+			func(a *v2beta1.AzureKeyVaultSecret) bool {
+				return a.Spec.Output.Transform == nil && a.Spec.Output.Secret.Name == "db"
+			}},
 		{"an optional object of the wrong type", `{"vault":{"name":"kv","object":{"name":"o","type":"secret"}},"output":["` + poison + `"]}`,
 			[]v2beta1.UnreadableField{{Path: "spec.output", Want: "an object"}},
 			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Output == nil }},
@@ -74,7 +78,9 @@ func TestUnmarshalKeepsWhatFits(t *testing.T) {
 				{Path: "spec.vault.object.bool", Want: "true or false"},
 				{Path: "spec.output.secret.dataKey", Want: "a string"},
 			},
-			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Vault.Object.Name == "o" && a.Spec.Output.Secret.Name == "db" }},
+			func(a *v2beta1.AzureKeyVaultSecret) bool {
+				return a.Spec.Vault.Object.Name == "o" && a.Spec.Output.Secret.Name == "db"
+			}},
 		{"no spec at all", `null`, nil, func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Vault.Name == "" }},
 		{"spec not an object", `"` + poison + `"`, []v2beta1.UnreadableField{{Path: "spec", Want: "an object"}}, nil},
 	}

@@ -92,22 +92,7 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	}
 
 	// 2. The documented CRD replacement: server-side apply over akv2k8s's.
-	admin, err := env.AddUser(envtest.User{Name: "cluster-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := admin.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, err := kubectl.Run("apply", "--server-side", "--force-conflicts", "-f", ourCRDs); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n%s", err, readAll(out), readAll(errOut))
-	}
-	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return crdcheck.Verify(ctx, c) == nil, nil
-	}); err != nil {
-		t.Fatalf("latchkey's CRD not served: %v", crdcheck.Verify(ctx, c))
-	}
+	applyOurCRD(ctx, t, env, c)
 
 	// 3. Every AzureKeyVaultSecret kept its spec and akv2k8s's status.
 	for _, name := range []string{"db", "api"} {
@@ -175,15 +160,40 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	}
 }
 
-func startEmulator(t *testing.T) *akvemu.Server {
+// applyOurCRD replaces the CRD as docs/migrate-from-akv2k8s.md says
+// (kubectl apply --server-side --force-conflicts) and waits until the API
+// server serves latchkey's schema.
+func applyOurCRD(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client) {
+	t.Helper()
+	admin, err := env.AddUser(envtest.User{Name: "cluster-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := admin.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := kubectl.Run("apply", "--server-side", "--force-conflicts", "-f", ourCRDs); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s\n%s", err, readAll(out), readAll(errOut))
+	}
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		return crdcheck.Verify(ctx, c) == nil, nil
+	}); err != nil {
+		t.Fatalf("latchkey's CRD not served: %v", crdcheck.Verify(ctx, c))
+	}
+}
+
+// startEmulator starts the Key Vault emulator with the tests' identity, the
+// take-over's vault and more.
+func startEmulator(t *testing.T, more ...akvemu.VaultSeed) *akvemu.Server {
 	t.Helper()
 	emu, err := akvemu.New(akvemu.Options{Seed: &akvemu.Seed{
 		Tenants: []akvemu.TenantSeed{{ID: tenantID}},
 		Apps:    []akvemu.AppSeed{{ClientID: clientID, TenantID: tenantID, Secrets: []string{clientSecret}}},
-		Vaults: []akvemu.VaultSeed{{Name: vault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{
+		Vaults: append([]akvemu.VaultSeed{{Name: vault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{
 			{Name: "db-password", Value: to.Ptr(dbPassword)},
 			{Name: "api-key", Value: to.Ptr(apiKeyNew)},
-		}}},
+		}}}, more...),
 	}})
 	if err == nil {
 		err = emu.Start(context.Background())
