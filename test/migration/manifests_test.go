@@ -231,11 +231,7 @@ func TestAkv2k8sManifests(t *testing.T) {
 	}
 
 	// 3. What the controller, the webhook and the resolver make of each.
-	objects, _, err := keyvault.OpenForProcess(keyvault.AuthConfigFromEnv(keyvault.ModeEnvironment, os.Getenv), keyvault.ProcessOptions{Transport: emu.HTTPClient()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	values := &resolver.Values{AKVS: c, Tenancy: allowAll{}, Objects: objects, RefreshInterval: time.Hour}
+	values := resolverValues(t, emu, c)
 	injector := &webhook.Defaulter{Reader: c, Options: webhook.Options{Image: "registry.test/latchkey-env:test"}}
 	for _, v := range servedVersions {
 		for _, f := range fixtures {
@@ -439,6 +435,18 @@ func pinVersions(ctx context.Context, t *testing.T, emu *akvemu.Server) string {
 		versions = append(versions, resp.ID.Version())
 	}
 	return versions[0]
+}
+
+// resolverValues is the resolver's reading of AzureKeyVaultSecrets and Key
+// Vault (what answers a pod once it is authorised), with the tests'
+// identity and no tenancy policy.
+func resolverValues(t *testing.T, emu *akvemu.Server, c client.Reader) *resolver.Values {
+	t.Helper()
+	objects, _, err := keyvault.OpenForProcess(keyvault.AuthConfigFromEnv(keyvault.ModeEnvironment, os.Getenv), keyvault.ProcessOptions{Transport: emu.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &resolver.Values{AKVS: c, Tenancy: allowAll{}, Objects: objects, RefreshInterval: time.Hour}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
