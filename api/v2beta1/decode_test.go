@@ -41,7 +41,7 @@ func TestUnmarshalKeepsWhatFits(t *testing.T) {
 		check      func(*v2beta1.AzureKeyVaultSecret) bool
 	}{
 		{"good", goodSpec, nil, func(a *v2beta1.AzureKeyVaultSecret) bool {
-			return a.Spec.Vault.Object.Version == "v1" && a.Spec.RefreshInterval.Duration.Hours() == 1 && a.Spec.Output.Secret.DataKey == "password"
+			return a.Spec.Vault.Object.Version == "v1" && a.Spec.RefreshInterval.Hours() == 1 && a.Spec.Output.Secret.DataKey == "password"
 		}},
 		{"azureIdentity as akv2k8s documents it", `{"vault":{"name":"kv","azureIdentity":{"name":"id-1"},"object":{"name":"o","type":"secret"}}}`, nil,
 			func(a *v2beta1.AzureKeyVaultSecret) bool { return a.Spec.Vault.Identity() == "id-1" }},
