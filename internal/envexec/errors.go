@@ -25,6 +25,11 @@ var (
 	// pod, a placeholder not in the pod's spec, the tenancy guard…) or
 	// cannot answer it; not retried.
 	ErrResolverRefused = errors.New("refused by the resolver")
+	// ErrAKVSNotFound: the resolver found no AzureKeyVaultSecret of the
+	// placeholder's name in the pod's namespace. It may not exist yet (Helm
+	// and Argo CD create custom resources after Deployments), so it is
+	// retried as ENV_INJECTOR_RETRIES says, as akv2k8s's binary did.
+	ErrAKVSNotFound = errors.New("AzureKeyVaultSecret not found")
 )
 
 // VarError is the failure to give one or more variables their value. Its
@@ -55,8 +60,9 @@ func (e *VarError) Unwrap() error { return e.Err }
 // Reason is a short name of the failure's class for logs: Key Vault's
 // classes ("not found", "forbidden", "throttled"…, the resolver's answers
 // about Key Vault included), "query" when the object was read but cannot
-// answer the query, "refused" or "resolver unavailable" for the resolver's
-// other answers, "exec" when the program could not be started,
+// answer the query, "AzureKeyVaultSecret not found" when the resolver knows
+// no AzureKeyVaultSecret of the placeholder's name, "refused by the
+// resolver" or "resolver unavailable" for its other answers, "exec" when the program could not be started,
 // "configuration" otherwise.
 func Reason(err error) string {
 	var ee *ExitError
@@ -74,7 +80,8 @@ func Reason(err error) string {
 	if errors.Is(err, ErrQuery) || errors.Is(err, ErrNULByte) {
 		return "query"
 	}
-	for _, class := range []error{ErrResolverRefused, ErrResolverUnavailable} {
+	// Refused first: with a refusal, waiting for the rest changes nothing.
+	for _, class := range []error{ErrResolverRefused, ErrResolverUnavailable, ErrAKVSNotFound} {
 		if errors.Is(err, class) {
 			return class.Error()
 		}
