@@ -11,8 +11,11 @@ import (
 // Failures of our own; Key Vault's are keyvault's classes (keyvault.ErrNotFound…).
 var (
 	// ErrUnknownAKVS: a placeholder names an AzureKeyVaultSecret that
-	// LATCHKEY_REFS does not describe.
-	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + " (was the pod admitted by latchkey's webhook?)")
+	// LATCHKEY_REFS does not describe. The webhook refuses a direct-mode
+	// container whose AzureKeyVaultSecret is missing when it can see the
+	// container is one; it cannot when ENV_INJECTOR_DISABLE_AUTH_SERVICE
+	// comes from a ConfigMap or Secret.
+	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + ": direct mode knows only the AzureKeyVaultSecrets that existed when latchkey's webhook admitted the pod; create it and recreate the pod")
 	// ErrQuery: the object was read but cannot answer the placeholder's
 	// query (output.Query's error is wrapped with it).
 	ErrQuery = errors.New("cannot answer the query")

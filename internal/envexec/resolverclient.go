@@ -235,7 +235,11 @@ func missingAKVS(err error) []string {
 // gaveUp is err, retried in vain, saying so in each variable's failure:
 // the limit is the user's (ENV_INJECTOR_RETRIES), so the message names it.
 func gaveUp(err error, retries int, waited time.Duration) error {
-	note := fmt.Sprintf("gave up after %d retries over %s (%s, %s)", retries, waited, EnvRetries, EnvWaitBeforeRetry)
+	noun := "retries"
+	if retries == 1 {
+		noun = "retry"
+	}
+	note := fmt.Sprintf("gave up after %d %s over %s (%s, %s)", retries, noun, waited, EnvRetries, EnvWaitBeforeRetry)
 	if retries == 0 {
 		note = fmt.Sprintf("not retried (%s is 0)", EnvRetries)
 	}
