@@ -477,11 +477,11 @@ func TestMetricsCountAdmissions(t *testing.T) {
 	mustCreatePod(t, done)
 	after := gather(t)
 	for name, want := range map[string]float64{
-		"akv2k8s_pod_inspections_total":              4,
-		"akv2k8s_pod_mutations_total":                2,
-		"akv2k8s_pod_mutations_failed_total":         1,
-		"akv2k8s_container_inspections_total":        2,
-		"akv2k8s_container_inspections_failed_total": 1,
+		"akv2k8s_pod_inspections_total":               4,
+		"akv2k8s_pod_mutations_total":                 2,
+		"akv2k8s_pod_mutations_failed_total":          1,
+		"akv2k8s_container_inspections_total":         2,
+		"akv2k8s_container_inspections_failed_total":  1,
 		"latchkey_webhook_admission_duration_seconds": 4,
 	} {
 		if got := after[name] - before[name]; got != want {
