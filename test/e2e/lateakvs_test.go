@@ -36,13 +36,13 @@ func TestPodBeforeItsAzureKeyVaultSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first container to ask, the init container, waits for it.
-	pod, logs := waitForInitLog(ctx, t, f, "app=late", "waiting for the AzureKeyVaultSecrets to be created")
+	logs := waitForInitLog(ctx, t, f, "app=late", "waiting for the AzureKeyVaultSecrets to be created")
 	if !strings.Contains(logs, "late-secret") {
 		t.Errorf("the wait does not name the AzureKeyVaultSecret:\n%s", logs)
 	}
 	createAKVS(ctx, t, f.ns, "late-secret", lateObject)
 
-	pod = waitForRunningPod(ctx, t, f.cs, f.ns, "app=late")
+	pod := waitForRunningPod(ctx, t, f.cs, f.ns, "app=late")
 	f.checkOutput(ctx, t, pod, append([]string{"sa_token=absent"}, lines...)...)
 	for _, s := range pod.Status.InitContainerStatuses {
 		if s.Name == "init" && s.RestartCount != 0 {
@@ -103,24 +103,22 @@ func TestAzureKeyVaultSecretNeverCreated(t *testing.T) {
 }
 
 // waitForInitLog waits for the init container of the pod of selector to log
-// msg and returns the pod and the log.
-func waitForInitLog(ctx context.Context, t *testing.T, f *injectorFixture, selector, msg string) (*corev1.Pod, string) {
+// msg and returns the log.
+func waitForInitLog(ctx context.Context, t *testing.T, f *injectorFixture, selector, msg string) string {
 	t.Helper()
-	var pod *corev1.Pod
 	var logs []byte
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		pods, err := f.cs.CoreV1().Pods(f.ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil || len(pods.Items) == 0 {
 			return false, nil
 		}
-		pod = &pods.Items[0]
-		logs, err = f.cs.CoreV1().Pods(f.ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "init"}).DoRaw(ctx)
+		logs, err = f.cs.CoreV1().Pods(f.ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: "init"}).DoRaw(ctx)
 		return err == nil && strings.Contains(string(logs), msg), nil
 	})
 	if err != nil {
 		t.Fatalf("the init container of %s did not log %q: %v\n%s", selector, msg, err, logs)
 	}
-	return pod, string(logs)
+	return string(logs)
 }
 
 // createAKVS creates an AzureKeyVaultSecret without output reading obj from
