@@ -110,7 +110,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if statusErr != nil {
 		return ctrl.Result{}, statusErr
 	}
-	r.Metrics.observeSync(req.NamespacedName, o, time.Now())
+	r.Metrics.observeSync(akvs, o, time.Now())
 	return r.next(akvs, o, o.reason == ReasonInjectorOnly)
 }
 
