@@ -27,18 +27,27 @@ help: ## Show this help.
 
 ##@ Develop
 
+# make dev builds only what it runs: the control plane and kubectl, plus the
+# kubelet and kube-proxy with NODE=1 (helm is for the tests).
+DEV_TOOLS = etcd kube-apiserver kubectl kube-controller-manager kube-scheduler $(if $(NODE),kubelet kube-proxy)
+
 .PHONY: dev
-dev: kube-binaries ## Run latchkey locally: no Azure, no cluster, no root (NODE=1 adds a real node: root; asks before installing Debian packages).
+dev: ## Run latchkey locally: no Azure, no cluster, no root (NODE=1 adds a real node: root; asks before installing Debian packages).
 	@$(if $(NODE),hack/node-packages.sh --ask)
-	@$(kube_env) $(GO) run ./hack/dev $(if $(NODE),--node)
+	@# Built first, then exec'd: Ctrl-C reaches the program, which stops
+	@# everything and exits 0, and make reports success.
+	@CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/dev ./hack/dev
+	@$(call tool_env,$(DEV_TOOLS)) exec $(BIN)/dev $(if $(NODE),--node)
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and the CRD from the API types' markers.
+generate: ## Regenerate deepcopy code and the CRD (and its copy in the chart) from the API types' markers.
 	@cg=$$($(TOOL) controller-gen); tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$$cg object paths=./api/...; \
 	$$cg crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=$$tmp; \
 	$(GO) run ./hack/crdversions -in $$tmp/spv.no_azurekeyvaultsecrets.yaml \
 	  -out config/crd/spv.no_azurekeyvaultsecrets.yaml -versions v1alpha1,v1,v2alpha1
+	@# The chart installs a copy (Helm reads only files inside the chart).
+	@cp config/crd/spv.no_azurekeyvaultsecrets.yaml charts/latchkey/crds/
 
 .PHONY: build
 build: ## Build every command into bin/.
@@ -90,7 +99,7 @@ lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint).
 
 .PHONY: verify
 verify: generate ## Fail if formatting, go.mod or generated files are out of date; then lint.
-	@git diff --exit-code -- api config || { echo "verify: generated files changed; commit the output of make generate"; exit 1; }
+	@git diff --exit-code -- api config charts/latchkey/crds || { echo "verify: generated files changed; commit the output of make generate"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "verify: run gofmt -w"; exit 1; }
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
@@ -104,15 +113,19 @@ KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-s
 kube-binaries:
 	@for t in $(KUBE_TOOLS); do $(TOOL) $$t >/dev/null; done
 
-# Paths handed to envtest (TEST_ASSET_*) and to the local cluster (LATCHKEY_*).
-kube_env = TEST_ASSET_ETCD=$$($(TOOL) etcd) \
-	TEST_ASSET_KUBE_APISERVER=$$($(TOOL) kube-apiserver) \
-	TEST_ASSET_KUBECTL=$$($(TOOL) kubectl) \
-	LATCHKEY_KUBELET=$$($(TOOL) kubelet) \
-	LATCHKEY_KUBE_CONTROLLER_MANAGER=$$($(TOOL) kube-controller-manager) \
-	LATCHKEY_KUBE_SCHEDULER=$$($(TOOL) kube-scheduler) \
-	LATCHKEY_KUBE_PROXY=$$($(TOOL) kube-proxy) \
-	LATCHKEY_HELM=$$($(TOOL) helm)
+# Paths handed to envtest (TEST_ASSET_*) and to the local cluster (LATCHKEY_*):
+# $(call tool_env,TOOLS) builds each of TOOLS when the cache lacks it and
+# exports its path.
+env_var.etcd := TEST_ASSET_ETCD
+env_var.kube-apiserver := TEST_ASSET_KUBE_APISERVER
+env_var.kubectl := TEST_ASSET_KUBECTL
+env_var.kubelet := LATCHKEY_KUBELET
+env_var.kube-controller-manager := LATCHKEY_KUBE_CONTROLLER_MANAGER
+env_var.kube-scheduler := LATCHKEY_KUBE_SCHEDULER
+env_var.kube-proxy := LATCHKEY_KUBE_PROXY
+env_var.helm := LATCHKEY_HELM
+tool_env = $(foreach t,$(1),$(env_var.$(t))=$$($(TOOL) $(t)))
+kube_env = $(call tool_env,$(KUBE_TOOLS))
 
 .PHONY: node-packages
 node-packages: ## Install the Debian packages a real node needs (containerd, runc, CNI plugins) when missing.

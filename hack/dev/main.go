@@ -31,10 +31,11 @@ func run(state string, node, teardown bool) error {
 	if teardown {
 		return devcluster.Teardown(state)
 	}
-	bins, err := devcluster.BinariesFromEnv()
+	bins, err := devcluster.BinariesFromEnv(node)
 	if err != nil {
 		return err
 	}
+	defer ownTerminal()()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return devenv.Run(ctx, devenv.Options{

@@ -29,10 +29,12 @@ type Binaries struct {
 }
 
 // BinariesFromEnv reads the paths `make` exports: TEST_ASSET_ETCD and
-// TEST_ASSET_KUBE_APISERVER (shared with envtest), LATCHKEY_KUBELET,
-// LATCHKEY_KUBE_CONTROLLER_MANAGER, LATCHKEY_KUBE_SCHEDULER and
-// LATCHKEY_KUBE_PROXY.
-func BinariesFromEnv() (Binaries, error) {
+// TEST_ASSET_KUBE_APISERVER (shared with envtest),
+// LATCHKEY_KUBE_CONTROLLER_MANAGER and LATCHKEY_KUBE_SCHEDULER, and, for a
+// cluster with a node, LATCHKEY_KUBELET and LATCHKEY_KUBE_PROXY. Only the
+// binaries the cluster will run are required, so `make dev` without a node
+// builds no kubelet or kube-proxy.
+func BinariesFromEnv(node bool) (Binaries, error) {
 	b := Binaries{
 		Etcd:              os.Getenv("TEST_ASSET_ETCD"),
 		APIServer:         os.Getenv("TEST_ASSET_KUBE_APISERVER"),
@@ -41,9 +43,16 @@ func BinariesFromEnv() (Binaries, error) {
 		Kubelet:           os.Getenv("LATCHKEY_KUBELET"),
 		KubeProxy:         os.Getenv("LATCHKEY_KUBE_PROXY"),
 	}
-	for name, p := range map[string]string{"etcd": b.Etcd, "kube-apiserver": b.APIServer, "kube-controller-manager": b.ControllerManager, "kube-scheduler": b.Scheduler, "kubelet": b.Kubelet, "kube-proxy": b.KubeProxy} {
-		if p == "" {
-			return b, fmt.Errorf("devcluster: path of %s not set; run through make (it builds and exports them)", name)
+	required := [][2]string{
+		{"etcd", b.Etcd}, {"kube-apiserver", b.APIServer},
+		{"kube-controller-manager", b.ControllerManager}, {"kube-scheduler", b.Scheduler},
+	}
+	if node {
+		required = append(required, [2]string{"kubelet", b.Kubelet}, [2]string{"kube-proxy", b.KubeProxy})
+	}
+	for _, r := range required {
+		if r[1] == "" {
+			return b, fmt.Errorf("devcluster: path of %s not set; run through make (it builds and exports them)", r[0])
 		}
 	}
 	return b, nil

@@ -17,7 +17,7 @@ import (
 // resolver mode, and cancelling must stop everything and return nil.
 // Without the control plane's binaries the test fails: run it through make.
 func TestRunShowsAnInjectedPod(t *testing.T) {
-	bins, err := devcluster.BinariesFromEnv()
+	bins, err := devcluster.BinariesFromEnv(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bins, err := devcluster.BinariesFromEnv()
+	bins, err := devcluster.BinariesFromEnv(true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
