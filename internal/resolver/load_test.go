@@ -71,9 +71,9 @@ func TestOneReadForARollout(t *testing.T) {
 	}
 }
 
-// TestCheckCaches: a token's review is reused for a minute (its other
-// containers, a restart), a pod's read for the pod cache's TTL; after
-// that both are asked again.
+// TestCheckCaches: a token is verified locally at every request (no
+// TokenReview), a pod's read is reused for the pod cache's TTL (its other
+// containers, a restart), then made again.
 func TestCheckCaches(t *testing.T) {
 	t.Parallel()
 	r := newResolver(t, nil)
@@ -82,28 +82,28 @@ func TestCheckCaches(t *testing.T) {
 	p := w.pod("web-1", app("app", "DB", "db@azurekeyvault"), app("init-migrate", "DB", "db@azurekeyvault"))
 	tok := token(t, p, audience)
 	steps := []struct {
-		advance          time.Duration
-		container        string
-		reviews, podGets int64
+		advance   time.Duration
+		container string
+		podGets   int64
 	}{
-		{0, "init-migrate", 1, 1},
-		{time.Second, "app", 1, 1},                     // both cached
-		{resolver.DefaultPodCacheTTL, "app", 1, 2},     // the pod is read again
-		{resolver.MaxReviewTTL, "app", 2, 3},           // and the token reviewed again
-		{resolver.DefaultPodCacheTTL / 2, "app", 2, 3}, // both cached again
-		{resolver.DefaultPodCacheTTL / 2, "init-migrate", 2, 4},
+		{0, "init-migrate", 1},
+		{time.Second, "app", 1},                 // cached
+		{resolver.DefaultPodCacheTTL, "app", 2}, // the pod is read again
+		{time.Minute, "app", 3},
+		{resolver.DefaultPodCacheTTL / 2, "app", 3}, // cached again
+		{resolver.DefaultPodCacheTTL / 2, "init-migrate", 4},
 	}
 	for i, s := range steps {
 		r.clock.Advance(s.advance)
 		if a := ask(t, r, tok, s.container, dbEnv); a.status != http.StatusOK {
 			t.Fatalf("step %d: %d %s", i, a.status, a.raw)
 		}
-		if got, gets := r.reviews.Load(), r.podGets.Load(); got != s.reviews || gets != s.podGets {
-			t.Fatalf("step %d: %d TokenReviews and %d pod reads, want %d and %d", i, got, gets, s.reviews, s.podGets)
+		if got, gets := r.reviews.Load(), r.podGets.Load(); got != 0 || gets != s.podGets {
+			t.Fatalf("step %d: %d TokenReviews and %d pod reads, want 0 and %d", i, got, gets, s.podGets)
 		}
 	}
-	if v := metric(t, r.registry, "latchkey_resolver_token_reviews_total", "result", "cached"); v != 4 {
-		t.Errorf("cached reviews metric %v, want 4", v)
+	if v := metric(t, r.registry, "latchkey_resolver_token_verifications_total", "how", "local"); v != float64(len(steps)) {
+		t.Errorf("local verifications metric %v, want %d", v, len(steps))
 	}
 }
 

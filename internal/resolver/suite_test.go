@@ -39,6 +39,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
@@ -87,6 +88,10 @@ var suite struct {
 	emu    *akvemu.Server
 	pki    *testPKI
 	policy string
+	// markKeys is the file of the install's admission mark keys; marks
+	// sign as the webhook does.
+	markKeys string
+	marks    *injectmark.Keys
 	// res is the resolver most tests share; tests that move its clock or
 	// need other settings start their own.
 	res *testResolver
@@ -127,6 +132,15 @@ func runSuite(m *testing.M) int {
 	defer func() { _ = os.RemoveAll(dir) }()
 	if suite.pki, err = newPKI(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "pki:", err)
+		return 1
+	}
+	suite.markKeys = filepath.Join(dir, "injection-mark-keys")
+	if err := os.WriteFile(suite.markKeys, []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if suite.marks, err = injectmark.Load(suite.markKeys); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	suite.policy = filepath.Join(dir, "tenancy.yaml")
@@ -191,24 +205,32 @@ type testResolver struct {
 	logs     *syncBuffer
 	clock    *offsetClock
 	registry *prometheus.Registry
-	// reviews and podGets count the resolver's requests to the API server.
-	reviews, podGets *atomic.Int64
-	stop             func()
+	// reviews, podGets and keyReads count the resolver's requests to the
+	// API server (keyReads: its discovery document and JWKS); apiCalls
+	// counts them all.
+	reviews, podGets, keyReads, apiCalls *atomic.Int64
+	stop                                 func()
 }
 
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	tr := &testResolver{logs: &syncBuffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
-		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}}
+		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			// Watches are the informers': one each, not a call per request.
+			if req.URL.Query().Get("watch") != "true" {
+				tr.apiCalls.Add(1)
+			}
 			switch {
 			case req.Method == http.MethodPost && req.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
 				tr.reviews.Add(1)
 			case req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/pods/"):
 				tr.podGets.Add(1)
+			case req.URL.Path == resolver.DiscoveryPath || req.URL.Path == resolver.JWKSPath:
+				tr.keyReads.Add(1)
 			}
 			return rt.RoundTrip(req)
 		})
@@ -216,6 +238,7 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	c := resolver.DefaultConfig()
 	c.Host, c.Port, c.CertDir = "127.0.0.1", 0, suite.pki.certDir
 	c.Audience = audience
+	c.InjectionMarkKeys = suite.markKeys
 	c.AuthMode = "environment"
 	c.TenancyPolicy = suite.policy
 	c.Transport = suite.emu.HTTPClient()
@@ -359,6 +382,7 @@ func (w *world) pod(name string, containers ...corev1.Container) *corev1.Pod {
 	injector := &webhook.Defaulter{Reader: suite.client, Options: webhook.Options{
 		Image:    "registry.test/latchkey-env:test",
 		Resolver: &webhook.ResolverOptions{URL: w.r.url, Audience: audience, CAConfigMap: caConfigMap},
+		Marks:    suite.marks,
 	}}
 	if err := injector.Default(context.Background(), p); err != nil {
 		w.t.Fatalf("webhook: %v", err)
