@@ -39,15 +39,11 @@ type Handler struct {
 	// Timeout bounds one request (API and Key Vault included).
 	Timeout time.Duration
 	// BodyTimeout bounds the reading of a body, from the moment the token
-	// is accepted (DefaultBodyTimeout when zero).
+	// is accepted (DefaultServerTimeouts.Body when zero).
 	BodyTimeout time.Duration
 	Log         logr.Logger
 	Metrics     *Metrics
 }
-
-// DefaultBodyTimeout: a body is at most protocol.MaxRequestBytes, sent at
-// once by the binary.
-const DefaultBodyTimeout = 5 * time.Second
 
 // Namespaces says whether a namespace carries the injection label, from
 // the informer (which holds only labelled namespaces) or, when it does not
@@ -222,7 +218,7 @@ func bearer(header string) (string, bool) {
 func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (protocol.Request, error) {
 	timeout := h.BodyTimeout
 	if timeout <= 0 {
-		timeout = DefaultBodyTimeout
+		timeout = DefaultServerTimeouts.Body
 	}
 	// Not every ResponseWriter can (an HTTP/2 one can); the server's
 	// ReadTimeout bounds the body then.

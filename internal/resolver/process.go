@@ -305,6 +305,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 		Marks:        marks,
 		RequirePodIP: c.RequirePodIP,
 		Timeout:      c.RequestTimeout,
+		BodyTimeout:  c.Server.Body,
 		Log:          log.WithName("resolve"),
 		Metrics:      m,
 	}

@@ -31,15 +31,15 @@ type Server struct {
 // ServerTimeouts bound how long a connection may take to send a request.
 type ServerTimeouts struct {
 	// ReadHeader bounds the TLS handshake and the headers; Read the whole
-	// request, body included (the handler bounds the body itself from the
-	// moment the token is accepted); Idle a kept-alive connection between
-	// requests.
-	ReadHeader, Read, Idle time.Duration
+	// request, body included; Body the body from the moment the token is
+	// accepted (the request may have waited for a slot); Idle a kept-alive
+	// connection between requests.
+	ReadHeader, Read, Body, Idle time.Duration
 }
 
 // DefaultServerTimeouts: a pod sends its request, a few kilobytes, at
 // once; a client that trickles it is cut off in seconds, not held.
-var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Idle: 30 * time.Second}
+var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Body: 5 * time.Second, Idle: 30 * time.Second}
 
 // maxHeaderBytes bounds a request's headers: the token (at most
 // maxTokenBytes) and a few more.
