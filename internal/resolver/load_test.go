@@ -292,7 +292,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labelPairs ...s
 				}
 			}
 			if match {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}

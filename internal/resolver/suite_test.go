@@ -63,6 +63,7 @@ const (
 	downVault  = "kv-down"     // Key Vault down, then back
 	benchVault = "kv-bench"    // the rollout benchmark's
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
+	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
@@ -76,10 +77,11 @@ const (
 	flaky      = "flaky-value-Ii2Gg4"
 	benchValue = "bench-value-Ff6Dd8"
 	crossValue = "cross-value-Ee3Ss1"
+	slowValue  = "slow-value-Qq4Zz9"
 )
 
 // allValues are the plain values above, for leak checks.
-var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, clientSecret}
+var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, slowValue, clientSecret}
 
 var suite struct {
 	cfg    *rest.Config
@@ -186,6 +188,7 @@ func seed() *akvemu.Seed {
 			{Name: downVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "flaky", Value: to.Ptr(flaky)}}},
 			{Name: benchVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "bench", Value: to.Ptr(benchValue)}}},
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
+			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
 		},
 	}
 }
