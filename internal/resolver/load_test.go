@@ -71,6 +71,47 @@ func TestOneReadForARollout(t *testing.T) {
 	}
 }
 
+// TestRolloutBeyondTheBurst: more pods of one Deployment than the
+// namespace's burst start at once; those over it get 429 with
+// Retry-After, the binary waits and asks again, and every pod gets its
+// value for one Key Vault read: the retries are served from the shared
+// cache. (The default burst, 200, against 500 pods is the same with other
+// numbers.)
+func TestRolloutBeyondTheBurst(t *testing.T) {
+	t.Parallel()
+	r := newResolver(t, func(c *resolver.Config) { c.RateLimit, c.RateBurst = 20, 5 })
+	w := newWorld(t, r)
+	w.akvs("burst", burstVault, "burst", v2beta1.ObjectTypeSecret)
+	pods, _ := w.replicas(30, app("app", "BURST", "burst@azurekeyvault"))
+	before := kvReads(burstVault)
+	values := make([][]string, len(pods))
+	errs := make([]error, len(pods))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, p := range pods {
+		c := binaryClient(t, r, p, "app", suite.pki.caFile, func(o *envexec.ResolverClientOptions) {
+			o.Retry = envexec.RetryPolicy{Retries: 10, Wait: 100 * time.Millisecond}
+		})
+		wg.Go(func() {
+			<-start
+			values[i], errs[i] = c.Resolve(context.Background(), bindings("BURST=burst@azurekeyvault"))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range pods {
+		if errs[i] != nil || len(values[i]) != 1 || values[i][0] != burstValue {
+			t.Errorf("pod %d: %v", i, errs[i])
+		}
+	}
+	if n := metric(t, r.registry, "latchkey_resolver_requests_total", "result", "rate_limited"); n == 0 {
+		t.Error("no pod was over the burst")
+	}
+	if n := kvReads(burstVault) - before; n != 1 {
+		t.Errorf("%d Key Vault reads, want 1", n)
+	}
+}
+
 // TestCheckCaches: a token is verified locally at every request (no
 // TokenReview), a pod's read is reused for the pod cache's TTL (its other
 // containers, a restart), then made again.

@@ -64,6 +64,7 @@ const (
 	benchVault = "kv-bench"    // the rollout benchmark's
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
 	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
+	burstVault = "kv-burst"    // read by TestRolloutBeyondTheBurst only
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
@@ -78,10 +79,11 @@ const (
 	benchValue = "bench-value-Ff6Dd8"
 	crossValue = "cross-value-Ee3Ss1"
 	slowValue  = "slow-value-Qq4Zz9"
+	burstValue = "burst-value-Jj8Kk2"
 )
 
 // allValues are the plain values above, for leak checks.
-var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, slowValue, clientSecret}
+var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, slowValue, burstValue, clientSecret}
 
 var suite struct {
 	cfg    *rest.Config
@@ -189,6 +191,7 @@ func seed() *akvemu.Seed {
 			{Name: benchVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "bench", Value: to.Ptr(benchValue)}}},
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
 			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
+			{Name: burstVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "burst", Value: to.Ptr(burstValue)}}},
 		},
 	}
 }
