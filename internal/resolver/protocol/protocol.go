@@ -95,8 +95,10 @@ const (
 	CodeTokenMalformed     = "TokenMalformed"
 	CodeTokenWrongAudience = "TokenWrongAudience"
 	CodeTokenExpired       = "TokenExpired"
-	// CodeTokenRejected: TokenReview did not authenticate the token, or
-	// not for the resolver's audience.
+	// CodeTokenRejected: the token is not the cluster's service-account
+	// issuer's (another issuer, a signature that does not verify, a key the
+	// issuer does not publish), not valid yet, or TokenReview (the fallback)
+	// did not authenticate it for the resolver's audience.
 	CodeTokenRejected = "TokenRejected"
 
 	// 403: the caller is known and refused.
@@ -112,7 +114,9 @@ const (
 	CodePodTerminating = "PodTerminating"
 	// CodeNamespaceNotEnabled: the namespace lacks the injection label.
 	CodeNamespaceNotEnabled = "NamespaceNotEnabled"
-	// CodePodNotInjected: the webhook did not admit the pod.
+	// CodePodNotInjected: the pod does not carry the mark the webhook signs
+	// the pods it rewrites with (it did not admit the pod, or the pod
+	// changed since).
 	CodePodNotInjected = "PodNotInjected"
 	// CodeContainerNotFound: no container or init container of that name
 	// (ephemeral containers are never served).
