@@ -239,6 +239,9 @@ func (c Config) authConfig() keyvault.AuthConfig {
 type Resolver struct {
 	Manager ctrl.Manager
 	Server  *Server
+	// Verifier authenticates tokens; its Keys are read once the manager
+	// starts.
+	Verifier *TokenVerifier
 }
 
 // Start runs the resolver until ctx ends.
@@ -324,7 +327,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	}
 	log.Info("resolver configured", "identity", identity, "audience", c.Audience, "maxInFlight", c.MaxInFlight, "address", srv.Addr().String(),
 		"refreshInterval", c.RefreshInterval.String(), "requirePodIP", c.RequirePodIP, "tenancyPolicy", c.TenancyPolicy)
-	return &Resolver{Manager: mgr, Server: srv}, nil
+	return &Resolver{Manager: mgr, Server: srv, Verifier: verifier}, nil
 }
 
 // Fallback review bounds: while the issuer's keys cannot be read, tokens

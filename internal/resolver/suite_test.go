@@ -291,6 +291,15 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 		tr.stop()
 		return nil, fmt.Errorf("resolver not serving: %w", err)
 	}
+	// The issuer's keys are read at start; wait for that read, so the API
+	// calls tests count are their requests' alone.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return r.Verifier.Keys.Current() != nil, nil
+	})
+	if err != nil {
+		tr.stop()
+		return nil, fmt.Errorf("the resolver did not read the issuer's keys: %w", err)
+	}
 	return tr, nil
 }
 
