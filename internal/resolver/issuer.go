@@ -120,7 +120,7 @@ func (k *IssuerKeys) Refetch(ctx context.Context) (*KeySet, time.Duration, error
 	}
 	flight := k.startLocked()
 	k.mu.Unlock()
-	go k.fetch(flight)
+	go k.fetch(context.WithoutCancel(ctx), flight)
 	return k.wait(ctx, flight)
 }
 
@@ -130,7 +130,7 @@ func (k *IssuerKeys) Fetch(ctx context.Context) (*KeySet, error) {
 	flight := k.flight
 	if flight == nil {
 		flight = k.startLocked()
-		go k.fetch(flight)
+		go k.fetch(context.WithoutCancel(ctx), flight)
 	}
 	k.mu.Unlock()
 	set, _, err := k.wait(ctx, flight)
@@ -152,12 +152,13 @@ func (k *IssuerKeys) wait(ctx context.Context, flight chan struct{}) (*KeySet, t
 	return k.Current(), 0, k.Err()
 }
 
-// fetchTimeout bounds one read, which the requests waiting for it share.
+// fetchTimeout bounds one read, which the requests waiting for it share:
+// it is not cancelled when the request that started it gives up.
 const fetchTimeout = 10 * time.Second
 
 // fetch makes one read and publishes its result.
-func (k *IssuerKeys) fetch(flight chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+func (k *IssuerKeys) fetch(ctx context.Context, flight chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	set, err := k.read(ctx)
 	k.mu.Lock()

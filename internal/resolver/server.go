@@ -37,8 +37,9 @@ type ServerTimeouts struct {
 	ReadHeader, Read, Body, Idle time.Duration
 }
 
-// DefaultServerTimeouts: a pod sends its request, a few kilobytes, at
-// once; a client that trickles it is cut off in seconds, not held.
+// DefaultServerTimeouts are the server's timeouts: a pod sends its request,
+// a few kilobytes, at once; a client that trickles it is cut off in
+// seconds, not held.
 var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Body: 5 * time.Second, Idle: 30 * time.Second}
 
 // maxHeaderBytes bounds a request's headers: the token (at most

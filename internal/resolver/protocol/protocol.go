@@ -156,7 +156,8 @@ const (
 	CodeAPIUnavailable      = "KubernetesAPIUnavailable"
 )
 
-// ErrTooManyVariables: a request names more variables than allowed.
+// ErrTooManyVariables is DecodeRequest's error for a request naming more
+// variables than allowed.
 var ErrTooManyVariables = errors.New("the request names too many variables")
 
 // DecodeRequest reads one request: a JSON object with "container" (a
