@@ -248,8 +248,9 @@ func decodeBase64(s string) ([]byte, bool) {
 	return nil, false
 }
 
-// documentValues are the scalar values, at any depth, of a JSON object or
-// a YAML mapping (a multi-key-value secret); keys are names, not values.
+// documentValues are the scalar values, at any depth, of a JSON or YAML
+// mapping (a multi-key-value secret) or list (a document latchkey refuses,
+// whose values are as secret); keys are names, not values.
 func documentValues(s string) []string {
 	var out []string
 	if json.Valid([]byte(s)) {
@@ -259,7 +260,9 @@ func documentValues(s string) []string {
 		if dec.Decode(&doc) != nil {
 			return nil
 		}
-		if _, ok := doc.(map[string]any); !ok {
+		switch doc.(type) {
+		case map[string]any, []any:
+		default:
 			return nil
 		}
 		var walk func(v any)
@@ -284,7 +287,8 @@ func documentValues(s string) []string {
 		return out
 	}
 	var root yaml.Node
-	if yaml.Unmarshal([]byte(s), &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+	if yaml.Unmarshal([]byte(s), &root) != nil || len(root.Content) == 0 ||
+		root.Content[0].Kind != yaml.MappingNode && root.Content[0].Kind != yaml.SequenceNode {
 		return nil
 	}
 	var walk func(n *yaml.Node)
