@@ -47,6 +47,37 @@ func TestPlantsAreCaught(t *testing.T) {
 	}
 }
 
+// TestPlantsOf: the leaks of a check's own value, a PEM bundle in a JSON
+// document here, are each found, and none holds the value raw.
+func TestPlantsOf(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8 := pemOf("PRIVATE KEY", must(x509.MarshalPKCS8PrivateKey(key)))
+	sec1 := pemOf("EC PRIVATE KEY", must(x509.MarshalECPrivateKey(key)))
+	value := `{"tls.key": ` + jsonString(sec1, false) + `, "pin": "<1234-5678>"}`
+	plants := leakcheck.PlantsOf(t, value)
+	forms := map[string]bool{}
+	for _, p := range plants {
+		forms[p.Form] = true
+		if p.Secret != value || strings.Contains(p.Text, value) {
+			t.Errorf("%s: the secret is not the value, or the text holds it raw", p.Form)
+		}
+		if len(leakcheck.NewSet(value).Find("text", p.Text)) != 1 {
+			t.Errorf("%s: not found", p.Form)
+		}
+	}
+	if !forms["a line of the PEM of PKCS #8 DER of private key #1 of document value #2"] || len(plants) != 7 {
+		t.Errorf("plants %v, want 3 of the value, 2 of its key, 2 of its document values", forms)
+	}
+	for _, p := range plants {
+		if strings.HasPrefix(p.Form, "a line of") && !strings.Contains(pkcs8, strings.TrimPrefix(p.Text, "key: ")) {
+			t.Errorf("%s: not a line of the key's PKCS #8 PEM", p.Form)
+		}
+	}
+}
+
 func TestForms(t *testing.T) {
 	const value = `s3cr3t <value> & "quoted"` + "\n\tsecond line-value"
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)

@@ -85,6 +85,38 @@ func Plants(t testing.TB) []Plant {
 	return plants
 }
 
+// PlantsOf are leaks of value, a check's own value: written by slog's JSON
+// handler (JSON-escaped, and as bytes: base64), by its text handler
+// (quoted), and, when value holds them, a line and the DER of each private
+// key (PKCS #8, base64) and each value of its document, JSON-escaped. A check
+// that catches them all looks for value, and what is inside it, in the
+// forms that matter.
+func PlantsOf(t testing.TB, value string) []Plant {
+	t.Helper()
+	plants := []Plant{
+		{"JSON-escaped (slog JSON)", value, slogLine(t, jsonHandler, slog.String("value", value))},
+		{"Go-quoted (slog text)", value, slogLine(t, textHandler, slog.String("value", value))},
+		{"base64 ([]byte in slog JSON)", value, slogLine(t, jsonHandler, slog.Any("value", []byte(value)))},
+	}
+	seen := map[string]bool{}
+	for _, p := range parts(part{text: value}, 0) {
+		if p.kind == binary && strings.HasPrefix(p.name, "PKCS #8 DER") && !seen[p.text] {
+			seen[p.text] = true
+			der := []byte(p.text)
+			lines := strings.Split(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), "\n")
+			plants = append(plants,
+				Plant{"a line of the PEM of " + p.name, value, "key: " + lines[len(lines)/2]},
+				Plant{"base64 of " + p.name + " (slog JSON)", value, slogLine(t, jsonHandler, slog.Any("key", der))})
+		}
+	}
+	for i, v := range documentValues(strings.TrimSpace(value)) {
+		if len(v) >= MinLength {
+			plants = append(plants, Plant{fmt.Sprintf("document value #%d, JSON-escaped (encoding/json)", i+1), value, jsonLine(t, map[string]string{"v": v})})
+		}
+	}
+	return plants
+}
+
 func jsonHandler(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) }
 func textHandler(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) }
 
