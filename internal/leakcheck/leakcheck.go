@@ -49,6 +49,18 @@ func NewSet(values ...string) *Set {
 	return s
 }
 
+// Of is NewSet for a test that names its values: it fails t if one is too
+// short to be looked for, as a check for it could not fail.
+func Of(t testing.TB, values ...string) *Set {
+	t.Helper()
+	for i, v := range values {
+		if len(strings.TrimSpace(v)) < MinLength {
+			t.Fatalf("leakcheck: value #%d is shorter than %d bytes: a check for it could not fail; make it longer", i+1, MinLength)
+		}
+	}
+	return NewSet(values...)
+}
+
 // AddValues adds values labelled by their position in the set.
 func (s *Set) AddValues(values ...string) {
 	for _, v := range values {

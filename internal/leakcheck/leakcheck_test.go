@@ -169,6 +169,17 @@ func TestNoFalsePositives(t *testing.T) {
 	}
 }
 
+// TestOfRefusesShortValues: a test naming a value too short to look for
+// is told, not left with a check that cannot fail.
+func TestOfRefusesShortValues(t *testing.T) {
+	if !leakcheck.Caught(t, func(tb testing.TB) { leakcheck.Of(tb, "long-enough-value", "short") }) {
+		t.Error("a short value was accepted")
+	}
+	if leakcheck.Caught(t, func(tb testing.TB) { leakcheck.Of(tb, "long-enough-value") }) {
+		t.Error("a long value was refused")
+	}
+}
+
 // TestLeakNeverHoldsTheValue: a report says where and how, not what.
 func TestLeakNeverHoldsTheValue(t *testing.T) {
 	const value = "never-print-me-Zq9"
