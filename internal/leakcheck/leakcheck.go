@@ -160,3 +160,26 @@ func (s *Set) Check(t testing.TB, where, haystack string) {
 		t.Error(l)
 	}
 }
+
+// ErrorWindow is the run of bytes CheckError looks for: a parser's error
+// may quote the piece of its input it stopped at.
+const ErrorWindow = 12
+
+// CheckError fails t if err's message shows secret, a parser's input: in
+// any form, or any run of ErrorWindow bytes of it. A secret shorter than
+// MinLength (a marker every input of a test holds) is looked for as is.
+func CheckError(t testing.TB, err error, secret string) {
+	t.Helper()
+	if err == nil || secret == "" {
+		return
+	}
+	if len(strings.TrimSpace(secret)) < MinLength {
+		if i := strings.Index(err.Error(), secret); i >= 0 {
+			t.Errorf("a marker of the secret input (%d bytes) leaked into the error at byte %d", len(secret), i)
+		}
+		return
+	}
+	set := &Set{Window: ErrorWindow}
+	set.Add("the secret input", secret)
+	set.Check(t, "the error", err.Error())
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -212,6 +213,27 @@ func TestWindow(t *testing.T) {
 	set.AddValues(value)
 	if leaks := set.Find("error", haystack); len(leaks) != 1 {
 		t.Errorf("with a window of 12: %v", leaks)
+	}
+}
+
+// TestCheckError: an error quoting a piece of its input, or a short
+// marker, fails; one that names no part of it passes.
+func TestCheckError(t *testing.T) {
+	const input = `{"key": "s3cr3t-document-value"`
+	for _, tt := range []struct {
+		msg, secret string
+		caught      bool
+	}{
+		{`unexpected end of JSON input after "3t-document-va"`, input, true},
+		{"bad document: " + jsonString(input, true), input, true},
+		{"invalid character in s3cr3t", "s3cr3t", true},
+		{"not a JSON object", input, false},
+		{"not a JSON object", "s3cr3t", false},
+	} {
+		err := errors.New(tt.msg)
+		if got := leakcheck.Caught(t, func(tb testing.TB) { leakcheck.CheckError(tb, err, tt.secret) }); got != tt.caught {
+			t.Errorf("%q: caught %v, want %v", tt.msg, got, tt.caught)
+		}
 	}
 }
 
