@@ -94,7 +94,7 @@ func parts(p part, depth int) []part {
 	}
 	if p.kind == binary {
 		if depth < maxDepth {
-			out = append(out, keysIn(p, []byte(p.text), depth)...)
+			out = append(out, bundleParts(p, []byte(p.text), depth)...)
 		}
 		return out
 	}
@@ -129,17 +129,24 @@ func parts(p part, depth int) []part {
 		}
 		inner("what it decodes to (base64)", string(b), kind)
 	}
-	return append(out, keysIn(p, []byte(t), depth)...)
+	return append(out, bundleParts(p, []byte(t), depth)...)
 }
 
-// keysIn are the parts of each private key in b (see privateKeys), inside p.
-func keysIn(p part, b []byte, depth int) []part {
+// bundleParts are the parts of each private key in b (see bundleContents)
+// and, for a PFX, of each certificate as PEM (tls.crt; a PEM bundle's are
+// its own lines), inside p.
+func bundleParts(p part, b []byte, depth int) []part {
+	keys, certs := bundleContents(b)
 	var out []part
-	for i, k := range privateKeys(b) {
+	for i, k := range keys {
 		for _, kp := range keyParts(k) {
 			kp.name = of(fmt.Sprintf("%s of private key #%d", kp.name, i+1), p.name)
 			out = append(out, parts(kp, depth+1)...)
 		}
+	}
+	for i, c := range certs {
+		out = append(out, parts(part{name: of(fmt.Sprintf("certificate #%d (PEM)", i+1), p.name),
+			text: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})), kind: derived}, depth+1)...)
 	}
 	return out
 }
@@ -319,9 +326,10 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// privateKeys are the private keys in b: PEM blocks (PKCS #8, PKCS #1,
-// SEC 1) and a PKCS #12 file without a password, as Key Vault exports it.
-func privateKeys(b []byte) []crypto.PrivateKey {
+// bundleContents are the private keys in b: PEM blocks (PKCS #8, PKCS #1,
+// SEC 1) and a PKCS #12 file without a password, as Key Vault exports it,
+// with the PKCS #12 file's certificates.
+func bundleContents(b []byte) ([]crypto.PrivateKey, []*x509.Certificate) {
 	var keys []crypto.PrivateKey
 	for rest := b; ; {
 		var block *pem.Block
@@ -339,12 +347,14 @@ func privateKeys(b []byte) []crypto.PrivateKey {
 			keys = append(keys, k)
 		}
 	}
-	if len(keys) == 0 && !utf8.Valid(b) {
-		if k, _, _, err := pkcs12.DecodeChain(b, ""); err == nil {
-			keys = append(keys, k)
-		}
+	if len(keys) > 0 || utf8.Valid(b) {
+		return keys, nil
 	}
-	return keys
+	k, leaf, chain, err := pkcs12.DecodeChain(b, "")
+	if err != nil {
+		return nil, nil
+	}
+	return []crypto.PrivateKey{k}, append([]*x509.Certificate{leaf}, chain...)
 }
 
 // keyParts are the forms latchkey could write a private key in: PKCS #8

@@ -72,9 +72,9 @@ func (s *Set) AddValues(values ...string) {
 // hold it; "" numbers it). It looks for the value and, each on its own,
 // what is inside it: its lines (a PEM key leaked one line at a time), each
 // value of a JSON or YAML document, the user and password of user:pass,
-// what a base64 value decodes to, and the private key of a PEM bundle or a
-// PFX in its PKCS #8, PKCS #1 or SEC 1 PEM and DER forms and as its secret
-// scalar. Each of those is looked for raw, JSON-escaped (encoding/json's
+// what a base64 value decodes to, the private key of a PEM bundle or a PFX
+// in its PKCS #8, PKCS #1 or SEC 1 PEM and DER forms and as its secret
+// scalar, and a PFX's certificates as PEM (tls.crt). Each of those is looked for raw, JSON-escaped (encoding/json's
 // HTML-safe escaping and slog's), Go-quoted (%q, slog's text handler) and
 // one inside another, as base64 (standard and URL, padded or not, at any
 // offset in a longer byte slice), as hex and as a Go byte list.

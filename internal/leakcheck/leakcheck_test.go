@@ -140,6 +140,7 @@ func TestForms(t *testing.T) {
 		{"the EC private scalar as hex", sec1, fmt.Sprintf("%x", ecD)},
 		{"an Ed25519 seed", pkcs8Ed, base64.StdEncoding.EncodeToString(edKey.Seed())},
 		{"the key of a PFX", base64.StdEncoding.EncodeToString(pfx), lineOf(pkcs1, 3)},
+		{"the certificate of a PFX, as PEM (tls.crt)", base64.StdEncoding.EncodeToString(pfx), lineOf(certPEM(t, pfx), 4)},
 		{"the key of a PEM bundle in a JSON document", `{"tls.key": ` + jsonString(pkcs1, false) + `}`, lineOf(pkcs8RSA, 4)},
 	}
 	for _, tt := range tests {
@@ -357,4 +358,13 @@ func BenchmarkAdd(b *testing.B) {
 			}
 		})
 	}
+}
+
+// certPEM is the leaf certificate of a PFX as PEM.
+func certPEM(t *testing.T, pfx []byte) string {
+	_, leaf, _, err := pkcs12.DecodeChain(pfx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pemOf("CERTIFICATE", leaf.Raw)
 }
