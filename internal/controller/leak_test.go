@@ -107,9 +107,13 @@ func TestLeakCheckFindsLeaks(t *testing.T) {
 	create(t, &corev1.Secret{ObjectMeta: *meta.DeepCopy()})
 	create(t, &corev1.ConfigMap{ObjectMeta: *meta.DeepCopy()})
 	for i, p := range plants {
-		create(t, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("planted-%d", i)},
+		create(t, &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("planted-%d", i)},
 			InvolvedObject: corev1.ObjectReference{Kind: "AzureKeyVaultSecret", Namespace: ns, Name: "planted"},
-			Reason: "Planted", Message: p.Text, Type: corev1.EventTypeWarning})
+			Reason:         "Planted",
+			Message:        p.Text,
+			Type:           corev1.EventTypeWarning,
+		})
 	}
 
 	places := []string{"controller log #0", "AzureKeyVaultSecret " + ns + "/planted", "Secret metadata " + ns + "/planted",

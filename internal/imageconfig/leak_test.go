@@ -26,7 +26,8 @@ func noCredentials(t testing.TB, what, s string, pullSecrets []PullSecret, other
 func TestNoCredentialsFindsLeaks(t *testing.T) {
 	ps := PullSecret{Name: "regcred", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON("reg.example.com", "alice", `s3cret "pass" <word>`)}
 	for _, p := range leakcheck.PlantsOf(t, `s3cret "pass" <word>`) {
-		if !leakcheck.Caught(t, func(tb testing.TB) { noCredentials(tb, "the error", "registry reg.example.com: "+p.Text, []PullSecret{ps}) }) {
+		msg := "registry reg.example.com: " + p.Text
+		if !leakcheck.Caught(t, func(tb testing.TB) { noCredentials(tb, "the error", msg, []PullSecret{ps}) }) {
 			t.Errorf("the pull secret's password planted as %s: not reported", p.Form)
 		}
 	}
