@@ -26,6 +26,9 @@ import (
 type needle struct {
 	form string // never holds the value
 	text string
+	// written: the part as text (raw or escaped), not an encoding of its
+	// bytes; a Set's Window applies to these.
+	written bool
 }
 
 // part is a value, or something inside it that is secret on its own.
@@ -55,31 +58,27 @@ const (
 // in a JSON document in base64 is depth 3).
 const maxDepth = 4
 
-// needles are the texts that would show value, longest form first within
-// each part, without repeats. With window > 0 every run of window bytes of
-// each text form is one too.
+// needles are the texts that would show value, part by part, form by form,
+// without repeats. With window > 0 every run of window bytes of each
+// written form is one too.
 func needles(value string, window int) []needle {
 	seen := map[string]bool{}
 	var out []needle
-	add := func(form, text string) {
-		if len(text) >= MinLength && !seen[text] {
-			seen[text] = true
-			out = append(out, needle{form, text})
+	add := func(n needle) {
+		if len(n.text) >= MinLength && !seen[n.text] {
+			seen[n.text] = true
+			out = append(out, n)
 		}
 	}
 	for _, p := range parts(part{text: value}, 0) {
 		for _, f := range forms(p) {
-			add(f.form, f.text)
+			add(f)
 		}
 	}
 	if window > 0 {
-		n := len(out)
-		for _, nd := range out[:n] {
-			if strings.HasPrefix(nd.form, "base64") || strings.HasPrefix(nd.form, "hex") || strings.HasPrefix(nd.form, "byte list") {
-				continue
-			}
-			for i := 0; i+window <= len(nd.text); i++ {
-				add(fmt.Sprintf("a %d-byte run of %s", window, nd.form), nd.text[i:i+window])
+		for _, n := range slices.Clone(out) {
+			for i := 0; n.written && i+window <= len(n.text); i++ {
+				add(needle{form: fmt.Sprintf("a %d-byte run of %s", window, n.form), text: n.text[i : i+window]})
 			}
 		}
 	}
@@ -162,10 +161,10 @@ func of(name, outer string) string {
 // forms are the texts that show p.
 func forms(p part) []needle {
 	var out []needle
-	add := func(form, text string) { out = append(out, needle{of(form, p.name), text}) }
+	add := func(form, text string) { out = append(out, needle{form: of(form, p.name), text: text}) }
 	if p.kind != binary {
 		for _, e := range escapes(p.text) {
-			add(e.form, e.text)
+			out = append(out, needle{form: of(e.form, p.name), text: e.text, written: true})
 		}
 	} else {
 		add("raw", p.text)
@@ -206,12 +205,12 @@ var escapers = []struct {
 // escapes are s raw, escaped once, and escaped twice (a quoted error in a
 // JSON log, a JSON document in a JSON field).
 func escapes(s string) []needle {
-	out := []needle{{"raw", s}}
+	out := []needle{{form: "raw", text: s}}
 	for _, inner := range escapers {
 		once := inner.escape(s)
-		out = append(out, needle{inner.name, once})
+		out = append(out, needle{form: inner.name, text: once})
 		for _, outer := range escapers {
-			out = append(out, needle{outer.name + " " + inner.name, outer.escape(once)})
+			out = append(out, needle{form: outer.name + " " + inner.name, text: outer.escape(once)})
 		}
 	}
 	return out
