@@ -123,7 +123,8 @@ type seen struct {
 
 func seenOf(akvs *v2beta1.AzureKeyVaultSecret) seen {
 	return seen{uid: akvs.UID, generation: akvs.Generation, metadata: hashMetadata(akvs.Labels, akvs.Annotations),
-		output: akvs.Spec.Output != nil && (akvs.Spec.Output.Secret != nil || akvs.Spec.Output.ConfigMap != nil)}
+		output:     akvs.Spec.Output != nil && (akvs.Spec.Output.Secret != nil || akvs.Spec.Output.ConfigMap != nil),
+		unreadable: len(akvs.Unreadable) > 0}
 }
 
 // legacyPass is what akv2k8s 1.8.4 would have counted for one pass.

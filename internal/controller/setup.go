@@ -113,8 +113,7 @@ func outputsOf(kind string) handler.MapFunc {
 			return nil
 		}
 		names := map[string]bool{}
-		ts, _ := targetsOf(akvs)
-		for _, t := range ts {
+		for _, t := range targetsOf(akvs) {
 			if t.kind.name() == kind {
 				names[t.name] = true
 			}

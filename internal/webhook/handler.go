@@ -153,6 +153,9 @@ func (d *Defaulter) refs(ctx context.Context, ns string, plans []containerPlan) 
 			if err != nil {
 				return nil, nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
 			}
+			if problems := v2beta1.Check(akvs).ForInjection(); len(problems) > 0 {
+				return nil, nil, fmt.Errorf("AzureKeyVaultSecret %s/%s, named by an @azurekeyvault placeholder, cannot be used: %s", ns, name, problems)
+			}
 			refs[name] = refOf(akvs)
 		}
 	}
@@ -226,18 +229,9 @@ func container(pod *corev1.Pod, p containerPlan) *corev1.Container {
 
 // refOf is what direct mode needs of an AzureKeyVaultSecret: the object it
 // names and the transforms of its output (akv2k8s applied them to injected
-// values too; v2's transform wins over v1alpha1's transforms).
+// values too).
 func refOf(akvs *v2beta1.AzureKeyVaultSecret) Ref {
 	o := akvs.Spec.Vault.Object
-	r := Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
-	if out := akvs.Spec.Output; out != nil {
-		list := out.Transform
-		if len(list) == 0 {
-			list = out.Transforms
-		}
-		for _, t := range list {
-			r.Transform = append(r.Transform, string(t))
-		}
-	}
-	return r
+	return Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
+		Transform: akvs.Spec.Output.TransformNames()}
 }

@@ -374,10 +374,24 @@ func TestPodBeforeItsAzureKeyVaultSecret(t *testing.T) {
 func TestAdmissionErrors(t *testing.T) {
 	ns := namespace(t, true)
 	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	// Accepted by the schema, as akv2k8s's accepted it; it cannot serve a
+	// placeholder (v2beta1.Check).
+	invalid := &v2beta1.AzureKeyVaultSecret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rot"},
+		Spec: v2beta1.AzureKeyVaultSecretSpec{
+			Vault:  v2beta1.AzureKeyVault{Name: "kv", Object: v2beta1.AzureKeyVaultObject{Name: "rot", Type: v2beta1.ObjectTypeSecret}},
+			Output: &v2beta1.AzureKeyVaultOutput{Transform: []v2beta1.Transform{"rot13"}},
+		},
+	}
+	if err := suite.client.Create(context.Background(), invalid); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, want string
 		pod        *corev1.Pod
 	}{
+		{"AzureKeyVaultSecret that cannot be used", "AzureKeyVaultSecret " + ns + "/rot, named by an @azurekeyvault placeholder, cannot be used: spec.output.transform[0] is not a transform",
+			newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "rot@azurekeyvault")})},
 		{"direct mode, unknown AzureKeyVaultSecret", "container app: AzureKeyVaultSecret " + ns + "/nope, named by an @azurekeyvault placeholder, does not exist; it sets ENV_INJECTOR_DISABLE_AUTH_SERVICE=true",
 			newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "nope@azurekeyvault", "ENV_INJECTOR_DISABLE_AUTH_SERVICE", "true")})},
 		{"image not in the registry", "set command", newPod(ns, corev1.Container{Name: "app", Image: suite.registry + "/team/missing:1", Env: envVars("PW", "db@azurekeyvault")})},
