@@ -82,8 +82,10 @@ var ledger = []permission{
 		why: "env_injector.imageLookups: the image pull secrets of a pod without a command and of its ServiceAccount, one by name, " +
 			"to read the image's ENTRYPOINT/CMD; RBAC cannot narrow it to pods being admitted, so the switch drops it"},
 	// The resolver.
+	{who: "resolver", where: cluster, urls: []string{"/.well-known/openid-configuration", "/openid/v1/jwks"}, verbs: []string{"get"},
+		why: "verify pods' tokens locally against the service-account issuer's published keys (every ServiceAccount has it by default; granted for clusters that removed that binding)"},
 	{who: "resolver", where: cluster, apiGroup: "authentication.k8s.io", resources: []string{"tokenreviews"}, verbs: []string{"create"},
-		why: "validate the tokens pods present (and, with metrics.auth, scrapers' tokens)"},
+		why: "review pods' tokens while the issuer's keys cannot be read (and, with metrics.auth, scrapers' tokens)"},
 	{who: "resolver", where: cluster, apiGroup: "", resources: []string{"pods"}, verbs: []string{"get"},
 		why: "read the pod a token names: its UID, ServiceAccount and containers' env"},
 	{who: "resolver", where: cluster, apiGroup: "", resources: []string{"namespaces"}, verbs: []string{"get", "list", "watch"},
