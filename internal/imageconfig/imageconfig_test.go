@@ -436,7 +436,7 @@ func TestLookupUnreachable(t *testing.T) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		r := newResolver(t, nil, Options{Transport: &http.Transport{}})
 		_, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
-		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "TLS certificate is not trusted") {
+		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "TLS certificate of the registry is not trusted") {
 			t.Fatalf("err = %v, want ErrRegistry about the certificate", err)
 		}
 	})
@@ -445,8 +445,8 @@ func TestLookupUnreachable(t *testing.T) {
 		closed.srv.Close()
 		r := newResolver(t, closed, Options{})
 		_, err := r.Lookup(t.Context(), Request{Image: closed.ref("app:v1")})
-		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "cannot reach the registry") {
-			t.Fatalf("err = %v, want ErrRegistry saying it cannot reach the registry", err)
+		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "the registry refused the connection") {
+			t.Fatalf("err = %v, want ErrRegistry saying the registry refused the connection", err)
 		}
 	})
 	t.Run("server errors", func(t *testing.T) {
