@@ -48,6 +48,8 @@ func TestMultiKeyYAML(t *testing.T) {
 		{name: "merge key, explicit wins", doc: "base: &b {x: \"1\", y: \"2\"}\n<<: *b\ny: own\n", want: data("base", `{"x":"1","y":"2"}`, "x", "1", "y", "own")},
 		{name: "merge list, earlier wins", doc: "a: &a {k: first}\nb: &b {k: second, j: j}\n<<: [*a, *b]\n", want: data("a", `{"k":"first"}`, "b", `{"j":"j","k":"second"}`, "k", "first", "j", "j")},
 		{name: "duplicate keys: last wins", doc: "k: first\nk: second\n", want: data("k", "second")},
+		{name: "binary key decoded, as akv2k8s read it", doc: "!!binary a2V5: v\n", want: data("key", "v")},
+		{name: "null key is empty, as akv2k8s read it (so no valid data key)", doc: "~: s3cr3t-value\n", wantErr: output.ErrInvalidDataKey},
 		{name: "empty document", doc: "", want: data()},
 		{name: "comment only", doc: "# nothing\n", want: data()},
 		{name: "null document", doc: "~\n", want: data()},

@@ -61,11 +61,18 @@ func collectMapping(n *yaml.Node, out map[string][]byte, depth int) error {
 			merges = append(merges, v)
 			continue
 		}
+		// A key reads as a value does (akv2k8s's yaml.v2 decoding into
+		// map[string]string did): "~: v" has the key "", a !!binary key is
+		// decoded.
+		key, err := yamlValueText(k)
+		if err != nil {
+			return err
+		}
 		text, err := yamlValueText(v)
 		if err != nil {
 			return err
 		}
-		out[k.Value] = text
+		out[string(key)] = text
 	}
 	for _, m := range merges {
 		if err := merge(m, out, depth); err != nil {
