@@ -40,12 +40,14 @@ dev: ## Run latchkey locally: no Azure, no cluster, no root (NODE=1 adds a real 
 	@$(call tool_env,$(DEV_TOOLS)) exec $(BIN)/dev $(if $(NODE),--node)
 
 .PHONY: generate
-generate: ## Regenerate deepcopy code and the CRD from the API types' markers.
+generate: ## Regenerate deepcopy code and the CRD (and its copy in the chart) from the API types' markers.
 	@cg=$$($(TOOL) controller-gen); tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$$cg object paths=./api/...; \
 	$$cg crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=$$tmp; \
 	$(GO) run ./hack/crdversions -in $$tmp/spv.no_azurekeyvaultsecrets.yaml \
 	  -out config/crd/spv.no_azurekeyvaultsecrets.yaml -versions v1alpha1,v1,v2alpha1
+	@# The chart installs a copy (Helm reads only files inside the chart).
+	@cp config/crd/spv.no_azurekeyvaultsecrets.yaml charts/latchkey/crds/
 
 .PHONY: build
 build: ## Build every command into bin/.
@@ -106,7 +108,7 @@ lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint).
 
 .PHONY: verify
 verify: generate ## Fail if formatting, go.mod or generated files are out of date; then lint.
-	@git diff --exit-code -- api config || { echo "verify: generated files changed; commit the output of make generate"; exit 1; }
+	@git diff --exit-code -- api config charts/latchkey/crds || { echo "verify: generated files changed; commit the output of make generate"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "verify: run gofmt -w"; exit 1; }
 	$(GO) mod tidy -diff
 	$(GO) vet ./...

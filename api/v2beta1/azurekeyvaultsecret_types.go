@@ -6,6 +6,7 @@ import (
 )
 
 // ObjectType is the kind of Key Vault object an AzureKeyVaultSecret reads.
+// The enum is akv2k8s's, so the schema refuses what akv2k8s's refused.
 // +kubebuilder:validation:Enum=secret;certificate;key;multi-key-value-secret
 type ObjectType string
 
@@ -27,8 +28,10 @@ const (
 	ContentTypeYAML ContentType = "application/x-yaml"
 )
 
-// Transform is one step applied to a value before it is written.
-// +kubebuilder:validation:Enum=trim;base64encode;base64decode
+// Transform is one step applied to a value before it is written. The schema
+// takes any string, as akv2k8s's did: an unknown one is reported on the
+// object (Ready=False, reason InvalidSpec, see Check) rather than refused,
+// so every manifest akv2k8s accepted still applies.
 type Transform string
 
 // The transforms akv2k8s defined, applied in the order listed in the spec.
@@ -47,43 +50,68 @@ type ChainOrder string
 const ChainOrderEnsureServerFirst ChainOrder = "ensureserverfirst"
 
 // AzureKeyVaultSecretSpec says which Key Vault object to read and where to put it.
-// +kubebuilder:validation:XValidation:rule="self.vault.object.type != 'multi-key-value-secret' || has(self.vault.object.contentType)",message="vault.object.contentType is required for multi-key-value-secret: application/x-json or application/x-yaml"
+//
+// The schema accepts every object akv2k8s's CRD accepted, in every version
+// (test/migration checks it against akv2k8s's CRD and documentation).
+// Constraints akv2k8s's schema did not have, such as contentType being
+// required for multi-key-value-secret, are decided by Check and reported on
+// the object instead of refused by the API server.
 type AzureKeyVaultSecretSpec struct {
+	// Vault names the Key Vault and the object in it to read.
 	Vault AzureKeyVault `json:"vault"`
-	// Output is where the controller writes the object. The env injector
-	// ignores it: an AzureKeyVaultSecret without output only serves pods.
+	// Output is where the controller writes the object: a Secret, a
+	// ConfigMap or both. The env injector reads only its transform: an
+	// AzureKeyVaultSecret without output only serves pods.
 	// +optional
 	Output *AzureKeyVaultOutput `json:"output,omitempty"`
 	// RefreshInterval overrides the controller's refresh interval for this
-	// object, e.g. "1h". Objects pinned to a version are never polled.
+	// object, as a Go duration such as "90s" or "1h". Objects pinned to a
+	// version are never polled. A latchkey field, unknown to akv2k8s.
 	// +optional
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 }
 
 // AzureKeyVault names a vault and an object in it.
 type AzureKeyVault struct {
-	// Name of the Key Vault, the first label of its DNS name.
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=127
-	Name   string              `json:"name"`
+	// Name of the Key Vault: the first label of its DNS name
+	// (<name>.vault.azure.net in the public cloud). Required.
+	Name string `json:"name"`
+	// Object names the object to read in the vault.
 	Object AzureKeyVaultObject `json:"object"`
-	// AzureIdentity was akv2k8s's aad-pod-identity binding. It is accepted so
-	// existing manifests apply unchanged, and ignored: see the migration guide.
+	// AzureIdentity is akv2k8s's per-object identity (an aad-pod-identity
+	// binding). It is accepted so existing manifests apply unchanged, and
+	// not honoured: latchkey reads Key Vault with the one identity of its
+	// install (keyVaultAuth), so the controller sets the condition
+	// AzureIdentity=False, reason Ignored, when it is set.
 	// +optional
-	AzureIdentity string `json:"azureIdentity,omitempty"`
+	AzureIdentity *AzureIdentity `json:"azureIdentity,omitempty"`
+}
+
+// AzureIdentity is akv2k8s's spec.vault.azureIdentity, an object with a
+// name. An object stored when the field was a plain string (an earlier
+// latchkey schema) decodes too: the string is the name.
+type AzureIdentity struct {
+	// Name of the identity akv2k8s would have used (an AzureIdentity of
+	// aad-pod-identity). Not honoured by latchkey: see azureIdentity.
+	// +optional
+	Name string `json:"name,omitempty"`
 }
 
 // AzureKeyVaultObject names one object in a vault.
 type AzureKeyVaultObject struct {
-	// Name of the object in the vault.
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=127
-	Name string     `json:"name"`
+	// Name of the object in the vault. Required.
+	Name string `json:"name"`
+	// Type of the object: secret, certificate, key, or
+	// multi-key-value-secret (a secret holding a JSON or YAML document
+	// whose top-level keys become separate keys).
 	Type ObjectType `json:"type"`
-	// Version pins the object to one version; it is then read once, never polled.
+	// Version pins the object to one version; it is then read once, never
+	// polled. Empty reads the current version.
 	// +optional
 	Version string `json:"version,omitempty"`
-	// ContentType is required for multi-key-value-secret objects.
+	// ContentType says how a multi-key-value-secret's document is encoded:
+	// application/x-json or application/x-yaml. Required for that type,
+	// ignored for the others.
 	// +optional
 	ContentType ContentType `json:"contentType,omitempty"`
 	// Poll is akv2k8s's never-used polling switch (serialized as "bool"),
@@ -94,15 +122,23 @@ type AzureKeyVaultObject struct {
 
 // AzureKeyVaultOutput is where the controller writes the object.
 type AzureKeyVaultOutput struct {
-	// Transform is applied to the value, in order.
+	// Transform lists steps applied in order to the value of a secret
+	// object, for the controller's outputs and the env injector's
+	// placeholders alike: trim, base64encode, base64decode. Any other name
+	// is accepted, as akv2k8s's schema did, and reported on the object
+	// (Ready=False, reason InvalidSpec).
 	// +optional
 	Transform []Transform `json:"transform,omitempty"`
-	// Transforms is v1alpha1's spelling of Transform; Transform wins when both
-	// are set.
+	// Transforms is v1alpha1's spelling of transform, served in every
+	// version; transform wins when both are set.
 	// +optional
 	Transforms []Transform `json:"transforms,omitempty"`
+	// Secret is the Secret to write. An empty name means no Secret, as in
+	// akv2k8s.
 	// +optional
 	Secret *AzureKeyVaultOutputSecret `json:"secret,omitempty"`
+	// ConfigMap is the ConfigMap to write, beside or instead of the
+	// Secret. An empty name means no ConfigMap, as in akv2k8s.
 	// +optional
 	ConfigMap *AzureKeyVaultOutputConfigMap `json:"configMap,omitempty"`
 }
@@ -110,40 +146,42 @@ type AzureKeyVaultOutput struct {
 // AzureKeyVaultOutputSecret describes the Secret to write.
 type AzureKeyVaultOutputSecret struct {
 	// Name of the Secret, in the AzureKeyVaultSecret's namespace.
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 	// Type of a Secret this creates, verbatim (akv2k8s wrote "opaque" as given);
 	// it also selects the keys written. An existing Secret's type is never changed.
 	// +optional
 	Type corev1.SecretType `json:"type,omitempty"`
 	// DataKey is the key the value is written under, for types that do not
-	// define their own keys.
+	// define their own keys (Opaque and custom types).
 	// +optional
-	// +kubebuilder:validation:MaxLength=253
 	DataKey string `json:"dataKey,omitempty"`
-	// ChainOrder is accepted for compatibility; chains are always leaf first.
+	// ChainOrder ensureserverfirst put the server certificate first in
+	// akv2k8s; it is accepted, and latchkey always writes chains leaf first.
 	// +optional
 	ChainOrder ChainOrder `json:"chainOrder,omitempty"`
 }
 
 // AzureKeyVaultOutputConfigMap describes the ConfigMap to write.
 type AzureKeyVaultOutputConfigMap struct {
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// Name of the ConfigMap, in the AzureKeyVaultSecret's namespace.
 	Name string `json:"name"`
+	// DataKey is the key the value is written under (every object type but
+	// multi-key-value-secret, whose keys are the document's).
 	// +optional
-	// +kubebuilder:validation:MaxLength=253
 	DataKey string `json:"dataKey,omitempty"`
 }
 
 // AzureKeyVaultSecretStatus is what the controller last did. It never holds a
 // value: only versions, hashes, names and times.
 type AzureKeyVaultSecretStatus struct {
+	// Conditions: Ready says whether the outputs hold the object as the
+	// spec asks, with a reason; AzureIdentity=False (reason Ignored) says
+	// that spec.vault.azureIdentity is set and not honoured.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// ObservedGeneration is the generation of the spec the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// ObjectVersion is the Key Vault version last written to the output.
@@ -153,20 +191,24 @@ type AzureKeyVaultSecretStatus struct {
 	// +optional
 	LastOutputChange *metav1.Time `json:"lastOutputChange,omitempty"`
 
-	// SecretHash, SecretName, ConfigMapHash, ConfigMapName and LastAzureUpdate
-	// are akv2k8s's status fields, kept for users' tooling. The hashes change
-	// when the output's content does; they are computed from the Key Vault
-	// version and the output's keys, never from values (a hash of a short value
-	// can be reversed by trying candidates). LastAzureUpdate equals
-	// LastOutputChange.
+	// The fields below are akv2k8s's, kept for users' tooling. Its hashes
+	// covered values; a hash of a short value can be reversed by trying
+	// candidates, so latchkey's cover only what identifies the content.
+
+	// SecretHash changes when the Secret's content does: a hash of the Key
+	// Vault version, the Secret's name and its keys, never of values.
 	// +optional
 	SecretHash string `json:"secretHash,omitempty"`
+	// SecretName is the Secret the last successful sync wrote.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
+	// ConfigMapHash is SecretHash for the ConfigMap.
 	// +optional
 	ConfigMapHash string `json:"configMapHash,omitempty"`
+	// ConfigMapName is the ConfigMap the last successful sync wrote.
 	// +optional
 	ConfigMapName string `json:"configMapName,omitempty"`
+	// LastAzureUpdate is akv2k8s's name for lastOutputChange.
 	// +optional
 	LastAzureUpdate *metav1.Time `json:"lastAzureUpdate,omitempty"`
 }
@@ -187,9 +229,19 @@ type AzureKeyVaultSecret struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Spec says which Key Vault object to read and where to write it.
 	Spec AzureKeyVaultSecretSpec `json:"spec"`
+	// Status is what the controller last did. It never holds a value.
 	// +optional
 	Status AzureKeyVaultSecretStatus `json:"status,omitempty"`
+
+	// Unreadable lists the fields of the stored spec whose JSON does not fit
+	// these types (an object stored under akv2k8s's or an older schema):
+	// UnmarshalJSON leaves them zero instead of failing, so one such object
+	// never fails a list of all of them. Check reports them. It is never
+	// serialized: an object with unreadable fields must not be written back
+	// whole (only its status, which leaves the stored spec as it is).
+	Unreadable []UnreadableField `json:"-"`
 }
 
 // AzureKeyVaultSecretList is a list of AzureKeyVaultSecret.

@@ -3,9 +3,11 @@
 //
 //	latchkey-env install <dst>    copy itself to dst (the init container)
 //	latchkey-env run -- argv…     resolve the placeholders, then exec argv
+//	latchkey-env check [flags]    ask an install's parts to answer (helm test)
 //
 // Everything it does lives in internal/envexec, including the fallback CA
-// roots for images without a CA bundle (envexec.EnsureCARoots).
+// roots for images without a CA bundle (envexec.EnsureCARoots); check lives
+// in internal/installcheck.
 package main
 
 import (
@@ -14,9 +16,10 @@ import (
 	"os"
 
 	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/installcheck"
 )
 
-const usage = "usage: latchkey-env install <dst> | latchkey-env run -- program [args…]\n"
+const usage = "usage: latchkey-env install <dst> | latchkey-env run -- program [args…] | latchkey-env check [flags]\n"
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -35,6 +38,8 @@ func run(args []string) int {
 		defer stop()
 		o := envexec.Options{Argv: args[2:], Environ: os.Environ(), Stderr: os.Stderr}
 		return envexec.ExitCode(envexec.Run(ctx, o))
+	case len(args) >= 1 && args[0] == "check":
+		return installcheck.Main(context.Background(), args[1:], os.Stdout, os.Stderr)
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return envexec.ExitUsage

@@ -9,12 +9,15 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 )
 
@@ -94,9 +97,11 @@ func TestEveryServedVersionSyncsIdentically(t *testing.T) {
 	}
 }
 
-// TestMalformedObjectsAreRefused checks that the schema refuses bad objects
-// at apply time with a message naming the problem.
-func TestMalformedObjectsAreRefused(t *testing.T) {
+// TestSchemaRefusesWhatAkv2k8sRefused: what akv2k8s's schema refused (an
+// unknown object type, a missing vault name, an output Secret without a
+// name) is refused at apply time with a message naming the problem; what it
+// accepted is accepted (TestInvalidSpecIsReported).
+func TestSchemaRefusesWhatAkv2k8sRefused(t *testing.T) {
 	ns := namespace(t)
 	tests := []struct {
 		name, want string
@@ -106,11 +111,6 @@ func TestMalformedObjectsAreRefused(t *testing.T) {
 			map[string]any{"vault": map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "secrets"}}}},
 		{"no vault name", "spec.vault.name: Required value",
 			map[string]any{"vault": map[string]any{"object": map[string]any{"name": "o", "type": "secret"}}}},
-		{"multi-key without content type", "vault.object.contentType is required for multi-key-value-secret",
-			map[string]any{"vault": map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "multi-key-value-secret"}}}},
-		{"unknown transform", `Unsupported value: "rot13"`,
-			map[string]any{"vault": map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "secret"}},
-				"output": map[string]any{"transform": []any{"rot13"}, "secret": map[string]any{"name": "s", "dataKey": "k"}}}},
 		{"output Secret without name", "spec.output.secret.name: Required value",
 			map[string]any{"vault": map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "secret"}},
 				"output": map[string]any{"secret": map[string]any{"dataKey": "k"}}}},
@@ -127,6 +127,94 @@ func TestMalformedObjectsAreRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInvalidSpecIsReported: values akv2k8s's schema accepted and latchkey
+// cannot act on are accepted by the API server, then reported on the object
+// (Ready=False, reason InvalidSpec, the field named) with a Warning event.
+// An object that was synced keeps its output as it was while its spec is
+// invalid, and syncs again once fixed.
+func TestInvalidSpecIsReported(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	v := newVault(t)
+	v.setSecret(t, "invalid-spec", "invalid-spec-s3cr3t-value", "")
+	tests := []struct {
+		name, field string
+		mutate      func(*v2beta1.AzureKeyVaultSecret)
+	}{
+		{"unknown-transform", "spec.output.transform[1]", func(a *v2beta1.AzureKeyVaultSecret) {
+			a.Spec.Output.Transform = []v2beta1.Transform{"trim", "rot13"}
+		}},
+		{"multi-key-without-content-type", "spec.vault.object.contentType", func(a *v2beta1.AzureKeyVaultSecret) {
+			a.Spec.Vault.Object.Type = v2beta1.ObjectTypeMultiKeyValueSecret
+		}},
+		{"empty-object-name", "spec.vault.object.name", func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.Object.Name = "" }},
+		{"bad-secret-name", "spec.output.secret.name", func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Output.Secret.Name = "Not_A_Name" }},
+	}
+	for _, tc := range tests {
+		create(t, akvs(ns, tc.name, "invalid-spec", inVault(v), tc.mutate))
+	}
+	for _, tc := range tests {
+		got := waitForReady(t, ns, tc.name, metav1.ConditionFalse, controller.ReasonInvalidSpec)
+		if msg := readyCondition(got).Message; !strings.HasPrefix(msg, tc.field+" ") {
+			t.Errorf("%s: message %q, want it to name %s", tc.name, msg, tc.field)
+		}
+		eventually(t, func() error {
+			for _, e := range eventsFor(t, ns, tc.name) {
+				if strings.Contains(e, "Warning InvalidSpec") && strings.Contains(e, tc.field) {
+					return nil
+				}
+			}
+			return errorf("%s: no InvalidSpec event: %v", tc.name, eventsFor(t, ns, tc.name))
+		})
+	}
+
+	// A synced object whose spec turns invalid keeps its output.
+	good := akvs(ns, "turns-invalid", "invalid-spec", inVault(v))
+	create(t, good)
+	waitForSecret(t, ns, "turns-invalid", hasData(data("value", "invalid-spec-s3cr3t-value")))
+	before := getSecret(t, ns, "turns-invalid")
+	update(t, good, func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Output.Transform = []v2beta1.Transform{"base64"} })
+	waitForReady(t, ns, "turns-invalid", metav1.ConditionFalse, controller.ReasonInvalidSpec)
+	window(time.Second) // for the outputs controller, which sees the change too, to act if it would
+	if s := getSecret(t, ns, "turns-invalid"); s.ResourceVersion != before.ResourceVersion {
+		t.Errorf("the output was written while the spec was invalid: data keys %v", keys(s.Data))
+	}
+	update(t, good, func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Output.Transform = []v2beta1.Transform{"base64encode"} })
+	waitForReady(t, ns, "turns-invalid", metav1.ConditionTrue, controller.ReasonSynced)
+	waitForSecret(t, ns, "turns-invalid", hasData(data("value", "aW52YWxpZC1zcGVjLXMzY3IzdC12YWx1ZQ==")))
+}
+
+// TestAzureIdentityIsIgnoredAndSaidSo: spec.vault.azureIdentity in
+// akv2k8s's shape is accepted; the object syncs with the controller's
+// identity, and the condition AzureIdentity=False/Ignored says that the
+// field is not honoured, without making the object un-Ready. It goes when
+// the field does.
+func TestAzureIdentityIsIgnoredAndSaidSo(t *testing.T) {
+	t.Parallel()
+	ns := namespace(t)
+	v := newVault(t)
+	v.setSecret(t, "with-identity", "with-identity-s3cr3t-value", "")
+	a := akvs(ns, "with-identity", "with-identity", inVault(v), func(a *v2beta1.AzureKeyVaultSecret) {
+		a.Spec.Vault.AzureIdentity = &v2beta1.AzureIdentity{Name: "team-a-identity"}
+	})
+	create(t, a)
+	waitForSecret(t, ns, "with-identity", hasData(data("value", "with-identity-s3cr3t-value")))
+	got := waitForReady(t, ns, "with-identity", metav1.ConditionTrue, controller.ReasonSynced)
+	c := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionAzureIdentity)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != controller.ReasonIgnored || c.ObservedGeneration != got.Generation ||
+		!strings.Contains(c.Message, "keyVaultAuth") || !strings.Contains(c.Message, "workload identity") {
+		t.Errorf("AzureIdentity condition %+v", c)
+	}
+	update(t, a, func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.AzureIdentity = nil })
+	eventually(t, func() error {
+		got := getAKVS(t, ns, "with-identity")
+		if c := meta.FindStatusCondition(got.Status.Conditions, controller.ConditionAzureIdentity); c != nil || got.Status.ObservedGeneration != got.Generation {
+			return errorf("AzureIdentity condition %+v at generation %d", c, got.Status.ObservedGeneration)
+		}
+		return nil
+	})
 }
 
 func keys[V any](m map[string]V) []string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/metricstest"
 )
 
 // TestCacheHoldsOnlyManagedOutputs creates many Secrets and ConfigMaps that
@@ -123,8 +124,12 @@ func TestMetricsAreRegistered(t *testing.T) {
 	}{
 		{"latchkey_syncs_total", map[string]string{"result": "success", "reason": controller.ReasonSynced}, 1},
 		{"latchkey_syncs_total", map[string]string{"result": "failure", "reason": controller.ReasonObjectNotFound}, 1},
-		{"akv2k8s_syncs_total", nil, 2},
-		{"akv2k8s_syncs_failed_total", nil, 1},
+		// akv2k8s's counters, labelled as akv2k8s labelled them: both
+		// objects added, the missing one failing to sync from Key Vault
+		// and retried (an update of the AzureKeyVault, akv2k8s's check).
+		{"akv2k8s_syncs_total", map[string]string{"operation": "add", "object": "AzureKeyVaultSecret"}, 2},
+		{"akv2k8s_syncs_total", map[string]string{"operation": "update", "object": "AzureKeyVault"}, 1},
+		{"akv2k8s_syncs_failed_total", map[string]string{"operation": "sync", "object": "AzureKeyVault"}, 2},
 		{"latchkey_keyvault_requests_total", map[string]string{"vault": v.name, "result": "ok"}, 1},
 		{"latchkey_keyvault_requests_total", map[string]string{"vault": v.name, "result": "not_found"}, 1},
 	}
@@ -146,8 +151,21 @@ func TestMetricsAreRegistered(t *testing.T) {
 	if got := metricValue(t, c.registry, "latchkey_akvs_last_success_timestamp_seconds", map[string]string{"namespace": ns, "name": "missing"}); got != -1 {
 		t.Errorf("a resource never Ready has a last success time: %v", got)
 	}
-	good := &v2beta1.AzureKeyVaultSecret{}
-	good.Namespace, good.Name = ns, "good"
+	if got := metricValue(t, c.registry, "akv2k8s_syncs_total", map[string]string{"operation": "update", "object": "AzureKeyVaultSecret"}); got != -1 {
+		t.Errorf("an update of an AzureKeyVaultSecret counted before any: %v", got)
+	}
+	// A change of the resource is an update of the AzureKeyVaultSecret.
+	good := getAKVS(t, ns, "good")
+	good.Annotations = map[string]string{"team": "payments"}
+	if err := suite.client.Update(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error {
+		if got := metricValue(t, c.registry, "akv2k8s_syncs_total", map[string]string{"operation": "update", "object": "AzureKeyVaultSecret"}); got != 1 {
+			return errorf("update of the AzureKeyVaultSecret counted %v times, want 1", got)
+		}
+		return nil
+	})
 	if err := suite.client.Delete(context.Background(), good); err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +173,13 @@ func TestMetricsAreRegistered(t *testing.T) {
 		if got := metricValue(t, c.registry, "latchkey_akvs_last_success_timestamp_seconds", last); got != -1 {
 			return errorf("the deleted resource's series is still there: %v", got)
 		}
+		if got := metricValue(t, c.registry, "akv2k8s_syncs_total", map[string]string{"operation": "delete", "object": "AzureKeyVaultSecret"}); got != 1 {
+			return errorf("the deletion counted %v times, want 1", got)
+		}
 		return nil
 	})
+	// Names, help, labels and label values are akv2k8s 1.8.4's.
+	metricstest.Check(t, c.registry, "controller")
 }
 
 // TestLeaderElection: two replicas on one Lease; only one leads and syncs,

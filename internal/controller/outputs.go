@@ -19,7 +19,9 @@ import (
 type OutputReconciler struct {
 	Client    client.Client
 	APIReader client.Reader
-	kind      outputKind
+	// Metrics counts a failed cleanup after a deletion; nil counts nothing.
+	Metrics *Metrics
+	kind    outputKind
 }
 
 // NewSecretOutputReconciler cleans up Secrets.
@@ -40,6 +42,7 @@ func (r *OutputReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	state := r.kind.state(obj)
 	var gone []string
+	deleted := false
 	for name := range state.Owners {
 		akvs, err := getAKVS(ctx, r.Client, r.APIReader, types.NamespacedName{Namespace: req.Namespace, Name: name})
 		if err != nil {
@@ -47,6 +50,7 @@ func (r *OutputReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		if akvs == nil || !targets(akvs, r.kind.name(), req.Name) {
 			gone = append(gone, name)
+			deleted = deleted || akvs == nil
 		}
 	}
 	if len(gone) == 0 {
@@ -77,6 +81,9 @@ func (r *OutputReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		// An owner wrote the output since the cache saw it: release again
 		// from the current version.
 		return ctrl.Result{RequeueAfter: raceRetryDelay}, nil
+	}
+	if err != nil && deleted {
+		r.Metrics.observeCleanupFailure()
 	}
 	return ctrl.Result{}, err
 }

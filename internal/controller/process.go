@@ -72,7 +72,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		m.Namespaces = splitList(s)
 		return nil
 	})
-	fs.StringVar(&m.Selector, "selector", m.Selector, "label selector of the AzureKeyVaultSecrets this controller syncs (sharding)")
+	fs.StringVar(&m.Selector, "selector", m.Selector, "label selector of the AzureKeyVaultSecrets this controller syncs (sharding); default: akv2k8s's OBJECT_LABELS variable")
 	fs.BoolVar(&m.LeaderElection, "leader-elect", m.LeaderElection, "elect a leader among replicas")
 	fs.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", m.LeaderElectionNamespace, "namespace of the leader election Lease")
 	fs.StringVar(&m.MetricsAddr, "metrics-bind-address", m.MetricsAddr, "address of the metrics endpoint (0 disables)")
@@ -85,8 +85,33 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 // Logging is the process logger's configuration.
 func (c Config) Logging() logging.Options { return c.Log }
 
+// EnvObjectLabels is akv2k8s's controller variable that sharded
+// AzureKeyVaultSecrets (akv2k8s's chart set it through controller.env):
+// a comma-separated list of key=value labels an object must carry. That is
+// a label selector, so it is the selector when --selector is not given.
+const EnvObjectLabels = "OBJECT_LABELS"
+
+// withEnv returns c completed from the environment (getenv): the selector
+// from OBJECT_LABELS when --selector is empty. When both are set they must
+// agree: which of two different shards was meant cannot be guessed.
+func (c Config) withEnv(getenv func(string) string) (Config, error) {
+	env := strings.TrimSpace(getenv(EnvObjectLabels))
+	switch {
+	case env == "":
+	case c.Manager.Selector == "":
+		c.Manager.Selector = env
+	case c.Manager.Selector != env:
+		return c, fmt.Errorf("--selector %q and %s %q differ: set one", c.Manager.Selector, EnvObjectLabels, env)
+	}
+	return c, nil
+}
+
 // Validate checks the configuration and the Key Vault credentials it names.
 func (c Config) Validate() error {
+	c, err := c.withEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	errs := []error{c.Manager.Validate()}
 	if _, err := logging.New(os.Stderr, c.Log); err != nil {
 		errs = append(errs, err)
@@ -106,6 +131,10 @@ func (c Config) authConfig() keyvault.AuthConfig {
 // Setup builds the controller: the Key Vault credential, reader and shared
 // cache, the manager and its controllers. The caller starts the manager.
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
+	c, err := c.withEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	reg := c.Registry
 	if reg == nil {
 		reg = metrics.Registry

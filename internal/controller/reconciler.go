@@ -85,11 +85,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	targets, err := targetsOf(akvs)
+	targets := targetsOf(akvs)
 	var o outcome
-	switch {
-	case err != nil:
-		o = outcome{reason: ReasonInvalidOutput, message: err.Error()}
+	switch problems := v2beta1.Check(akvs); {
+	case len(problems) > 0:
+		// Retried when the spec changes; its outputs keep what they hold.
+		o = outcome{reason: ReasonInvalidSpec, message: problems.String(), permanent: true}
 	case len(targets) == 0:
 		o = outcome{ready: true, reason: ReasonInjectorOnly, message: "no output: served to pods by the env injector only"}
 	default:
@@ -109,8 +110,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if statusErr != nil {
 		return ctrl.Result{}, statusErr
 	}
-	r.Metrics.observeSync(req.NamespacedName, o, time.Now())
-	return r.next(akvs, o, len(targets) == 0)
+	r.Metrics.observeSync(akvs, o, time.Now())
+	return r.next(akvs, o, o.reason == ReasonInjectorOnly)
 }
 
 // raceRetryDelay is how long a pass that lost a race waits: about the time

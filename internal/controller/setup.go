@@ -50,6 +50,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		{"secret-outputs", &corev1.Secret{}, NewSecretOutputReconciler(r.Client, r.APIReader)},
 		{"configmap-outputs", &corev1.ConfigMap{}, NewConfigMapOutputReconciler(r.Client, r.APIReader)},
 	} {
+		out.r.Metrics = r.Metrics
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named(out.name).
 			For(out.obj).
@@ -112,8 +113,7 @@ func outputsOf(kind string) handler.MapFunc {
 			return nil
 		}
 		names := map[string]bool{}
-		ts, _ := targetsOf(akvs)
-		for _, t := range ts {
+		for _, t := range targetsOf(akvs) {
 			if t.kind.name() == kind {
 				names[t.name] = true
 			}

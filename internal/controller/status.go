@@ -13,13 +13,28 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 )
 
-// ConditionReady is the one condition latchkey sets: whether the output holds
-// the object as the spec asks.
+// ConditionReady says whether the output holds the object as the spec asks.
 const ConditionReady = "Ready"
+
+// ConditionAzureIdentity is present, False with reason Ignored, while
+// spec.vault.azureIdentity is set: akv2k8s's per-object identity is not
+// honoured (latchkey reads Key Vault with its install's one identity). It
+// does not make the object un-Ready: the output is synced all the same.
+const (
+	ConditionAzureIdentity = "AzureIdentity"
+	ReasonIgnored          = "Ignored"
+)
+
+// azureIdentityIgnored is the AzureIdentity condition's message. It names no
+// identity: the spec shows it.
+const azureIdentityIgnored = "spec.vault.azureIdentity is not used: latchkey reads Key Vault with the one identity of its install " +
+	"(keyVaultAuth, e.g. workload identity); give that identity access to the vault, and remove the field " +
+	"(see docs/migrate-from-akv2k8s.md)"
 
 // Reasons for Ready besides the ownership ones (ownership.go).
 const (
 	ReasonInjectorOnly         = "InjectorOnly"
+	ReasonInvalidSpec          = "InvalidSpec"
 	ReasonObjectNotFound       = "ObjectNotFound"
 	ReasonForbidden            = "Forbidden"
 	ReasonAuthenticationFailed = "AuthenticationFailed"
@@ -73,6 +88,14 @@ func nextStatus(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now time.Time) v2b
 		Type: ConditionReady, Status: status, Reason: o.reason, Message: o.message,
 		ObservedGeneration: akvs.Generation, LastTransitionTime: metav1.NewTime(now),
 	})
+	if akvs.Spec.Vault.Identity() != "" {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: ConditionAzureIdentity, Status: metav1.ConditionFalse, Reason: ReasonIgnored, Message: azureIdentityIgnored,
+			ObservedGeneration: akvs.Generation, LastTransitionTime: metav1.NewTime(now),
+		})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, ConditionAzureIdentity)
+	}
 	if !o.ready {
 		// A failure keeps the last good output and what status said of it.
 		return st

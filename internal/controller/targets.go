@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,26 +26,22 @@ func (t target) render(obj keyvault.Object) (map[string][]byte, error) {
 	return output.Render(t.spec, obj)
 }
 
-// errNoOutputName is a spec problem the schema cannot catch in every version.
-var errNoOutputName = errors.New("output.secret.name and output.configMap.name must not be empty")
-
-// targetsOf lists the outputs an AzureKeyVaultSecret asks for.
-func targetsOf(akvs *v2beta1.AzureKeyVaultSecret) ([]target, error) {
+// targetsOf lists the outputs an AzureKeyVaultSecret asks for. An output
+// with an empty name is no output, as akv2k8s read it (v2beta1.Check
+// decides everything else about the names).
+func targetsOf(akvs *v2beta1.AzureKeyVaultSecret) []target {
 	out := akvs.Spec.Output
 	if out == nil {
-		return nil, nil
+		return nil
 	}
 	obj := akvs.Spec.Vault.Object
 	base := output.Spec{
 		ObjectType:  string(obj.Type),
 		ContentType: string(obj.ContentType),
-		Transforms:  transformsOf(out),
+		Transforms:  out.TransformNames(),
 	}
 	var ts []target
-	if s := out.Secret; s != nil {
-		if s.Name == "" {
-			return nil, errNoOutputName
-		}
+	if s := out.Secret; s != nil && s.Name != "" {
 		spec := base
 		spec.Target, spec.SecretType, spec.DataKey = output.TargetSecret, string(s.Type), s.DataKey
 		createType := string(s.Type)
@@ -55,34 +50,24 @@ func targetsOf(akvs *v2beta1.AzureKeyVaultSecret) ([]target, error) {
 		}
 		ts = append(ts, target{kind: secretKind{}, name: s.Name, spec: spec, createType: createType})
 	}
-	if cm := out.ConfigMap; cm != nil {
-		if cm.Name == "" {
-			return nil, errNoOutputName
-		}
+	if cm := out.ConfigMap; cm != nil && cm.Name != "" {
 		spec := base
 		spec.Target, spec.DataKey = output.TargetConfigMap, cm.DataKey
 		ts = append(ts, target{kind: configMapKind{}, name: cm.Name, spec: spec})
 	}
-	return ts, nil
+	return ts
 }
 
-// transformsOf prefers v2's transform over v1alpha1's transforms.
-func transformsOf(out *v2beta1.AzureKeyVaultOutput) []string {
-	list := out.Transform
-	if len(list) == 0 {
-		list = out.Transforms
-	}
-	s := make([]string, len(list))
-	for i, t := range list {
-		s[i] = string(t)
-	}
-	return s
-}
-
-// targets reports whether akvs writes to the output kind/name.
+// targets reports whether akvs writes to the output kind/name. One whose
+// spec cannot be used is taken to write to every output it holds keys in:
+// a typo in a transform, or a field akv2k8s's schema let through, must not
+// cost its outputs their keys (they stay until the spec is fixed, or the
+// AzureKeyVaultSecret deleted).
 func targets(akvs *v2beta1.AzureKeyVaultSecret, kind, name string) bool {
-	ts, _ := targetsOf(akvs)
-	for _, t := range ts {
+	if len(v2beta1.Check(akvs)) > 0 {
+		return true
+	}
+	for _, t := range targetsOf(akvs) {
 		if t.kind.name() == kind && t.name == name {
 			return true
 		}

@@ -3,10 +3,13 @@ package crdcheck_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -79,5 +82,52 @@ func TestVerify(t *testing.T) {
 	}
 	if err := crdcheck.Verify(ctx, c); err != nil {
 		t.Fatalf("latchkey's CRD served: %v", err)
+	}
+}
+
+// TestAkv2k8sCRDMatchesUpstream compares testdata/akv2k8s-crd.yaml with
+// akv2k8s's published CRD, descriptions aside: names, scope, and each
+// version's schema, subresources and printer columns. The published file is
+// not in this repository; point LATCHKEY_AKV2K8S_CRD at a copy, e.g.
+//
+//	git -C <public-helm-charts> show 17b554b:stable/akv2k8s/crds/azurekeyvaultsecret.yaml > /tmp/akv2k8s-crd.yaml
+//	LATCHKEY_AKV2K8S_CRD=/tmp/akv2k8s-crd.yaml go test ./internal/crdcheck -run Upstream
+func TestAkv2k8sCRDMatchesUpstream(t *testing.T) {
+	path := os.Getenv("LATCHKEY_AKV2K8S_CRD")
+	if path == "" {
+		t.Skip("LATCHKEY_AKV2K8S_CRD is not set: nothing to compare testdata/akv2k8s-crd.yaml with")
+	}
+	ours, upstream := load(t, akv2k8s), load(t, path)
+	for _, crd := range []*apiextensionsv1.CustomResourceDefinition{ours, upstream} {
+		crd.ObjectMeta, crd.Status = metav1.ObjectMeta{}, apiextensionsv1.CustomResourceDefinitionStatus{}
+		for i := range crd.Spec.Versions {
+			v := &crd.Spec.Versions[i]
+			undescribe(v.Schema.OpenAPIV3Schema)
+			for j := range v.AdditionalPrinterColumns {
+				v.AdditionalPrinterColumns[j].Description = ""
+			}
+		}
+	}
+	if !equality.Semantic.DeepEqual(ours.Spec, upstream.Spec) {
+		a, _ := yaml.Marshal(ours.Spec)
+		b, _ := yaml.Marshal(upstream.Spec)
+		t.Errorf("testdata/akv2k8s-crd.yaml differs from %s:\n--- ours\n%s\n--- upstream\n%s", path, a, b)
+	}
+}
+
+// undescribe drops descriptions and orders required lists, which YAML
+// writers order differently.
+func undescribe(s *apiextensionsv1.JSONSchemaProps) {
+	if s == nil {
+		return
+	}
+	s.Description = ""
+	slices.Sort(s.Required)
+	for k, p := range s.Properties {
+		undescribe(&p)
+		s.Properties[k] = p
+	}
+	if s.Items != nil {
+		undescribe(s.Items.Schema)
 	}
 }

@@ -11,8 +11,11 @@ import (
 // Failures of our own; Key Vault's are keyvault's classes (keyvault.ErrNotFound…).
 var (
 	// ErrUnknownAKVS: a placeholder names an AzureKeyVaultSecret that
-	// LATCHKEY_REFS does not describe.
-	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + " (was the pod admitted by latchkey's webhook?)")
+	// LATCHKEY_REFS does not describe. The webhook refuses a direct-mode
+	// container whose AzureKeyVaultSecret is missing when it can see the
+	// container is one; it cannot when ENV_INJECTOR_DISABLE_AUTH_SERVICE
+	// comes from a ConfigMap or Secret.
+	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + ": direct mode knows only the AzureKeyVaultSecrets that existed when latchkey's webhook admitted the pod; create it and recreate the pod")
 	// ErrQuery: the object was read but cannot answer the placeholder's
 	// query (output.Query's error is wrapped with it).
 	ErrQuery = errors.New("cannot answer the query")
@@ -25,6 +28,11 @@ var (
 	// pod, a placeholder not in the pod's spec, the tenancy guard…) or
 	// cannot answer it; not retried.
 	ErrResolverRefused = errors.New("refused by the resolver")
+	// ErrAKVSNotFound: the resolver found no AzureKeyVaultSecret of the
+	// placeholder's name in the pod's namespace. It may not exist yet (Helm
+	// and Argo CD create custom resources after Deployments), so it is
+	// retried as ENV_INJECTOR_RETRIES says, as akv2k8s's binary did.
+	ErrAKVSNotFound = errors.New("AzureKeyVaultSecret not found")
 )
 
 // VarError is the failure to give one or more variables their value. Its
@@ -55,8 +63,9 @@ func (e *VarError) Unwrap() error { return e.Err }
 // Reason is a short name of the failure's class for logs: Key Vault's
 // classes ("not found", "forbidden", "throttled"…, the resolver's answers
 // about Key Vault included), "query" when the object was read but cannot
-// answer the query, "refused" or "resolver unavailable" for the resolver's
-// other answers, "exec" when the program could not be started,
+// answer the query, "AzureKeyVaultSecret not found" when the resolver knows
+// no AzureKeyVaultSecret of the placeholder's name, "refused by the
+// resolver" or "resolver unavailable" for its other answers, "exec" when the program could not be started,
 // "configuration" otherwise.
 func Reason(err error) string {
 	var ee *ExitError
@@ -74,7 +83,8 @@ func Reason(err error) string {
 	if errors.Is(err, ErrQuery) || errors.Is(err, ErrNULByte) {
 		return "query"
 	}
-	for _, class := range []error{ErrResolverRefused, ErrResolverUnavailable} {
+	// Refused first: with a refusal, waiting for the rest changes nothing.
+	for _, class := range []error{ErrResolverRefused, ErrResolverUnavailable, ErrAKVSNotFound} {
 		if errors.Is(err, class) {
 			return class.Error()
 		}

@@ -88,7 +88,7 @@ func ResolverOptionsFromEnv(getenv func(string) string) ResolverClientOptions {
 // bundle alone, never through a proxy (HTTPS_PROXY is for the program, and
 // a proxy could read the values), retried as ENV_INJECTOR_RETRIES says when
 // the resolver is unreachable or answers 429 or 503 (after its Retry-After
-// when longer).
+// when longer), or when an AzureKeyVaultSecret does not exist yet.
 type ResolverClient struct {
 	o        ResolverClientOptions
 	endpoint string
@@ -164,6 +164,7 @@ func (c *ResolverClient) Resolve(ctx context.Context, bindings []Binding) ([]str
 	}
 	c.o.Log.LogAttrs(ctx, slog.LevelDebug, "asking the resolver", slog.String("url", c.endpoint),
 		slog.String("container", c.o.Container), slog.Int("variables", len(bindings)))
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		values, retryAfter, err := c.attempt(ctx, body, bindings)
 		if err == nil {
@@ -172,17 +173,85 @@ func (c *ResolverClient) Resolve(ctx context.Context, bindings []Binding) ([]str
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		wait, again := c.o.Retry.Backoff(attempt)
-		if !again || !errors.Is(err, ErrResolverUnavailable) {
+		if !retryable(err) {
 			return nil, err
 		}
+		wait, again := c.o.Retry.Backoff(attempt)
+		if !again {
+			return nil, gaveUp(err, attempt-1, waited)
+		}
 		wait = max(wait, min(retryAfter, maxRetryAfter))
-		c.o.Log.LogAttrs(ctx, slog.LevelWarn, "resolver request failed; retrying", slog.String("reason", Reason(err)),
-			slog.String("error", err.Error()), slog.Int("retry", attempt), slog.Int("retries", c.o.Retry.Retries), slog.Duration("wait", wait))
+		c.logRetry(ctx, err, attempt, wait)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
+		waited += wait
 	}
+}
+
+// retryable reports whether waiting may change the resolver's answer: it
+// could not be reached or asked to be asked again (429, 503), or it knows
+// no AzureKeyVaultSecret of some placeholder's name, which may yet be
+// created (404 AzureKeyVaultSecretNotFound) — and nothing failed for good.
+func retryable(err error) bool {
+	vars := varErrors(err)
+	if len(vars) == 0 {
+		return errors.Is(err, ErrResolverUnavailable)
+	}
+	for _, ve := range vars {
+		if !errors.Is(ve.Err, ErrResolverUnavailable) && !errors.Is(ve.Err, ErrAKVSNotFound) {
+			return false
+		}
+	}
+	return true
+}
+
+// logRetry says why the attempt-th request is retried after wait: names
+// and reasons, never a value.
+func (c *ResolverClient) logRetry(ctx context.Context, err error, attempt int, wait time.Duration) {
+	attrs := []slog.Attr{slog.Int("retry", attempt), slog.Int("retries", c.o.Retry.Retries), slog.Duration("wait", wait)}
+	if missing := missingAKVS(err); missing != nil {
+		c.o.Log.LogAttrs(ctx, slog.LevelWarn, "waiting for the AzureKeyVaultSecrets to be created",
+			append(attrs, slog.Any("azureKeyVaultSecrets", missing))...)
+		return
+	}
+	c.o.Log.LogAttrs(ctx, slog.LevelWarn, "resolver request failed; retrying",
+		append(attrs, slog.String("reason", Reason(err)), slog.String("error", err.Error()))...)
+}
+
+// missingAKVS lists the AzureKeyVaultSecrets err says do not exist, when
+// that is all it says; nil otherwise.
+func missingAKVS(err error) []string {
+	var names []string
+	for _, ve := range varErrors(err) {
+		if !errors.Is(ve.Err, ErrAKVSNotFound) {
+			return nil
+		}
+		names = append(names, ve.AKVS...)
+	}
+	return sortedSet(names)
+}
+
+// gaveUp is err, retried in vain, saying so in each variable's failure:
+// the limit is the user's (ENV_INJECTOR_RETRIES), so the message names it.
+func gaveUp(err error, retries int, waited time.Duration) error {
+	noun := "retries"
+	if retries == 1 {
+		noun = "retry"
+	}
+	note := fmt.Sprintf("gave up after %d %s over %s (%s, %s)", retries, noun, waited, EnvRetries, EnvWaitBeforeRetry)
+	if retries == 0 {
+		note = fmt.Sprintf("not retried (%s is 0)", EnvRetries)
+	}
+	vars := varErrors(err)
+	if len(vars) == 0 {
+		return fmt.Errorf("%w; %s", err, note)
+	}
+	errs := make([]error, len(vars))
+	for i, ve := range vars {
+		errs[i] = &VarError{Vars: ve.Vars, AKVS: ve.AKVS, Err: fmt.Errorf("%w; %s", ve.Err, note)}
+	}
+	return errors.Join(errs...)
 }
 
 // attempt makes one request. It returns the values in the bindings' order,
@@ -293,12 +362,14 @@ var codeClasses = map[string]error{
 	protocol.CodeKeyVaultThrottled:   keyvault.ErrThrottled,
 	protocol.CodeKeyVaultUnavailable: keyvault.ErrUnavailable,
 	protocol.CodeQueryFailed:         ErrQuery,
+	protocol.CodeAKVSNotFound:        ErrAKVSNotFound,
 }
 
 // ResolverError is one failure the resolver reported: its status, its
 // code and its message (names and reasons, never a value). errors.Is
-// matches ErrResolverUnavailable (429, 503: retried) or ErrResolverRefused,
-// and for the resolver's Key Vault codes Key Vault's class too, so the log
+// matches ErrResolverUnavailable (429, 503: retried), ErrAKVSNotFound
+// (waited for) or ErrResolverRefused, and for the resolver's Key Vault
+// codes Key Vault's class too, so the log
 // says "not found" or "throttled" as in direct mode.
 type ResolverError struct {
 	Status  int
@@ -310,13 +381,20 @@ func (e *ResolverError) Error() string {
 	return fmt.Sprintf("the resolver answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// Unwrap gives errors.Is the classes.
+// Unwrap gives errors.Is the classes. An AzureKeyVaultSecret the resolver
+// does not know is a class of its own, neither refused nor unavailable: it
+// is waited for.
 func (e *ResolverError) Unwrap() []error {
+	unavailable := e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable
 	class := ErrResolverRefused
-	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
+	if unavailable {
 		class = ErrResolverUnavailable
 	}
-	if c, ok := codeClasses[e.Code]; ok {
+	c, ok := codeClasses[e.Code]
+	switch {
+	case e.Code == protocol.CodeAKVSNotFound && !unavailable:
+		return []error{c}
+	case ok:
 		return []error{c, class}
 	}
 	return []error{class}

@@ -106,6 +106,18 @@ func fail(status int, body protocol.Error, headers ...string) func(http.Response
 	}
 }
 
+// akvsMissing answers 404 AzureKeyVaultSecretNotFound for the
+// AzureKeyVaultSecrets names (each named by the variable of its upper-case
+// name), as the resolver does.
+func akvsMissing(names ...string) func(http.ResponseWriter, protocol.Request) {
+	body := protocol.Error{Code: protocol.CodeAKVSNotFound}
+	for _, n := range names {
+		body.Failures = append(body.Failures, protocol.Failure{Code: protocol.CodeAKVSNotFound,
+			Message: "AzureKeyVaultSecret team/" + n + " does not exist", Variables: []string{strings.ToUpper(n)}, AzureKeyVaultSecrets: []string{n}})
+	}
+	return fail(http.StatusNotFound, body)
+}
+
 // clientFor is a client of f with a token file and sleeps recorded.
 func clientFor(t *testing.T, f *scriptedResolver, waits *[]time.Duration, o ...func(*envexec.ResolverClientOptions)) (*envexec.ResolverClient, *bytes.Buffer) {
 	t.Helper()
@@ -167,6 +179,20 @@ func TestResolverClient(t *testing.T) {
 				{Code: protocol.CodeKeyVaultNotFound, Message: "Key Vault secret kv/a: not found (404 SecretNotFound)", Variables: []string{"A"}},
 			}}),
 		}, nil, []error{envexec.ErrResolverRefused, keyvault.ErrNotFound}, "not found", []string{"variable A (AzureKeyVaultSecret a)"}},
+		{"an AzureKeyVaultSecret not created yet: waited for", []func(http.ResponseWriter, protocol.Request){
+			akvsMissing("a"), akvsMissing("a"), values,
+		}, []time.Duration{time.Second, 2 * time.Second}, nil, "", nil},
+		{"an AzureKeyVaultSecret never created", []func(http.ResponseWriter, protocol.Request){akvsMissing("a", "b")},
+			[]time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+			[]error{envexec.ErrAKVSNotFound}, "AzureKeyVaultSecret not found", []string{
+				"variable A (AzureKeyVaultSecret a)", "variable B (AzureKeyVaultSecret b)", "404 AzureKeyVaultSecretNotFound", "AzureKeyVaultSecret team/a does not exist",
+				"gave up after 3 retries over 7s (ENV_INJECTOR_RETRIES, ENV_INJECTOR_WAIT_BEFORE_RETRY)"}},
+		{"an AzureKeyVaultSecret missing and a refusal: not retried", []func(http.ResponseWriter, protocol.Request){
+			fail(http.StatusForbidden, protocol.Error{Code: protocol.CodeVaultNotAllowed, Failures: []protocol.Failure{
+				{Code: protocol.CodeVaultNotAllowed, Message: "namespace team may not read kv-x/b (tenancy policy)", Variables: []string{"B"}, AzureKeyVaultSecrets: []string{"b"}},
+				{Code: protocol.CodeAKVSNotFound, Message: "AzureKeyVaultSecret team/a does not exist", Variables: []string{"A"}, AzureKeyVaultSecrets: []string{"a"}},
+			}}),
+		}, nil, []error{envexec.ErrResolverRefused}, "refused by the resolver", []string{"403 VaultNotAllowed", "variable A (AzureKeyVaultSecret a)"}},
 		{"401", []func(http.ResponseWriter, protocol.Request){fail(http.StatusUnauthorized, protocol.Error{Code: protocol.CodeTokenExpired, Message: "the token has expired"})},
 			nil, []error{envexec.ErrResolverRefused}, "refused by the resolver", []string{"variables A, B", "401 TokenExpired: the token has expired"}},
 		{"an answer that is not ours", []func(http.ResponseWriter, protocol.Request){func(w http.ResponseWriter, _ protocol.Request) {

@@ -75,6 +75,9 @@ func TestReason(t *testing.T) {
 		{fmt.Errorf("%w: %w", envexec.ErrQuery, output.ErrQueryRequired), "query"},
 		{envexec.ErrNULByte, "query"},
 		{envexec.ErrUnknownAKVS, "configuration"},
+		{&envexec.ResolverError{Status: 404, Code: "AzureKeyVaultSecretNotFound"}, "AzureKeyVaultSecret not found"},
+		{&envexec.ResolverError{Status: 404, Code: "KeyVaultObjectNotFound"}, "not found"},
+		{&envexec.ResolverError{Status: 403, Code: "VaultNotAllowed"}, "refused by the resolver"},
 	}
 	for _, tt := range tests {
 		if got := envexec.Reason(&envexec.VarError{Vars: []string{"V"}, Err: tt.err}); got != tt.want {

@@ -2,7 +2,9 @@ package resolver_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -203,6 +205,31 @@ func TestDenials(t *testing.T) {
 			w.store(p)
 			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), w.ns, "pod-bypassed"}
 		}, http.StatusForbidden, protocol.CodePodNotInjected},
+
+		// Turned invalid after the pod was admitted (the webhook refuses
+		// pods naming one that is invalid already).
+		{"AzureKeyVaultSecret that cannot be used", func(t *testing.T) denial {
+			w.akvs("db-turned", vault, "db-password", v2beta1.ObjectTypeSecret)
+			p := w.pod("pod-invalid", app("app", "DB", "db-turned@azurekeyvault"))
+			a := &v2beta1.AzureKeyVaultSecret{}
+			if err := suite.client.Get(context.Background(), client.ObjectKey{Namespace: w.ns, Name: "db-turned"}, a); err != nil {
+				t.Fatal(err)
+			}
+			a.Spec.Output = &v2beta1.AzureKeyVaultOutput{Transform: []v2beta1.Transform{"rot13"}}
+			if err := suite.client.Update(context.Background(), a); err != nil {
+				t.Fatal(err)
+			}
+			tok := token(t, p, audience)
+			var got answer
+			eventually(t, func() error { // until the resolver's informer sees the update
+				got = ask(t, suite.res, tok, "app", map[string]string{"DB": "db-turned@azurekeyvault"})
+				if got.status != http.StatusUnprocessableEntity || !strings.Contains(got.err.Message, "spec.output.transform[0] is not a transform") {
+					return fmt.Errorf("answer %d %s", got.status, got.raw)
+				}
+				return nil
+			})
+			return denial{suite.res, got, w.ns, "pod-invalid"}
+		}, http.StatusUnprocessableEntity, protocol.CodeInvalidSpec},
 
 		{"caller elsewhere than the pod's IP", func(t *testing.T) denial {
 			r := newResolver(t, func(c *resolver.Config) { c.RequirePodIP = true })

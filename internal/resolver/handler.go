@@ -72,8 +72,6 @@ type outcome struct {
 	vars      []string
 	akvs      []string
 	denial    *Denial
-	// validated: the token and pod checks ran; validationFailed: they refused.
-	validated, validationFailed bool
 }
 
 // ServeHTTP answers one request. Its log line names the pod, the
@@ -110,8 +108,6 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	if !ok {
 		return nil, deny(http.StatusUnauthorized, protocol.CodeTokenMissing, "no bearer token")
 	}
-	o.validated = true
-	o.validationFailed = true // until the checks pass
 	// 1. Local checks: no API call for a token that cannot be ours.
 	claims, err := CheckToken(token, h.Audience, h.now())
 	if err != nil {
@@ -129,14 +125,12 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	}
 	o.id = id
 	if retry, ok := h.Limiter.Allow(id.Namespace); !ok {
-		o.validated = false
 		d := deny(http.StatusTooManyRequests, protocol.CodeRateLimited, "namespace %s asks too often; retry after %s", id.Namespace, retryAfterSeconds(retry)+"s")
 		d.RetryAfter = retry
 		return nil, d
 	}
 	req, err := decodeRequest(r)
 	if err != nil {
-		o.validated = false
 		return nil, err
 	}
 	o.container = req.Container
@@ -160,7 +154,6 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	if d != nil {
 		return nil, d
 	}
-	o.validationFailed = false
 	for _, w := range wanted {
 		o.akvs = append(o.akvs, w.AKVS)
 	}
@@ -195,7 +188,7 @@ func (h *Handler) record(r *http.Request, o outcome, took time.Duration) {
 	} else {
 		h.Log.Info("placeholders served", kv...)
 	}
-	h.Metrics.observe(result, code, took, o.validated, o.validated && o.validationFailed && o.denial != nil)
+	h.Metrics.observe(result, code, took)
 }
 
 // unavailable is the answer to a failure of the API server or a timeout:

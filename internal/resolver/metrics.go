@@ -6,15 +6,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the resolver's own metrics plus akv2k8s's auth-service
-// counters under their old names, so existing dashboards keep working.
+// Metrics are the resolver's own metrics plus akv2k8s 1.8.4's auth-service
+// counters under their names and help, so existing dashboards keep working.
+// The resolver replaces the auth service: both answer each injected
+// container at start, so a request to one is a request to the other.
+// akv2k8s_auth_validations_total and _failed_total, which akv2k8s's site
+// still lists, were removed from akv2k8s before 1.8.4 and are not revived.
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	reviews  *prometheus.CounterVec
 
-	legacyRequests, legacyRequestsFailed       prometheus.Counter
-	legacyValidations, legacyValidationsFailed prometheus.Counter
+	legacyRequests, legacyRequestsFailed prometheus.Counter
 }
 
 // NewMetrics registers the resolver's metrics with reg.
@@ -33,20 +36,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "latchkey_resolver_token_reviews_total",
 			Help: "Token reviews by result: cached, joined (waited for one in flight), authenticated, rejected, error (the last three are requests to the API server).",
 		}, []string{"result"}),
+		// akv2k8s's help texts, verbatim (the first counted every request
+		// all the same, as this one does).
 		legacyRequests: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "akv2k8s_auth_requests_total", Help: "Total number of auth requests (akv2k8s name, kept for compatibility).",
+			Name: "akv2k8s_auth_requests_total", Help: "The total number of successful auth requests",
 		}),
 		legacyRequestsFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "akv2k8s_auth_requests_failed_total", Help: "Total number of failed auth requests (akv2k8s name, kept for compatibility).",
-		}),
-		legacyValidations: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "akv2k8s_auth_validations_total", Help: "Total number of pod validations (akv2k8s name, kept for compatibility).",
-		}),
-		legacyValidationsFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "akv2k8s_auth_validations_failed_total", Help: "Total number of failed pod validations (akv2k8s name, kept for compatibility).",
+			Name: "akv2k8s_auth_requests_failed_total", Help: "The total number failed auth requests",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.legacyRequests, m.legacyRequestsFailed, m.legacyValidations, m.legacyValidationsFailed} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.legacyRequests, m.legacyRequestsFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -54,10 +53,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// observe counts one answered request. validated says whether the token
-// and pod checks ran (validationFailed: and refused it). A nil *Metrics
-// counts nothing.
-func (m *Metrics) observe(result, code string, d time.Duration, validated, validationFailed bool) {
+// observe counts one answered request: result "served" or a Denial's
+// class. A nil *Metrics counts nothing.
+func (m *Metrics) observe(result, code string, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -66,12 +64,6 @@ func (m *Metrics) observe(result, code string, d time.Duration, validated, valid
 	m.legacyRequests.Inc()
 	if result != "served" {
 		m.legacyRequestsFailed.Inc()
-	}
-	if validated {
-		m.legacyValidations.Inc()
-		if validationFailed {
-			m.legacyValidationsFailed.Inc()
-		}
 	}
 }
 

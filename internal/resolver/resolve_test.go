@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/metricstest"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -206,4 +210,119 @@ func toString(v any) string {
 		return x
 	}
 	return ""
+}
+
+// TestPodBeforeItsAzureKeyVaultSecret: the webhook admits a pod whose
+// AzureKeyVaultSecret does not exist yet (Helm and Argo CD create custom
+// resources after Deployments). The resolver answers 404
+// AzureKeyVaultSecretNotFound — for the pod's own namespace only: one of
+// that name in another namespace changes nothing, and the answer does not
+// mention it. The binary waits (ENV_INJECTOR_RETRIES) and starts once the
+// AzureKeyVaultSecret is there; one that never comes fails after the
+// retries, naming it. Deleted since admission reads the same.
+func TestPodBeforeItsAzureKeyVaultSecret(t *testing.T) {
+	t.Parallel()
+	elsewhere := newWorld(t, suite.res)
+	elsewhere.akvs("late", vault, "db-password", v2beta1.ObjectTypeSecret)
+	w := newWorld(t, suite.res)
+	p := w.pod("web-1", app("app", "LATE", "late@azurekeyvault"), app("never", "NEVER", "never@azurekeyvault"))
+
+	a := ask(t, w.r, token(t, p, audience), "app", map[string]string{"LATE": "late@azurekeyvault"})
+	if a.status != http.StatusNotFound || a.err.Code != protocol.CodeAKVSNotFound || len(a.err.Failures) != 1 ||
+		!strings.Contains(a.err.Message, "AzureKeyVaultSecret "+w.ns+"/late does not exist") || strings.Contains(a.raw, elsewhere.ns) {
+		t.Fatalf("answer %d %s; want 404 %s about %s/late alone", a.status, a.raw, protocol.CodeAKVSNotFound, w.ns)
+	}
+
+	// Created while the binary waits: it starts on the next try.
+	var logs bytes.Buffer
+	var waits []time.Duration
+	c := binaryClient(t, w.r, p, "app", suite.pki.caFile, func(o *envexec.ResolverClientOptions) {
+		o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+		o.Sleep = func(_ context.Context, d time.Duration) error {
+			waits = append(waits, d)
+			if len(waits) == 2 {
+				w.akvs("late", vault, "db-password", v2beta1.ObjectTypeSecret)
+			}
+			return nil
+		}
+	})
+	values, err := c.Resolve(context.Background(), bindings("LATE=late@azurekeyvault"))
+	if err != nil || values[0] != dbPassword {
+		t.Fatalf("Resolve = %v after waiting %v", err, waits)
+	}
+	if !slices.Equal(waits, []time.Duration{time.Second, 2 * time.Second}) {
+		t.Errorf("waited %v, want 1s then 2s (ENV_INJECTOR_WAIT_BEFORE_RETRY, doubling)", waits)
+	}
+	if !strings.Contains(logs.String(), `msg="waiting for the AzureKeyVaultSecrets to be created"`) || !strings.Contains(logs.String(), "azureKeyVaultSecrets=[late]") {
+		t.Errorf("the wait is not logged with the AzureKeyVaultSecret's name:\n%s", logs.String())
+	}
+	noValues(t, "the client's log", logs.String())
+
+	// Never created: bounded by ENV_INJECTOR_RETRIES, then a clear failure.
+	slept := 0
+	c = binaryClient(t, w.r, p, "never", suite.pki.caFile, func(o *envexec.ResolverClientOptions) {
+		o.Retry = envexec.RetryPolicy{Retries: 2, Wait: time.Second}
+		o.Sleep = func(context.Context, time.Duration) error { slept++; return nil }
+	})
+	_, err = c.Resolve(context.Background(), bindings("NEVER=never@azurekeyvault"))
+	var ve *envexec.VarError
+	if !errors.As(err, &ve) || ve.Vars[0] != "NEVER" || ve.AKVS[0] != "never" || !errors.Is(err, envexec.ErrAKVSNotFound) ||
+		envexec.Reason(err) != "AzureKeyVaultSecret not found" || slept != 2 {
+		t.Fatalf("Resolve = %v (reason %q) after %d retries; want AzureKeyVaultSecret not found for NEVER after 2", err, envexec.Reason(err), slept)
+	}
+	for _, want := range []string{"AzureKeyVaultSecret " + w.ns + "/never does not exist", "gave up after 2 retries over 3s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+
+	// The binary as the container runs it: the user's retry settings, then
+	// exit code 1 and one log line naming the variable and the
+	// AzureKeyVaultSecret.
+	dir := t.TempDir()
+	if err := writeFile(dir+"/token", token(t, p, audience)); err != nil {
+		t.Fatal(err)
+	}
+	runLogs := &bytes.Buffer{}
+	err = envexec.Run(context.Background(), envexec.Options{Argv: []string{"/bin/true"}, Stderr: runLogs, Environ: []string{
+		"PATH=/bin", "NEVER=never@azurekeyvault", "LATCHKEY_CONTAINER=never", "LATCHKEY_RESOLVER_URL=" + w.r.url,
+		"LATCHKEY_RESOLVER_TOKEN=" + dir + "/token", "LATCHKEY_RESOLVER_CA=" + suite.pki.caFile,
+		"ENV_INJECTOR_RETRIES=1", "ENV_INJECTOR_WAIT_BEFORE_RETRY=10ms",
+	}, Exec: func(string, []string, []string) error { t.Error("the program ran"); return nil }})
+	if envexec.ExitCode(err) != envexec.ExitFailure ||
+		!strings.Contains(runLogs.String(), "cannot start the program: variable NEVER (AzureKeyVaultSecret never): the resolver answered 404 AzureKeyVaultSecretNotFound") ||
+		!strings.Contains(runLogs.String(), "gave up after 1 retry over 10ms") || !strings.Contains(runLogs.String(), `reason="AzureKeyVaultSecret not found"`) {
+		t.Errorf("Run = %v (exit %d):\n%s", err, envexec.ExitCode(err), runLogs)
+	}
+
+	// Deleted since admission: waited for too (the binary cannot tell).
+	if err := suite.client.Delete(context.Background(), &v2beta1.AzureKeyVaultSecret{ObjectMeta: objectMeta(w.ns, "late")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() error { // the informer learns of the deletion
+		if a := ask(t, w.r, token(t, p, audience), "app", map[string]string{"LATE": "late@azurekeyvault"}); a.err.Code != protocol.CodeAKVSNotFound {
+			return fmt.Errorf("%d %s", a.status, a.raw)
+		}
+		return nil
+	})
+}
+
+// TestAkv2k8sMetrics: the resolver carries on akv2k8s's auth-service
+// counters with akv2k8s 1.8.4's names, help and (no) labels, counting every
+// request and those not served.
+func TestAkv2k8sMetrics(t *testing.T) {
+	t.Parallel()
+	r := newResolver(t, nil)
+	w := newWorld(t, r)
+	w.akvs("db", vault, "db-password", v2beta1.ObjectTypeSecret)
+	p := w.pod("web-1", app("app", "DB", "db@azurekeyvault", "LATE", "late@azurekeyvault"))
+	tok := token(t, p, audience)
+	for _, env := range []map[string]string{{"DB": "db@azurekeyvault"}, {"LATE": "late@azurekeyvault"}, {"DB": "other@azurekeyvault"}} {
+		ask(t, r, tok, "app", env)
+	}
+	ask(t, r, "", "app", map[string]string{"DB": "db@azurekeyvault"})
+	if total, failed := metric(t, r.registry, "akv2k8s_auth_requests_total"), metric(t, r.registry, "akv2k8s_auth_requests_failed_total"); total != 4 || failed != 3 {
+		t.Errorf("akv2k8s_auth_requests_total %v, _failed_total %v; want 4 and 3", total, failed)
+	}
+	metricstest.Check(t, r.registry, "resolver")
 }

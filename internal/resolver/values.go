@@ -150,6 +150,11 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 		if err != nil {
 			return nil, nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
 		}
+		if problems := v2beta1.Check(akvs).ForInjection(); len(problems) > 0 {
+			failures = append(failures, failure{status: http.StatusUnprocessableEntity, code: protocol.CodeInvalidSpec,
+				err: fmt.Sprintf("AzureKeyVaultSecret %s/%s cannot be used: %s", ns, name, problems), vars: byAKVS[name], akvs: []string{name}})
+			continue
+		}
 		r := akvsRef{ref: RefOf(akvs), maxAge: v.RefreshInterval}
 		if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
 			r.maxAge = ri.Duration
@@ -180,21 +185,11 @@ func (v *Values) get(ctx context.Context, ns, name string) (*v2beta1.AzureKeyVau
 
 // RefOf is what the resolver reads for an AzureKeyVaultSecret, in the form
 // direct mode gets it in LATCHKEY_REFS, so both modes answer a placeholder
-// alike: the object, and the transforms of its output (v2's transform
-// wins over v1alpha1's transforms).
+// alike: the object, and the transforms of its output.
 func RefOf(akvs *v2beta1.AzureKeyVaultSecret) envexec.Ref {
 	o := akvs.Spec.Vault.Object
-	r := envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
-	if out := akvs.Spec.Output; out != nil {
-		list := out.Transform
-		if len(list) == 0 {
-			list = out.Transforms
-		}
-		for _, t := range list {
-			r.Transform = append(r.Transform, string(t))
-		}
-	}
-	return r
+	return envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
+		Transform: akvs.Spec.Output.TransformNames()}
 }
 
 // keyVaultFailure maps a failed read to the answer: 503 for what waiting

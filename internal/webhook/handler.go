@@ -13,6 +13,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,7 +75,7 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	if len(plans) == 0 {
 		return nil
 	}
-	refs, err := d.refs(ctx, ns, plans)
+	refs, missing, err := d.refs(ctx, ns, plans)
 	if err != nil {
 		return err
 	}
@@ -92,6 +93,9 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	mutated = true
 	for i, p := range plans {
 		logger.Info("container rewritten", "container", names[i], "placeholders", describe(p))
+	}
+	if len(missing) > 0 {
+		logger.Info("AzureKeyVaultSecrets do not exist yet; the containers wait for them at start", "azureKeyVaultSecrets", missing)
 	}
 	return nil
 }
@@ -115,26 +119,32 @@ func (d *Defaulter) configMapReader(ctx context.Context, ns string) func(string)
 	}
 }
 
-// refs reads the AzureKeyVaultSecrets the plans name.
-func (d *Defaulter) refs(ctx context.Context, ns string, plans []containerPlan) (map[string]Ref, error) {
-	refs := map[string]Ref{}
+// refs reads the AzureKeyVaultSecrets the plans name; those that do not
+// exist (yet) are listed in missing, and mutate decides (a container in
+// resolver mode waits for them at start, one in direct mode cannot).
+func (d *Defaulter) refs(ctx context.Context, ns string, plans []containerPlan) (refs map[string]Ref, missing []string, err error) {
+	refs = map[string]Ref{}
 	for _, p := range plans {
 		for _, name := range p.akvsNames() {
-			if _, done := refs[name]; done {
+			if _, done := refs[name]; done || slices.Contains(missing, name) {
 				continue
 			}
 			akvs := &v2beta1.AzureKeyVaultSecret{}
 			err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, akvs)
 			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("AzureKeyVaultSecret %s/%s, named by an @azurekeyvault placeholder, does not exist; create it before the pod", ns, name)
+				missing = append(missing, name)
+				continue
 			}
 			if err != nil {
-				return nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
+				return nil, nil, fmt.Errorf("read AzureKeyVaultSecret %s/%s: %w", ns, name, err)
+			}
+			if problems := v2beta1.Check(akvs).ForInjection(); len(problems) > 0 {
+				return nil, nil, fmt.Errorf("AzureKeyVaultSecret %s/%s, named by an @azurekeyvault placeholder, cannot be used: %s", ns, name, problems)
 			}
 			refs[name] = refOf(akvs)
 		}
 	}
-	return refs, nil
+	return refs, missing, nil
 }
 
 // images looks up the config of every planned container without a command,
@@ -158,6 +168,7 @@ func (d *Defaulter) images(ctx context.Context, ns string, pod *corev1.Pod, plan
 			loaded = true
 		}
 		cfg, err := d.Images.Lookup(ctx, ImageRequest{Image: c.Image, NodeSelector: pod.Spec.NodeSelector, PullSecrets: pullSecrets})
+		d.Metrics.observeImageLookup(err)
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", c.Name, err)
 		}
@@ -203,18 +214,9 @@ func container(pod *corev1.Pod, p containerPlan) *corev1.Container {
 
 // refOf is what direct mode needs of an AzureKeyVaultSecret: the object it
 // names and the transforms of its output (akv2k8s applied them to injected
-// values too; v2's transform wins over v1alpha1's transforms).
+// values too).
 func refOf(akvs *v2beta1.AzureKeyVaultSecret) Ref {
 	o := akvs.Spec.Vault.Object
-	r := Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType)}
-	if out := akvs.Spec.Output; out != nil {
-		list := out.Transform
-		if len(list) == 0 {
-			list = out.Transforms
-		}
-		for _, t := range list {
-			r.Transform = append(r.Transform, string(t))
-		}
-	}
-	return r
+	return Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
+		Transform: akvs.Spec.Output.TransformNames()}
 }

@@ -234,9 +234,15 @@ func needsImage(c *corev1.Container) bool { return len(c.Command) == 0 }
 
 // mutate rewrites the planned containers of pod: the binary becomes their
 // command, the original argv its arguments; it adds the install init
-// container, the volume, and the injected annotation. refs holds every
-// AzureKeyVaultSecret the plans name; images the image config of every
-// planned container that needs one, by container name.
+// container, the volume, and the injected annotation. refs holds the
+// AzureKeyVaultSecrets the plans name that exist; images the image config
+// of every planned container that needs one, by container name.
+//
+// An AzureKeyVaultSecret may be created after the pod (Helm and Argo CD
+// create custom resources after Deployments): a container in resolver mode
+// waits for it at start, as akv2k8s's did. A container in direct mode
+// cannot (it has no API access and learns the object from LATCHKEY_REFS,
+// written now), so a missing one is an admission error that says so.
 func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images map[string]*ImageConfig, o Options) error {
 	usesResolver := false
 	for _, p := range plans {
@@ -248,13 +254,16 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
+		resolver := o.Resolver != nil && !directMode(p.env)
 		own := map[string]Ref{}
 		for _, name := range p.akvsNames() {
 			r, ok := refs[name]
-			if !ok {
-				return fmt.Errorf("container %s: AzureKeyVaultSecret %s not found in namespace %s", c.Name, name, pod.Namespace)
+			if !ok && !resolver {
+				return missingForDirectMode(c.Name, pod.Namespace, name, o.Resolver != nil)
 			}
-			own[name] = r
+			if ok {
+				own[name] = r
+			}
 		}
 		refsJSON, err := json.Marshal(own)
 		if err != nil {
@@ -264,7 +273,7 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 		c.Env = append(slices.DeleteFunc(p.env, func(e corev1.EnvVar) bool { return e.Name == RefsEnv }),
 			corev1.EnvVar{Name: RefsEnv, Value: string(refsJSON)})
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName, MountPath: binDir, ReadOnly: true})
-		if o.Resolver != nil && !directMode(c.Env) {
+		if resolver {
 			c.Env = append(c.Env,
 				corev1.EnvVar{Name: ContainerEnv, Value: c.Name},
 				corev1.EnvVar{Name: ResolverURLEnv, Value: o.Resolver.URL},
@@ -286,6 +295,18 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 	}
 	pod.Annotations[InjectedAnnotation] = "true"
 	return nil
+}
+
+// missingForDirectMode is the admission error for a direct-mode container
+// whose AzureKeyVaultSecret does not exist: why it cannot wait, and what to
+// do. A Deployment's ReplicaSet retries creating the pod, so it comes once
+// the AzureKeyVaultSecret does.
+func missingForDirectMode(container, ns, akvs string, resolverInstalled bool) error {
+	why := "it sets " + DirectModeEnv + "=true: it reads Key Vault itself, without Kubernetes API access, so the webhook must find the AzureKeyVaultSecret now; create it before the pod, or drop " + DirectModeEnv + " to have latchkey's resolver serve it (a container served by the resolver waits for its AzureKeyVaultSecret)"
+	if !resolverInstalled {
+		why = "latchkey runs without a resolver, so the container reads Key Vault itself (direct mode), without Kubernetes API access, and the webhook must find the AzureKeyVaultSecret now; create it before the pod, or install the resolver (a container served by the resolver waits for its AzureKeyVaultSecret)"
+	}
+	return fmt.Errorf("container %s: AzureKeyVaultSecret %s/%s, named by an @azurekeyvault placeholder, does not exist; %s", container, ns, akvs, why)
 }
 
 // directMode reports whether a container asks to authenticate itself

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -204,11 +205,47 @@ func TestMutateErrors(t *testing.T) {
 	p := pod(corev1.Container{Name: "app", Env: env("X", "missing@azurekeyvault")}, corev1.Container{Name: "noimage", Env: env("Y", "db@azurekeyvault")})
 	plans := analyze(p, func(string) map[string]string { return nil })
 	err := mutate(p.DeepCopy(), plans[:1], testRefs, map[string]*ImageConfig{"app": {Entrypoint: []string{"/a"}}}, testOpts)
-	if err == nil || err.Error() != "container app: AzureKeyVaultSecret missing not found in namespace ns" {
-		t.Errorf("missing AzureKeyVaultSecret: %v", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "container app: AzureKeyVaultSecret ns/missing, named by an @azurekeyvault placeholder, does not exist; latchkey runs without a resolver") {
+		t.Errorf("missing AzureKeyVaultSecret, no resolver: %v", err)
 	}
 	if err := mutate(p.DeepCopy(), plans[1:], testRefs, nil, testOpts); !errors.Is(err, errNoCommand) {
 		t.Errorf("no command: %v", err)
+	}
+}
+
+// TestMutateBeforeTheAzureKeyVaultSecret: a container served by the
+// resolver is rewritten although its AzureKeyVaultSecret does not exist
+// yet (it waits for it at start); LATCHKEY_REFS holds those that exist. A
+// container in direct mode is refused, saying why and what to do.
+func TestMutateBeforeTheAzureKeyVaultSecret(t *testing.T) {
+	o := testOpts
+	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
+	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", "PASS", "db@azurekeyvault")})
+	if err := mutate(p, analyze(p, func(string) map[string]string { return nil }), testRefs, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	app := p.Spec.Containers[0]
+	if !reflect.DeepEqual(app.Command, []string{binPath, "run", "--"}) || !containsEnvName(app.Env, ResolverURLEnv) {
+		t.Fatalf("not rewritten for the resolver: %+v", app)
+	}
+	var refs map[string]Ref
+	for _, e := range app.Env {
+		if e.Name == RefsEnv {
+			if err := json.Unmarshal([]byte(e.Value), &refs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !reflect.DeepEqual(refs, map[string]Ref{"db": testRefs["db"]}) {
+		t.Errorf("refs = %+v, want the existing one only", refs)
+	}
+
+	direct := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", DirectModeEnv, "true")})
+	err := mutate(direct, analyze(direct, func(string) map[string]string { return nil }), testRefs, nil, o)
+	for _, want := range []string{"container app: AzureKeyVaultSecret ns/late", "does not exist", DirectModeEnv + "=true", "create it before the pod"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("direct mode: %v; want it to say %q", err, want)
+		}
 	}
 }
 

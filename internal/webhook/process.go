@@ -74,7 +74,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
-		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
+		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:v0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
 		ImageLookups: true, MetricsAddr: ":8080", HealthAddr: ":8081",
 		Log: logging.Options{Level: "info", Format: "json"},
 	}

@@ -58,7 +58,13 @@ func render(t *testing.T, sets ...string) map[string]*unstructured.Unstructured 
 func renderArgs(t *testing.T, extra ...string) map[string]*unstructured.Unstructured {
 	t.Helper()
 	args := append([]string{"template", "latchkey", chartDir, "--namespace", "latchkey-system"}, extra...)
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(helm(t, args...)), 4096)
+	return decodeObjects(t, helm(t, args...))
+}
+
+// decodeObjects decodes rendered manifests by kind/name.
+func decodeObjects(t *testing.T, manifests []byte) map[string]*unstructured.Unstructured {
+	t.Helper()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(manifests), 4096)
 	objs := map[string]*unstructured.Unstructured{}
 	for {
 		u := &unstructured.Unstructured{}

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,12 +66,14 @@ func TestMatrix(t *testing.T) {
 			hasArg(t, o, "webhook", "--resolver-url=https://latchkey-resolver.latchkey-system.svc")
 			hasArg(t, o, "controller", "--refresh-interval=10m")
 			lacksArgPrefix(t, o, "controller", "--namespaces=")
-			if runsAsNonRoot(o, "controller") || runsAsNonRoot(o, "resolver") {
-				t.Error("azureCloudConfig reads the node's azure.json, readable by root only")
+			// azureCloudConfig reads the node's azure.json, readable by root
+			// only; the webhook reads ACR with it, as akv2k8s's did.
+			for _, c := range []string{"controller", "webhook", "resolver"} {
+				if runsAsNonRoot(o, c) {
+					t.Errorf("%s: azureCloudConfig reads the node's azure.json, readable by root only", c)
+				}
 			}
-			if !runsAsNonRoot(o, "webhook") {
-				t.Error("the webhook reads no azure.json: it must run as non-root")
-			}
+			hasArg(t, o, "webhook", "--acr-auth=azureCloudConfig")
 		}},
 		{"controller off", []string{"--set", "controller.enabled=false"}, func(t *testing.T, o objects) {
 			absent(t, o, "Deployment/latchkey-controller", "ServiceAccount/latchkey-controller", "ClusterRole/latchkey-controller",
@@ -102,6 +105,38 @@ func TestMatrix(t *testing.T) {
 			}
 			if slices.Contains(envFrom(t, o, "webhook"), "creds") {
 				t.Error("the webhook got Key Vault credentials")
+			}
+		}},
+		{"ACR lookups: none when keyVaultAuth is not the cloud config", []string{"--set", "keyVaultAuth=environment"}, func(t *testing.T, o objects) {
+			lacksArgPrefix(t, o, "webhook", "--acr-auth")
+			if !runsAsNonRoot(o, "webhook") {
+				t.Error("the webhook reads no azure.json: it must run as non-root")
+			}
+		}},
+		{"ACR lookups: off", []string{"--set", "env_injector.acrAuth=none"}, func(t *testing.T, o objects) {
+			lacksArgPrefix(t, o, "webhook", "--acr-auth")
+			if !runsAsNonRoot(o, "webhook") {
+				t.Error("the webhook reads no azure.json: it must run as non-root")
+			}
+			hasArg(t, o, "controller", "--keyvault-auth=azureCloudConfig")
+		}},
+		{"ACR lookups: an AcrPull-only workload identity", []string{"--set", "env_injector.acrAuth=workload-identity",
+			"--set", `env_injector.serviceAccount.annotations.azure\.workload\.identity/client-id=acr-pull-only`,
+			"--set-string", `env_injector.podLabels.azure\.workload\.identity/use=true`}, func(t *testing.T, o objects) {
+			hasArg(t, o, "webhook", "--acr-auth=workload-identity")
+			if !runsAsNonRoot(o, "webhook") {
+				t.Error("the webhook reads no azure.json: it must run as non-root")
+			}
+			if o["ServiceAccount/latchkey-webhook"].GetAnnotations()["azure.workload.identity/client-id"] != "acr-pull-only" ||
+				podMeta(t, o, "webhook", "labels")["azure.workload.identity/use"] != "true" {
+				t.Error("the webhook's workload identity is not configured")
+			}
+		}},
+		{"ACR lookups with userDefinedMSI: the chart's azure.json, as non-root", []string{"--set", "userDefinedMSI.enabled=true", "--set", "userDefinedMSI.msi=msi-1"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "webhook", "--acr-auth=azureCloudConfig")
+			field(t, volume(t, o, "webhook", "azure-config"), "latchkey-azure-config", "configMap", "name")
+			if !runsAsNonRoot(o, "webhook") {
+				t.Error("with userDefinedMSI the webhook must run as non-root")
 			}
 		}},
 		{"keyVaultAuth environment-azidentity", []string{"--set", "keyVaultAuth=environment-azidentity"}, func(t *testing.T, o objects) {
@@ -186,7 +221,7 @@ func TestMatrix(t *testing.T) {
 				hasArg(t, o, c, "--log-level=debug")
 				hasArg(t, o, c, "--log-format=text")
 			}
-			if container(t, o, "controller")["image"] != "ghcr.io/latchkey-dev/latchkey-controller:1.8.4-compat" {
+			if container(t, o, "controller")["image"] != "ghcr.io/latchkey-dev/latchkey-controller:v0.1.0-rc.1" {
 				t.Errorf("controller.image.tag: image %v", container(t, o, "controller")["image"])
 			}
 			mwc := o["MutatingWebhookConfiguration/latchkey-webhook"]
@@ -299,6 +334,8 @@ func TestMatrix(t *testing.T) {
 			tc.check(t, o)
 			checkArgsParse(t, o)
 			checkRestricted(t, o)
+			checkEnvFromSecrets(t, o)
+			checkTestPod(t, o)
 			helm(t, append([]string{"lint", "--strict", chartDir}, tc.args...)...)
 		})
 	}
@@ -482,15 +519,44 @@ func lacksArgPrefix(t *testing.T, o objects, component, prefix string) {
 	}
 }
 
+// env returns a component's environment, each variable's value read from
+// the Secret its secretKeyRef names (the chart never writes a value into a
+// pod spec: checkEnvFromSecrets).
 func env(t *testing.T, o objects, component string) map[string]string {
 	t.Helper()
 	vars, _, _ := unstructured.NestedSlice(container(t, o, component), "env")
 	m := map[string]string{}
 	for _, v := range vars {
 		e := v.(map[string]any)
-		m[e["name"].(string)], _ = e["value"].(string)
+		name := e["name"].(string)
+		ref, ok, _ := unstructured.NestedStringMap(e, "valueFrom", "secretKeyRef")
+		if !ok {
+			t.Errorf("%s: variable %s is not read from a Secret", component, name)
+			continue
+		}
+		m[name] = secretValue(t, o, ref["name"], ref["key"])
 	}
 	return m
+}
+
+// secretValue is a key of a rendered Secret, decoded.
+func secretValue(t *testing.T, o objects, name, key string) string {
+	t.Helper()
+	s := o["Secret/"+name]
+	if s == nil {
+		t.Errorf("Secret %s not rendered", name)
+		return ""
+	}
+	b64, ok, _ := unstructured.NestedString(s.Object, "data", key)
+	if !ok {
+		t.Errorf("Secret %s has no key %s", name, key)
+		return ""
+	}
+	v, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Errorf("Secret %s key %s: %v", name, key, err)
+	}
+	return string(v)
 }
 
 func envFrom(t *testing.T, o objects, component string) []string {
@@ -515,11 +581,7 @@ func runsAsNonRoot(o objects, component string) bool {
 // as root.
 func checkRestricted(t *testing.T, o objects) {
 	t.Helper()
-	for key, d := range o {
-		if d.GetKind() != "Deployment" {
-			continue
-		}
-		spec, _, _ := unstructured.NestedMap(d.Object, "spec", "template", "spec")
+	for key, spec := range podSpecs(o) {
 		hostPath := false
 		vols, _, _ := unstructured.NestedSlice(spec, "volumes")
 		for _, v := range vols {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +81,10 @@ func TestCertManagerMode(t *testing.T) {
 	rel.waitForCABundle(ctx, t, cs, ca)
 	rel.waitForWebhookServing(ctx, t, cs, webhookLeaf)
 	rel.waitForPresenting(ctx, t, cs, resolverSelector, resolverPort, resolverLeaf)
+	// helm test verifies both with the CAs of cert-manager's Secrets.
+	if out, err := rel.helmTest(ctx); err != nil || !strings.Contains(out, "ok webhook answers") || !strings.Contains(out, "ok resolver answers") {
+		t.Errorf("helm test: %v\n%s", err, out)
+	}
 
 	f := rel.injectorFixture(ctx, t, "cert-manager")
 	if b := rel.readBundle(ctx, t, cs, f.ns); len(b) != 1 || !b[0].Equal(ca) {

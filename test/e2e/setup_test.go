@@ -203,15 +203,22 @@ func prepareReleaseNamespace(ctx context.Context, ns string) error {
 
 // runHelm runs the helm built from source against the cluster.
 func runHelm(ctx context.Context, args ...string) error {
+	if out, err := helmOutput(ctx, args...); err != nil {
+		return fmt.Errorf("helm %s: %w\n%s", args[0], err, out)
+	}
+	return nil
+}
+
+// helmOutput runs the helm built from source against the cluster and
+// returns its combined output.
+func helmOutput(ctx context.Context, args ...string) (string, error) {
 	helm := os.Getenv("LATCHKEY_HELM")
 	if helm == "" {
-		return fmt.Errorf("LATCHKEY_HELM not set; run through make test-e2e")
+		return "", fmt.Errorf("LATCHKEY_HELM not set; run through make test-e2e")
 	}
 	home := filepath.Join(env.cluster.LogDir(), "..", "helm")
 	cmd := exec.CommandContext(ctx, helm, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.cluster.Kubeconfig, "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("helm %s: %w\n%s", args[0], err, out)
-	}
-	return nil
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

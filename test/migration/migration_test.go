@@ -9,6 +9,8 @@ package migration
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,8 +38,11 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
+	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/resolver"
+	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
@@ -53,7 +59,12 @@ const (
 	apiKeyNew  = "api-key-new-Dd3Ff5" // what Key Vault holds now
 
 	akv2k8sCRD = "../../internal/crdcheck/testdata/akv2k8s-crd.yaml"
+	olderCRD   = "testdata/older-schema-crd.yaml"
 	ourCRDs    = "../../config/crd"
+
+	// poison is what the poisoned object holds where an object belongs: it
+	// must appear in no status, event, log or error.
+	poison = "take-over-poison-Pp3"
 )
 
 // TestTakeOverFromAkv2k8s: latchkey refuses to run on akv2k8s's CRD; after
@@ -63,6 +74,13 @@ const (
 // data), leaves an unchanged one's data as it was and brings a stale one up
 // to date; and pods akv2k8s's webhook wrapped are not touched (no restart)
 // nor rewritten by latchkey's webhook.
+//
+// Among them: an object in the shape akv2k8s's reference documents (an
+// azureIdentity, a ConfigMap beside the Secret), which syncs; and one stored
+// under an older schema that kept anything (a number for a string, a string
+// for an object), which no AzureKeyVaultSecret type can decode: it is
+// reported on itself, the webhook and the resolver refuse it naming the
+// fields, its spec is left as stored, and every other object syncs.
 func TestTakeOverFromAkv2k8s(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -71,17 +89,27 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	t.Setenv("AZURE_CLIENT_ID", clientID)
 	t.Setenv("AZURE_CLIENT_SECRET", clientSecret)
 	ctrllog.SetLogger(logr.Discard()) // components log through the loggers they are given
-	env, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{akv2k8sCRD}})
+	env, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{olderCRD}})
 	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	emu := startEmulator(t)
 
-	// The cluster as akv2k8s left it.
+	// The cluster as akv2k8s left it: one object from the days of an older
+	// schema, then akv2k8s 1.8's CRD and objects.
 	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{webhook.DefaultNamespaceLabel: "enabled"}}})
+	poisoned := poisonedObject(ctx, t, c)
+	kubectlApply(t, env, akv2k8sCRD)
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		probe := poisonedSpec("probe")
+		return c.Create(ctx, probe, client.DryRunAll) != nil, nil // refused: akv2k8s's schema is served
+	}); err != nil {
+		t.Fatal("akv2k8s's CRD not served")
+	}
 	db := akv2k8sObject(ctx, t, c, "db", "db-password", "db-credentials", "password")
 	api := akv2k8sObject(ctx, t, c, "api", "api-key", "api-credentials", "key")
+	documented := documentedObject(ctx, t, c)
 	dbSecret := akv2k8sSecret(ctx, t, c, db, "db-credentials", "password", dbPassword)
 	apiSecret := akv2k8sSecret(ctx, t, c, api, "api-credentials", "key", apiKeyOld)
 	pod := akv2k8sPod(ctx, t, c)
@@ -92,25 +120,11 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	}
 
 	// 2. The documented CRD replacement: server-side apply over akv2k8s's.
-	admin, err := env.AddUser(envtest.User{Name: "cluster-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl, err := admin.Kubectl()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, err := kubectl.Run("apply", "--server-side", "--force-conflicts", "-f", ourCRDs); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s\n%s", err, readAll(out), readAll(errOut))
-	}
-	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return crdcheck.Verify(ctx, c) == nil, nil
-	}); err != nil {
-		t.Fatalf("latchkey's CRD not served: %v", crdcheck.Verify(ctx, c))
-	}
+	applyOurCRD(ctx, t, env, c)
 
-	// 3. Every AzureKeyVaultSecret kept its spec and akv2k8s's status.
-	for _, name := range []string{"db", "api"} {
+	// 3. Every AzureKeyVaultSecret kept its spec and akv2k8s's status, and
+	// reads through latchkey's types, the poisoned one included.
+	for _, name := range []string{"db", "api", "documented"} {
 		a := &v2beta1.AzureKeyVaultSecret{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, a); err != nil {
 			t.Fatal(err)
@@ -119,13 +133,18 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 			t.Errorf("%s after the CRD replacement: spec %+v status %+v", name, a.Spec, a.Status)
 		}
 	}
+	if err := c.List(ctx, &v2beta1.AzureKeyVaultSecretList{}, client.InNamespace(ns)); err != nil {
+		t.Fatalf("list with the poisoned object: %v", err)
+	}
 
 	// 4. latchkey's controller takes over.
 	logs := &lockedBuffer{}
 	startController(ctx, t, cfg, emu, logs)
-	for _, name := range []string{"db", "api"} {
+	for _, name := range []string{"db", "api", "documented"} {
 		waitReady(ctx, t, c, name)
 	}
+	checkDocumented(ctx, t, c, documented)
+	checkPoisoned(ctx, t, c, emu, poisoned)
 	for _, tc := range []struct {
 		before     *corev1.Secret
 		key, value string
@@ -150,7 +169,7 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 			t.Errorf("Secret %s not marked as managed by latchkey: labels %v", got.Name, got.Labels)
 		}
 	}
-	for _, v := range []string{dbPassword, apiKeyOld, apiKeyNew, clientSecret} {
+	for _, v := range []string{dbPassword, apiKeyOld, apiKeyNew, clientSecret, poison} {
 		if strings.Contains(logs.String(), v) {
 			t.Errorf("the controller's log holds a value")
 		}
@@ -175,15 +194,46 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	}
 }
 
-func startEmulator(t *testing.T) *akvemu.Server {
+// applyOurCRD replaces the CRD as docs/migrate-from-akv2k8s.md says and
+// waits until the API server serves latchkey's schema.
+func applyOurCRD(ctx context.Context, t *testing.T, env *envtest.Environment, c client.Client) {
+	t.Helper()
+	kubectlApply(t, env, ourCRDs)
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		return crdcheck.Verify(ctx, c) == nil, nil
+	}); err != nil {
+		t.Fatalf("latchkey's CRD not served: %v", crdcheck.Verify(ctx, c))
+	}
+}
+
+// kubectlApply applies path as a cluster admin would replace a CRD:
+// kubectl apply --server-side --force-conflicts.
+func kubectlApply(t *testing.T, env *envtest.Environment, path string) {
+	t.Helper()
+	admin, err := env.AddUser(envtest.User{Name: "cluster-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := admin.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := kubectl.Run("apply", "--server-side", "--force-conflicts", "-f", path); err != nil {
+		t.Fatalf("kubectl apply -f %s: %v\n%s\n%s", path, err, readAll(out), readAll(errOut))
+	}
+}
+
+// startEmulator starts the Key Vault emulator with the tests' identity, the
+// take-over's vault and more.
+func startEmulator(t *testing.T, more ...akvemu.VaultSeed) *akvemu.Server {
 	t.Helper()
 	emu, err := akvemu.New(akvemu.Options{Seed: &akvemu.Seed{
 		Tenants: []akvemu.TenantSeed{{ID: tenantID}},
 		Apps:    []akvemu.AppSeed{{ClientID: clientID, TenantID: tenantID, Secrets: []string{clientSecret}}},
-		Vaults: []akvemu.VaultSeed{{Name: vault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{
+		Vaults: append([]akvemu.VaultSeed{{Name: vault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{
 			{Name: "db-password", Value: to.Ptr(dbPassword)},
 			{Name: "api-key", Value: to.Ptr(apiKeyNew)},
-		}}},
+		}}}, more...),
 	}})
 	if err == nil {
 		err = emu.Start(context.Background())
@@ -214,6 +264,147 @@ func akv2k8sObject(ctx context.Context, t *testing.T, c client.Client, name, obj
 		t.Fatal(err)
 	}
 	return u
+}
+
+// documentedObject creates an AzureKeyVaultSecret in the shape akv2k8s's
+// reference page documents (azureIdentity, transform, a typed Secret with
+// chainOrder, a ConfigMap), with akv2k8s's status, under akv2k8s's CRD.
+func documentedObject(ctx context.Context, t *testing.T, c client.Client) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "spv.no/v2beta1", "kind": "AzureKeyVaultSecret",
+		"metadata": map[string]any{"name": "documented", "namespace": ns},
+		"spec": map[string]any{
+			"vault": map[string]any{
+				"name":          vault,
+				"azureIdentity": map[string]any{"name": "team-a-pod-identity"},
+				"object":        map[string]any{"name": "db-password", "type": "secret"},
+			},
+			"output": map[string]any{
+				"transform": []any{"trim"},
+				"secret":    map[string]any{"name": "documented-credentials", "type": "opaque", "dataKey": "password", "chainOrder": "ensureserverfirst"},
+				"configMap": map[string]any{"name": "documented-config", "dataKey": "password"},
+			},
+		},
+	}}
+	create(ctx, t, c, u)
+	u.Object["status"] = map[string]any{"secretHash": "9a1b", "secretName": "documented-credentials",
+		"configMapHash": "9a1c", "configMapName": "documented-config", "lastAzureUpdate": "2025-06-01T10:00:00Z"}
+	if err := c.Status().Update(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// checkDocumented: the documented object synced both outputs, and says
+// that its azureIdentity is not used, without being un-Ready.
+func checkDocumented(ctx context.Context, t *testing.T, c client.Client, u *unstructured.Unstructured) {
+	t.Helper()
+	a := &v2beta1.AzureKeyVaultSecret{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(u), a); err != nil {
+		t.Fatal(err)
+	}
+	if cond := meta.FindStatusCondition(a.Status.Conditions, controller.ConditionAzureIdentity); cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != controller.ReasonIgnored {
+		t.Errorf("documented: AzureIdentity condition %+v, want False/Ignored", cond)
+	}
+	s, cm := &corev1.Secret{}, &corev1.ConfigMap{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "documented-credentials"}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "documented-config"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if s.Type != "opaque" || string(s.Data["password"]) != dbPassword || cm.Data["password"] != dbPassword {
+		t.Errorf("documented: Secret of type %q, outputs not holding the value Key Vault holds", s.Type)
+	}
+}
+
+// poisonedSpec is an object no AzureKeyVaultSecret type decodes: a number
+// where the version's string belongs, a string where the output Secret's
+// object does.
+func poisonedSpec(name string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "spv.no/v2beta1", "kind": "AzureKeyVaultSecret",
+		"metadata": map[string]any{"name": name, "namespace": ns},
+		"spec": map[string]any{
+			"vault":  map[string]any{"name": vault, "object": map[string]any{"name": "db-password", "type": "secret", "version": int64(20240101)}},
+			"output": map[string]any{"secret": poison},
+		},
+	}}
+}
+
+// poisonedObject stores the poisoned object under the older schema.
+func poisonedObject(ctx context.Context, t *testing.T, c client.Client) *unstructured.Unstructured {
+	t.Helper()
+	u := poisonedSpec("poisoned")
+	create(ctx, t, c, u)
+	return u
+}
+
+// checkPoisoned: the poisoned object says why on itself (Ready=False,
+// InvalidSpec, the fields named, no value) and in a Warning event; its
+// stored spec is as it was; the webhook refuses a pod naming it and the
+// resolver answers InvalidAzureKeyVaultSecret.
+func checkPoisoned(ctx context.Context, t *testing.T, c client.Client, emu *akvemu.Server, before *unstructured.Unstructured) {
+	t.Helper()
+	// The env injector reads no output Secret: it names the version only.
+	const injection = "spec.vault.object.version cannot be read: want a string"
+	const fields = injection + "; spec.output.secret cannot be read: want an object"
+	a := &v2beta1.AzureKeyVaultSecret{}
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(before), a); err != nil {
+			return false, nil
+		}
+		r := meta.FindStatusCondition(a.Status.Conditions, controller.ConditionReady)
+		return r != nil && r.Reason == controller.ReasonInvalidSpec, nil
+	})
+	if err != nil {
+		t.Fatalf("poisoned: status %+v, want Ready=False/InvalidSpec", a.Status)
+	}
+	if r := meta.FindStatusCondition(a.Status.Conditions, controller.ConditionReady); r.Status != metav1.ConditionFalse || r.Message != fields {
+		t.Errorf("poisoned: Ready %+v, want False saying %q", r, fields)
+	}
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		events := &corev1.EventList{}
+		if err := c.List(ctx, events, client.InNamespace(ns)); err != nil {
+			return false, nil
+		}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == "poisoned" && e.Type == corev1.EventTypeWarning && e.Reason == controller.ReasonInvalidSpec && e.Message == fields {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Error("poisoned: no Warning InvalidSpec event naming the fields")
+	}
+	after := &unstructured.Unstructured{}
+	after.SetGroupVersionKind(before.GroupVersionKind())
+	if err := c.Get(ctx, client.ObjectKeyFromObject(before), after); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(after.Object["spec"], before.Object["spec"]) {
+		t.Errorf("poisoned: the stored spec changed: %v → %v", before.Object["spec"], after.Object["spec"])
+	}
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "uses-poisoned", Namespace: ns}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+		Name: "app", Image: "registry.test/app:1", Command: []string{"/app"}, Env: []corev1.EnvVar{{Name: "DB", Value: "poisoned@azurekeyvault"}},
+	}}}}
+	d := &webhook.Defaulter{Reader: c, Options: webhook.Options{Image: "registry.test/latchkey-env:test"}}
+	if err := d.Default(ctx, pod); err == nil || !strings.Contains(err.Error(), "AzureKeyVaultSecret "+ns+"/poisoned, named by an @azurekeyvault placeholder, cannot be used: "+injection) {
+		t.Errorf("the webhook on a pod naming the poisoned object: %v", err)
+	}
+	_, err = resolverValues(t, emu, c).Resolve(ctx, ns, []resolver.Wanted{{Var: "DB", Placeholder: envexec.Placeholder{AKVS: "poisoned"}}})
+	var denial *resolver.Denial
+	if !errors.As(err, &denial) || denial.Code != protocol.CodeInvalidSpec || !strings.Contains(denial.Message, injection) {
+		t.Errorf("the resolver on the poisoned object: %v, want %s naming the fields", err, protocol.CodeInvalidSpec)
+	}
+	for _, text := range []string{fmt.Sprint(a.Status), fmt.Sprint(err)} {
+		if strings.Contains(text, poison) {
+			t.Errorf("the poisoned object's stored value was quoted: %s", text)
+		}
+	}
 }
 
 // akv2k8sSecret creates the Secret akv2k8s's controller made for owner:

@@ -1,10 +1,20 @@
-{{/* Common names and labels. */}}
+{{/* Common names and labels. The name is the chart's, or nameOverride;
+     the full name, the prefix of every object, is fullnameOverride, else
+     the release name (when it holds the name), else <release>-<name>.
+     akv2k8s's templates read both values the same way. */}}
+{{- define "latchkey.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "latchkey.fullname" -}}
-{{- if contains .Chart.Name .Release.Name }}{{ .Release.Name | trunc 63 | trimSuffix "-" }}{{ else }}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}{{ end }}
+{{- $name := include "latchkey.name" . }}
+{{- if .Values.fullnameOverride }}{{ .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains $name .Release.Name }}{{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}{{ printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}{{ end }}
 {{- end }}
 
 {{- define "latchkey.labels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/name: {{ include "latchkey.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -12,16 +22,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
 {{- define "latchkey.selector" -}}
-app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/name: {{ include "latchkey.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* The image of a component: its own tag (akv2k8s's <component>.image.tag)
-     or the chart-wide one, which defaults to the appVersion. */}}
+{{/* The image of a component: its repository below image.registry, with
+     its own tag (akv2k8s's <component>.image.tag) or the chart-wide one,
+     which defaults to the appVersion. A repository that starts with a
+     registry host (a first path segment with a dot or a port, or
+     localhost), as akv2k8s's full repositories did, is used as it is: a
+     mirror of latchkey's images can be named either way.
+     latchkey.validateImages refuses akv2k8s's repositories and tags.
+     Call with (dict "root" $ "image" <image values>). */}}
 {{- define "latchkey.image" -}}
 {{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
-{{- if .root.Values.image.registry }}{{ printf "%s/%s:%s" .root.Values.image.registry .image.repository $tag }}{{ else }}{{ printf "%s:%s" .image.repository $tag }}{{ end }}
+{{- $repo := .image.repository -}}
+{{- $first := index (splitList "/" $repo) 0 -}}
+{{- $hasRegistry := and (contains "/" $repo) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- if and .root.Values.image.registry (not $hasRegistry) }}{{ printf "%s/%s:%s" .root.Values.image.registry $repo $tag }}{{ else }}{{ printf "%s:%s" $repo $tag }}{{ end }}
 {{- end }}
 
 {{- define "latchkey.pullPolicy" -}}
@@ -140,8 +159,12 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Checks across values the schema cannot relate (the effective values
      come from two places): a userDefinedMSI is a managed identity, used as
      a cloud config (azureCloudConfig) or as AZURE_CLIENT_ID (managed-identity),
-     and needs its client ID; a certManager.issuerRef needs its name. */}}
+     and needs its client ID; a certManager.issuerRef needs its name; and
+     the akv2k8s checks that need a value (_akv2k8s.tpl). */}}
 {{- define "latchkey.validate" -}}
+{{- include "latchkey.validateImages" . }}
+{{- include "latchkey.validateEnv" . }}
+{{- include "latchkey.validateSwitches" . }}
 {{- $msi := include "latchkey.userDefinedMSI" . | fromJson }}
 {{- if $msi.enabled }}
 {{- $mode := include "latchkey.keyVaultAuth" . }}
@@ -188,34 +211,171 @@ capabilities:
   drop: [ALL]
 {{- end }}
 
-{{/* Environment of a container: the chart-wide env (global.env and env,
-     when .global), then the component's own (which wins), then the managed
-     identity userDefinedMSI names when the component authenticates as a
-     managed identity.
-     Call with (dict "root" $ "c" <component values> "global" bool "mode" <auth mode>). */}}
-{{- define "latchkey.env" -}}
-{{- $env := dict }}
-{{- if .global }}{{ $env = include "latchkey.chartEnv" .root | fromJson }}{{ end }}
-{{- range $k, $v := (get .c "env" | default dict) }}{{ $_ := set $env $k (toString $v) }}{{ end }}
-{{- $msi := include "latchkey.userDefinedMSI" .root | fromJson }}
-{{- if and .global (eq .mode "managed-identity") $msi.enabled }}
-{{- $_ := set $env "AZURE_CLIENT_ID" $msi.msi }}
+{{/* Environment variables never appear as values in a pod spec: each
+     component's are kept in a Secret the chart makes,
+     <fullname>-<component>-env (as akv2k8s kept global.env and
+     <component>.env in Secrets), and its container reads each through a
+     secretKeyRef. The user's own Secrets (envFromSecret) are listed in
+     envFrom; a variable of the chart's Secret wins over the same key in them.
+
+     latchkey.componentEnv is what each component gets, as JSON (read it
+     with fromJson): {"env": {name: value}, "secrets": [Secret names]}.
+       controller  global.env, env, controller.env (each wins over the one
+                   before).
+       resolver    global.env, env, the AZURE_* variables of
+                   env_injector.env, resolver.env. akv2k8s's env-injector
+                   was also its auth service, which held the Key Vault
+                   identity the resolver holds now: the credentials its
+                   values carry go to the resolver, unless the webhook
+                   reads ACR with an identity from the environment
+                   (latchkey.webhookEnvIdentity: then they are its own).
+                   Secrets: the chart-wide ones, env_injector.envFromSecret
+                   (on the same terms), resolver.envFromSecret.
+       webhook     env_injector.env, and global.env and env when it has an
+                   Azure identity for ACR (latchkey.acrAuth), as far as that
+                   identity reads them: without one, no AZURE_* variable;
+                   the secret ones (latchkey.isCredentialVar) only in mode
+                   environment; the user's Secrets (chart-wide and
+                   env_injector.envFromSecret) only in the modes that read
+                   the environment.
+       OBJECT_LABELS is in no component's environment: it is the
+       controller's --selector (latchkey.objectSelector).
+     A component authenticating as a managed identity (managed-identity
+     mode) with userDefinedMSI gets its client ID as AZURE_CLIENT_ID.
+     Call with (dict "root" $ "component" <controller|webhook|resolver>). */}}
+{{- define "latchkey.componentEnv" -}}
+{{- $v := .root.Values }}
+{{- $e := $v.env_injector }}
+{{- $chartEnv := include "latchkey.chartEnv" .root | fromJson }}
+{{- $chartSecrets := include "latchkey.envFromSecret" .root | fromJsonArray }}
+{{- $injSecrets := list }}{{ range ($e.envFromSecret | default list) }}{{ $injSecrets = append $injSecrets .name }}{{ end }}
+{{- $env := dict }}{{ $secrets := list }}{{ $mode := "" }}
+{{- if eq .component "controller" }}
+{{- $mode = include "latchkey.keyVaultAuth" .root }}
+{{- $env = merge (include "latchkey.stringMap" ($v.controller.env | default dict) | fromJson) $chartEnv }}
+{{- $secrets = concat $chartSecrets (include "latchkey.secretNames" $v.controller.envFromSecret | fromJsonArray) }}
+{{- else if eq .component "resolver" }}
+{{- $mode = include "latchkey.keyVaultAuth" .root }}
+{{- $inj := dict }}
+{{- if include "latchkey.webhookEnvIdentity" .root }}{{ $injSecrets = list }}
+{{- else }}
+{{- range $k, $val := ($e.env | default dict) }}{{ if hasPrefix "AZURE_" $k }}{{ $_ := set $inj $k (toString $val) }}{{ end }}{{ end }}
 {{- end }}
-{{- range $k, $val := $env }}
-- name: {{ $k }}
-  value: {{ $val | quote }}
+{{- $env = merge (include "latchkey.stringMap" ($v.resolver.env | default dict) | fromJson) $inj $chartEnv }}
+{{- $secrets = concat $chartSecrets $injSecrets (include "latchkey.secretNames" $v.resolver.envFromSecret | fromJsonArray) }}
+{{- else }}
+{{- $mode = include "latchkey.acrAuth" .root }}
+{{- $all := include "latchkey.stringMap" ($e.env | default dict) | fromJson }}
+{{- if $mode }}{{ $all = merge $all $chartEnv }}{{ end }}
+{{- range $k, $val := $all }}
+{{- if or (not (hasPrefix "AZURE_" $k)) (and $mode (or (eq $mode "environment") (not (include "latchkey.isCredentialVar" $k)))) }}
+{{- $_ := set $env $k $val }}
+{{- end }}
+{{- end }}
+{{- if include "latchkey.webhookEnvIdentity" .root }}
+{{- $secrets = concat $chartSecrets $injSecrets }}
+{{- end }}
+{{- end }}
+{{- $_ := unset $env "OBJECT_LABELS" }}
+{{- $msi := include "latchkey.userDefinedMSI" .root | fromJson }}
+{{- if and (eq $mode "managed-identity") $msi.enabled }}
+{{- $_ := set $env "AZURE_CLIENT_ID" (toString $msi.msi) }}
+{{- end }}
+{{- toJson (dict "env" $env "secrets" ($secrets | uniq)) }}
+{{- end }}
+
+{{/* Whether an environment variable holds a secret of an Azure identity
+     (keyvault.EnvClientSecret, EnvCertificatePassword,
+     EnvClientCertificatePassword, EnvPassword). */}}
+{{- define "latchkey.isCredentialVar" -}}
+{{- if has . (list "AZURE_CLIENT_SECRET" "AZURE_CERTIFICATE_PASSWORD" "AZURE_CLIENT_CERTIFICATE_PASSWORD" "AZURE_PASSWORD") }}true{{ end }}
+{{- end }}
+
+{{/* A map's values as strings, as JSON. */}}
+{{- define "latchkey.stringMap" -}}
+{{- $m := dict }}{{ range $k, $v := . }}{{ $_ := set $m $k (toString $v) }}{{ end }}{{ toJson $m }}
+{{- end }}
+
+{{/* The names of akv2k8s's list of {name}, as a JSON list. */}}
+{{- define "latchkey.secretNames" -}}
+{{- $n := list }}{{ range (. | default list) }}{{ $n = append $n .name }}{{ end }}{{ toJson $n }}
+{{- end }}
+
+{{/* The name of a component's environment Secret.
+     Call with (dict "root" $ "component" name). */}}
+{{- define "latchkey.envSecretName" -}}
+{{- include "latchkey.fullname" .root }}-{{ .component }}-env
+{{- end }}
+
+{{/* The generation of a component's environment: 1 on the first install,
+     raised by one on every upgrade that changes a variable, else kept
+     (read back from the Secret, like the certificates). The pod template
+     carries it, so a changed variable rolls the Deployment while an
+     upgrade that changes nothing restarts nothing; a hash of the values
+     would put something derived from a credential into the pod spec.
+     Call with (dict "root" $ "component" name "env" <env map>). */}}
+{{- define "latchkey.envGeneration" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace (include "latchkey.envSecretName" .) }}
+{{- $data := dict }}{{ range $k, $v := .env }}{{ $_ := set $data $k (b64enc $v) }}{{ end }}
+{{- $gen := 1 }}
+{{- if and $existing $existing.metadata }}
+{{- $gen = int (index ($existing.metadata.annotations | default dict) "latchkey.dev/env-generation" | default "1") }}
+{{- if ne (toJson ($existing.data | default dict)) (toJson $data) }}{{ $gen = add1 $gen }}{{ end }}
+{{- end }}
+{{- $gen }}
+{{- end }}
+
+{{/* A component's environment Secret, when it has variables.
+     Call with (dict "root" $ "component" name). */}}
+{{- define "latchkey.envSecret" -}}
+{{- $ce := include "latchkey.componentEnv" . | fromJson }}
+{{- if $ce.env }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ include "latchkey.envSecretName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels: {{- include "latchkey.labels" .root | nindent 4 }}
+    app.kubernetes.io/component: {{ .component }}
+  annotations:
+    latchkey.dev/env-generation: {{ include "latchkey.envGeneration" (dict "root" .root "component" .component "env" $ce.env) | quote }}
+type: Opaque
+data:
+  {{- range $k, $v := $ce.env }}
+  {{ $k }}: {{ b64enc $v | quote }}
+  {{- end }}
 {{- end }}
 {{- end }}
 
-{{/* Secrets whose keys become env: the chart-wide ones (global.envFromSecret
-     and envFromSecret) when .global, then the component's. */}}
-{{- define "latchkey.envFrom" -}}
-{{- $names := list }}
-{{- if .global }}{{ $names = include "latchkey.envFromSecret" .root | fromJsonArray }}{{ end }}
-{{- range (get .c "envFromSecret" | default list) }}{{ $names = append $names .name }}{{ end }}
-{{- range $names | uniq }}
-- secretRef:
-    name: {{ . }}
+{{/* The pod-template annotation that rolls a component when its
+     environment changes (see latchkey.envGeneration).
+     Call with (dict "root" $ "component" name). */}}
+{{- define "latchkey.envAnnotation" -}}
+{{- $ce := include "latchkey.componentEnv" . | fromJson }}
+{{- if $ce.env }}
+latchkey.dev/env-generation: {{ include "latchkey.envGeneration" (dict "root" .root "component" .component "env" $ce.env) | quote }}
+{{- end }}
+{{- end }}
+
+{{/* A container's env and envFrom (see latchkey.componentEnv).
+     Call with (dict "root" $ "component" name). */}}
+{{- define "latchkey.containerEnv" -}}
+{{- $ce := include "latchkey.componentEnv" . | fromJson }}
+{{- $secret := include "latchkey.envSecretName" . }}
+{{- with $ce.env }}
+env:
+  {{- range $k, $_ := . }}
+  - name: {{ $k }}
+    valueFrom:
+      secretKeyRef: {name: {{ $secret }}, key: {{ $k }}}
+  {{- end }}
+{{- end }}
+{{- with $ce.secrets }}
+envFrom:
+  {{- range . }}
+  - secretRef:
+      name: {{ . }}
+  {{- end }}
 {{- end }}
 {{- end }}
 
@@ -253,7 +413,10 @@ capabilities:
 {{/* Scheduling and pod-level settings every component shares.
      Call with (dict "root" $ "c" <component values> "component" name). */}}
 {{- define "latchkey.podScheduling" -}}
-{{- with .root.Values.imagePullSecrets }}
+{{- /* imagePullSecrets, then akv2k8s's <component>.image.pullSecret (one name). */}}
+{{- $pull := .root.Values.imagePullSecrets | default list }}
+{{- with ((.c.image | default dict).pullSecret) }}{{ $pull = append $pull (dict "name" .) }}{{ end }}
+{{- with $pull }}
 imagePullSecrets: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- with .root.Values.hostAliases }}
@@ -284,9 +447,12 @@ affinity: {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
-{{/* The component's ServiceAccount. */}}
+{{/* The component's ServiceAccount; its annotations as latchkey.identityMap
+     says (akv2k8s's identity annotations set on env_injector are the
+     resolver's). */}}
 {{- define "latchkey.serviceAccount" -}}
 {{- $sa := .c.serviceAccount | default dict }}
+{{- $annotations := include "latchkey.identityMap" (dict "root" .root "component" .component "field" "serviceAccount.annotations") | fromJson }}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -295,7 +461,7 @@ metadata:
   labels: {{- include "latchkey.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
     {{- with $sa.labels }}{{ toYaml . | nindent 4 }}{{ end }}
-  {{- with $sa.annotations }}
+  {{- with $annotations }}
   annotations: {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
@@ -329,7 +495,8 @@ metadata:
   labels: {{- include "latchkey.labels" .root | nindent 4 }}
     app.kubernetes.io/component: {{ .component }}
 spec:
-  {{- if hasKey $pdb "maxUnavailable" }}
+  {{- /* akv2k8s's values file leaves maxUnavailable empty (null): unset. */}}
+  {{- if not (kindIs "invalid" $pdb.maxUnavailable) }}
   maxUnavailable: {{ $pdb.maxUnavailable }}
   {{- else }}
   minAvailable: {{ $pdb.minAvailable }}

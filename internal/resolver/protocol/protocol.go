@@ -124,6 +124,10 @@ const (
 	// 422: the object cannot answer the placeholder.
 	CodeInvalidObject = "InvalidObject"
 	CodeQueryFailed   = "QueryFailed"
+	// CodeInvalidSpec: the AzureKeyVaultSecret's spec cannot be used (a
+	// field that cannot be read, an unknown transform, …); its Ready
+	// condition says the same.
+	CodeInvalidSpec = "InvalidAzureKeyVaultSecret"
 
 	// 502: the resolver's Key Vault identity cannot sign in.
 	CodeKeyVaultAuthFailed = "KeyVaultAuthenticationFailed"
