@@ -421,15 +421,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// sanitize is s as a message may repeat a word a registry chose (a media
-// type, a platform): printable ASCII only, at most n bytes.
-func sanitize(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, s)
-	return truncate(s, n)
-}

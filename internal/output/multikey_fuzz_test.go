@@ -55,13 +55,16 @@ func FuzzParseMultiKey(f *testing.F) {
 	})
 }
 
+// ownWords are the words errors say of their own accord.
+const ownWords = "application/json application/x-yaml JSON object YAML document mapping scalar"
+
 // quotable are the runs of a document an error must not repeat: its
 // fields of 8 bytes or more, split at the characters documents use as
 // syntax.
 func quotable(doc []byte) []string {
 	var out []string
 	for _, w := range strings.FieldsFunc(string(doc), func(r rune) bool { return strings.ContainsRune(" \t\r\n\"'{}[],:&*!#|>-?%@`", r) }) {
-		if len(w) >= 8 && !strings.Contains("application/json application/x-yaml JSON object YAML document mapping scalar", w) {
+		if len(w) >= 8 && !strings.Contains(ownWords, w) {
 			out = append(out, w)
 		}
 	}
