@@ -40,9 +40,15 @@ while read -r dir pkg; do
   echo "fuzz: $pkg built ($((SECONDS - t0))s)"
   for t in "${targets[@]}"; do
     t0=$SECONDS
+    corpus=$(ls "$dir/testdata/fuzz/$t" 2>/dev/null || true)
     if (cd "$dir" && "$bin" -test.run='^$' -test.fuzz="^$t\$" -test.fuzztime="$fuzztime" \
       -test.fuzzcachedir="$work/cache/$pkg" -test.timeout=10m) >"$work/log" 2>&1; then
       echo "fuzz: $pkg $t ok ($((SECONDS - t0))s)"
+    elif grep -q '^    context deadline exceeded$' "$work/log" && [ "$(ls "$dir/testdata/fuzz/$t" 2>/dev/null || true)" = "$corpus" ]; then
+      # Go's coordinator can report the end of a timed run as this error
+      # (go.dev/issue/75804, fixed in Go 1.27): no input failed, none was
+      # written. Drop this once the toolchain is 1.27 or later.
+      echo "fuzz: $pkg $t ok ($((SECONDS - t0))s; Go's end-of-fuzztime race, go.dev/issue/75804: no failing input)"
     else
       cat "$work/log"
       echo "fuzz: $pkg $t FAILED ($((SECONDS - t0))s)"
