@@ -320,6 +320,7 @@ func TestLookupNotFoundAndInvalid(t *testing.T) {
 		{tr.ref("nothing:v1"), ErrNotFound},
 		{tr.ref("Bad Name!"), ErrInvalidImage},
 		{"", ErrInvalidImage},
+		{tr.ref("app/" + strings.Repeat("a", 2000) + ":v1"), ErrInvalidImage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {
@@ -333,6 +334,9 @@ func TestLookupNotFoundAndInvalid(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "set command (and args)") {
 				t.Errorf("message %q does not tell the user to set command", err)
+			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("message of %d bytes", len(err.Error()))
 			}
 		})
 	}
