@@ -14,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +41,10 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
+	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
@@ -62,6 +67,8 @@ const (
 	downVault  = "kv-down"     // Key Vault down, then back
 	benchVault = "kv-bench"    // the rollout benchmark's
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
+	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
+	burstVault = "kv-burst"    // read by TestRolloutBeyondTheBurst only
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
@@ -69,16 +76,16 @@ const (
 	dbPassword = "db-password-Rz4Tq8"
 	basicPass  = "basic-pass-Ux2Wn6"
 	apiKey     = "api-key-Mn3Vb7"
+	yamlAPIKey = "yaml-api-key-\"Qz8\" <x>" // quoted in the document; JSON and %q escape it
 	padded     = "padded-Lk9Hj1"
 	fruit      = "forbidden-fruit-Pp5Oo0"
 	shared     = "shared-value-Yy7Tt3"
 	flaky      = "flaky-value-Ii2Gg4"
 	benchValue = "bench-value-Ff6Dd8"
 	crossValue = "cross-value-Ee3Ss1"
+	slowValue  = "slow-value-Qq4Zz9"
+	burstValue = "burst-value-Jj8Kk2"
 )
-
-// allValues are the plain values above, for leak checks.
-var allValues = []string{dbPassword, basicPass, apiKey, padded, fruit, shared, flaky, benchValue, crossValue, clientSecret}
 
 var suite struct {
 	cfg    *rest.Config
@@ -87,6 +94,16 @@ var suite struct {
 	emu    *akvemu.Server
 	pki    *testPKI
 	policy string
+	// markKeys is the file of the install's admission mark keys; marks
+	// sign as the webhook does.
+	markKeys string
+	marks    *injectmark.Keys
+	// values are every value in Key Vault (those above, the documents,
+	// each certificate's private key) and the identity's secret: what
+	// must never show in a log, an answer to a denied request or an error.
+	values *leakcheck.Set
+	// seeded are the objects' values by "vault/name".
+	seeded map[string]string
 	// res is the resolver most tests share; tests that move its clock or
 	// need other settings start their own.
 	res *testResolver
@@ -119,6 +136,10 @@ func runSuite(m *testing.M) int {
 	}
 	defer func() { _ = emu.Close() }()
 	suite.emu = emu
+	if suite.values, suite.seeded, err = seededValues(seed()); err != nil {
+		fmt.Fprintln(os.Stderr, "reading the seeded objects:", err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "resolver-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -127,6 +148,15 @@ func runSuite(m *testing.M) int {
 	defer func() { _ = os.RemoveAll(dir) }()
 	if suite.pki, err = newPKI(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "pki:", err)
+		return 1
+	}
+	suite.markKeys = filepath.Join(dir, "injection-mark-keys")
+	if err := os.WriteFile(suite.markKeys, []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if suite.marks, err = injectmark.Load(suite.markKeys); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	suite.policy = filepath.Join(dir, "tenancy.yaml")
@@ -163,6 +193,7 @@ func seed() *akvemu.Seed {
 					{Name: "db-password", Value: to.Ptr(dbPassword)},
 					{Name: "basic", Value: to.Ptr("alice:" + basicPass)},
 					{Name: "settings", Value: to.Ptr(`{"api-key":"` + apiKey + `","region":"westeurope"}`)},
+					{Name: "settings-yaml", Value: to.Ptr("api-key: " + yamlAPIKey + "\nregion: westeurope\n")},
 					{Name: "padded", Value: to.Ptr("  " + padded + "\n")},
 				},
 				Certificates: []akvemu.CertificateSeed{{Name: "web-tls", Generate: &akvemu.GenerateCertificateSeed{Subject: "CN=web.resolver.test", Chain: "with-intermediate"}}},
@@ -172,8 +203,41 @@ func seed() *akvemu.Seed {
 			{Name: downVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "flaky", Value: to.Ptr(flaky)}}},
 			{Name: benchVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "bench", Value: to.Ptr(benchValue)}}},
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
+			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
+			{Name: burstVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "burst", Value: to.Ptr(burstValue)}}},
 		},
 	}
+}
+
+// seededValues are the identity's secret and every object of seed: secret
+// values as seeded, certificates as read (their backing secret holds the
+// generated private key).
+func seededValues(seed *akvemu.Seed) (*leakcheck.Set, map[string]string, error) {
+	cred, err := keyvault.NewCredential(keyvault.AuthConfig{Mode: keyvault.ModeEnvironment, TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret},
+		suite.emu.HTTPClient())
+	if err != nil {
+		return nil, nil, err
+	}
+	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: suite.emu.HTTPClient()})
+	seeded := map[string]string{}
+	for _, v := range seed.Vaults {
+		for _, s := range v.Secrets {
+			seeded[v.Name+"/"+s.Name] = *s.Value
+		}
+		for _, c := range v.Certificates {
+			obj, err := reader.Read(context.Background(), keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			if err != nil {
+				return nil, nil, err
+			}
+			seeded[v.Name+"/"+c.Name] = string(obj.Value)
+		}
+	}
+	values := &leakcheck.Set{}
+	values.Add("the identity's secret", clientSecret)
+	for _, name := range slices.Sorted(maps.Keys(seeded)) {
+		values.Add(name, seeded[name])
+	}
+	return values, seeded, nil
 }
 
 // offsetClock is the real clock plus an offset tests move: tokens, the
@@ -191,24 +255,32 @@ type testResolver struct {
 	logs     *syncBuffer
 	clock    *offsetClock
 	registry *prometheus.Registry
-	// reviews and podGets count the resolver's requests to the API server.
-	reviews, podGets *atomic.Int64
-	stop             func()
+	// reviews, podGets and keyReads count the resolver's requests to the
+	// API server (keyReads: its discovery document and JWKS); apiCalls
+	// counts them all.
+	reviews, podGets, keyReads, apiCalls *atomic.Int64
+	stop                                 func()
 }
 
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	tr := &testResolver{logs: &syncBuffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
-		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}}
+		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			// Watches are the informers': one each, not a call per request.
+			if req.URL.Query().Get("watch") != "true" {
+				tr.apiCalls.Add(1)
+			}
 			switch {
 			case req.Method == http.MethodPost && req.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
 				tr.reviews.Add(1)
 			case req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/pods/"):
 				tr.podGets.Add(1)
+			case req.URL.Path == resolver.DiscoveryPath || req.URL.Path == resolver.JWKSPath:
+				tr.keyReads.Add(1)
 			}
 			return rt.RoundTrip(req)
 		})
@@ -216,6 +288,7 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	c := resolver.DefaultConfig()
 	c.Host, c.Port, c.CertDir = "127.0.0.1", 0, suite.pki.certDir
 	c.Audience = audience
+	c.InjectionMarkKeys = suite.markKeys
 	c.AuthMode = "environment"
 	c.TenancyPolicy = suite.policy
 	c.Transport = suite.emu.HTTPClient()
@@ -261,6 +334,15 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	if err != nil {
 		tr.stop()
 		return nil, fmt.Errorf("resolver not serving: %w", err)
+	}
+	// The issuer's keys are read at start; wait for that read, so the API
+	// calls tests count are their requests' alone.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return r.Verifier.Keys.Current() != nil, nil
+	})
+	if err != nil {
+		tr.stop()
+		return nil, fmt.Errorf("the resolver did not read the issuer's keys: %w", err)
 	}
 	return tr, nil
 }
@@ -359,6 +441,7 @@ func (w *world) pod(name string, containers ...corev1.Container) *corev1.Pod {
 	injector := &webhook.Defaulter{Reader: suite.client, Options: webhook.Options{
 		Image:    "registry.test/latchkey-env:test",
 		Resolver: &webhook.ResolverOptions{URL: w.r.url, Audience: audience, CAConfigMap: caConfigMap},
+		Marks:    suite.marks,
 	}}
 	if err := injector.Default(context.Background(), p); err != nil {
 		w.t.Fatalf("webhook: %v", err)
@@ -482,14 +565,10 @@ func logged(t testing.TB, r *testResolver, want map[string]any) logLine {
 	return found
 }
 
-// noValues fails if s holds any test value.
+// noValues fails if s holds any value of Key Vault, in any form.
 func noValues(t testing.TB, what, s string) {
 	t.Helper()
-	for _, v := range allValues {
-		if strings.Contains(s, v) {
-			t.Errorf("%s leaks a value (%.10q…)", what, v)
-		}
-	}
+	suite.values.Check(t, what, s)
 }
 
 // kvReads is how many reads of vault Key Vault answered with 200.

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
@@ -52,8 +53,11 @@ type Config struct {
 	// ImageLookups off makes a pod without a command an admission error.
 	ImageLookups bool
 	// Resolver, when its URL is set, makes resolver mode the default for
-	// rewritten containers (issue 5 ships the resolver; until then unset).
+	// rewritten containers.
 	Resolver ResolverOptions
+	// InjectionMarkKeys is the file of the keys that sign the admission mark
+	// the resolver checks (required with the resolver).
+	InjectionMarkKeys string
 	// ACRAuth is the Azure identity used for the ACR token exchange when
 	// looking up images of Azure Container Registries (AKS with an attached
 	// ACR): a keyvault auth mode, or "" for none. Off by default: the
@@ -103,6 +107,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver.URL, "resolver-url", c.Resolver.URL, "URL pods reach the resolver at; empty: direct mode only")
 	fs.StringVar(&c.Resolver.Audience, "resolver-audience", c.Resolver.Audience, "audience of the service-account token pods present to the resolver")
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
+	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line, the first signs) of the admission mark the resolver checks (the resolver's --injection-mark-keys); required with --resolver-url")
 	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
 	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
@@ -148,8 +153,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("env-image-pull-policy %q: want Always, IfNotPresent or Never", c.EnvImagePullPolicy))
 	}
-	if r := c.Resolver; r.URL != "" && (r.Audience == "" || r.CAConfigMap == "") {
-		errs = append(errs, errors.New("resolver-url needs resolver-audience and resolver-ca-configmap"))
+	if r := c.Resolver; r.URL != "" && (r.Audience == "" || r.CAConfigMap == "" || c.InjectionMarkKeys == "") {
+		errs = append(errs, errors.New("resolver-url needs resolver-audience, resolver-ca-configmap and injection-mark-keys"))
+	}
+	if c.InjectionMarkKeys != "" {
+		if _, err := injectmark.Load(c.InjectionMarkKeys); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := c.platform(); err != nil {
 		errs = append(errs, err)
@@ -195,6 +205,12 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		reg = metrics.Registry
 	}
 	m := NewMetrics(reg)
+	var marks *injectmark.Keys
+	if c.InjectionMarkKeys != "" {
+		if marks, err = injectmark.Load(c.InjectionMarkKeys); err != nil {
+			return nil, err
+		}
+	}
 	d := &Defaulter{
 		Metrics:       m,
 		Reader:        mgr.GetClient(),
@@ -202,6 +218,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Options: Options{
 			Image: c.EnvImage, ImagePullPolicy: corev1.PullPolicy(c.EnvImagePullPolicy),
 			Resolver: resolverOptions(c.Resolver),
+			Marks:    marks,
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},
