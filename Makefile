@@ -64,6 +64,15 @@ images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, i
 test: kube-binaries ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
 	$(kube_env) $(GO) test $(GOTEST_FLAGS) $(PKGS)
 
+# Each fuzz target runs for FUZZTIME (a go test -fuzztime: 5s, 10000x).
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: kube-binaries ## Run every fuzz target in the tree for FUZZTIME each (default 5s), from its committed corpus (FUZZ=regexp picks some).
+	@# hack/fuzz.sh finds the targets (every func FuzzXxx in a _test.go);
+	@# some packages' TestMain starts an API server, hence kube_env.
+	@$(kube_env) hack/fuzz.sh '$(FUZZTIME)' '$(FUZZ)'
+
 E2E_STATE := $(CURDIR)/.cache/e2e
 
 .PHONY: test-e2e

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -42,6 +43,11 @@ type Config struct {
 	EnvImagePullPolicy string
 	// InsecureRegistries may be reached over plain HTTP for image lookups.
 	InsecureRegistries []string
+	// RegistryAllowNetworks and RegistryDenyNetworks adjust the networks
+	// image lookups connect to (imageconfig.Options.AllowNetworks and
+	// DenyNetworks): loopback, link-local and cloud metadata addresses are
+	// refused unless allowed; denied networks are refused besides.
+	RegistryAllowNetworks, RegistryDenyNetworks []netip.Prefix
 	// DefaultPlatform is os/arch for pods whose node selector pins none.
 	DefaultPlatform string
 	// ImageLookups off makes a pod without a command an admission error.
@@ -95,6 +101,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.Func("registry-allow-networks", "comma-separated CIDRs image lookups may connect to although loopback, link-local or cloud metadata (e.g. a registry proxy on 127.0.0.1)", prefixList(&c.RegistryAllowNetworks))
+	fs.Func("registry-deny-networks", "comma-separated CIDRs image lookups never connect to (e.g. the cluster's service and node networks); insecure registries excepted", prefixList(&c.RegistryDenyNetworks))
 	fs.StringVar(&c.DefaultPlatform, "default-platform", c.DefaultPlatform, "os/arch of pods whose node selector pins none (default: the webhook's own)")
 	fs.BoolVar(&c.ImageLookups, "image-lookups", c.ImageLookups, "look up ENTRYPOINT/CMD in registries for containers without a command")
 	fs.StringVar(&c.Resolver.URL, "resolver-url", c.Resolver.URL, "URL pods reach the resolver at; empty: direct mode only")
@@ -106,6 +114,24 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+}
+
+// prefixList parses a comma-separated list of CIDRs into *dst.
+func prefixList(dst *[]netip.Prefix) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				return fmt.Errorf("%q: want a CIDR such as 10.96.0.0/12", p)
+			}
+			*dst = append(*dst, prefix.Masked())
+		}
+		return nil
+	}
 }
 
 // Logging is the process logger's configuration.
@@ -201,7 +227,8 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		},
 	}
 	if c.ImageLookups {
-		opts := imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig")}
+		opts := imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig"),
+			AllowNetworks: c.RegistryAllowNetworks, DenyNetworks: c.RegistryDenyNetworks}
 		if c.ACRAuth != "" {
 			cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.Mode(c.ACRAuth), os.Getenv), nil)
 			if err != nil {
