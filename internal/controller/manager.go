@@ -32,17 +32,11 @@ type ManagerOptions struct {
 	Selector string
 	// Workers is how many AzureKeyVaultSecrets are reconciled at once.
 	Workers int
-	// QPS and Burst bound this client's requests to the API server.
-	QPS   float32
-	Burst int
-
-	LeaderElection          bool
-	LeaderElectionNamespace string
-	LeaderElectionID        string
-
-	// MetricsOptions say how /metrics is served (authenticated by default).
-	runner.MetricsOptions
-	HealthAddr string
+	// APIClientOptions bound this client's requests to the API server.
+	runner.APIClientOptions
+	runner.LeaderElectionOptions
+	// ServingOptions are /metrics (authenticated by default) and the probes.
+	runner.ServingOptions
 
 	// SkipNameValidation lets several managers run in one process (tests
 	// running shards side by side). controller-runtime otherwise refuses a
@@ -59,10 +53,11 @@ func DefaultManagerOptions() ManagerOptions {
 		// Enough to sync 1,000 new objects in seconds: each worker mostly
 		// waits on Key Vault, and the API server's priority and fairness
 		// protects it from a burst.
-		Workers: 32, QPS: 300, Burst: 1000,
-		LeaderElection: true, LeaderElectionID: "latchkey-controller",
-		MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
-		Controller: Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
+		Workers:               32,
+		APIClientOptions:      runner.APIClientOptions{QPS: 300, Burst: 1000},
+		LeaderElectionOptions: runner.LeaderElectionOptions{LeaderElection: true, LeaderElectionID: "latchkey-controller"},
+		ServingOptions:        runner.DefaultServingOptions(),
+		Controller:            Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
 	}
 }
 
@@ -72,8 +67,8 @@ func (o ManagerOptions) Validate() error {
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("workers must be at least 1"))
 	}
-	if o.QPS <= 0 || o.Burst < 1 {
-		errs = append(errs, errors.New("kube-api-qps and kube-api-burst must be positive"))
+	if err := o.APIClientOptions.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Controller.RefreshInterval < time.Second {
 		errs = append(errs, errors.New("refresh interval must be at least 1s"))
@@ -97,8 +92,6 @@ func Scheme() *runtime.Scheme { return scheme.New() }
 // controller-runtime's process-wide logger, so two managers in one process
 // (tests, `make dev`) keep their logs apart.
 func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Manager, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	managed := labels.SelectorFromSet(labels.Set{ManagedLabel: "true"})
 	akvsSelector, err := labels.Parse(opts.Selector)
 	if err != nil {
@@ -119,20 +112,16 @@ func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Ma
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme:                  Scheme(),
 		Logger:                  log,
 		Cache:                   cacheOpts,
-		Metrics:                 opts.MetricsServer(),
 		Controller:              config.Controller{SkipNameValidation: ptr.To(opts.SkipNameValidation)},
-		HealthProbeBindAddress:  opts.HealthAddr,
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionID:        opts.LeaderElectionID,
-		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		// Give up leadership on shutdown so a successor starts at once.
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       ptr.To(30 * time.Second),
-	})
+		GracefulShutdownTimeout: ptr.To(30 * time.Second),
+	}
+	opts.ServingOptions.Apply(&mo)
+	opts.LeaderElectionOptions.Apply(&mo)
+	mgr, err := ctrl.NewManager(opts.RESTConfig(cfg), mo)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -15,71 +14,57 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
-	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
-	"github.com/latchkey-dev/latchkey/internal/tenancy"
+	"github.com/latchkey-dev/latchkey/internal/runner"
 )
 
 // Config is everything the controller process is configured with.
 type Config struct {
 	Manager ManagerOptions
-	// AuthMode selects the Key Vault credential; the rest of the auth
-	// settings come from the environment (AZURE_*) and azure.json.
-	AuthMode      string
-	AzureJSONPath string
-	Log           logging.Options
+	// KeyVaultOptions select the Key Vault credential (--keyvault-auth,
+	// --cloud-config).
+	runner.KeyVaultOptions
+	Log logging.Options
 	// Transport carries Key Vault and Entra ID requests. Nil in production;
 	// tests and `make dev` pass the emulator's.
 	Transport policy.Transporter
 	// Registry receives the metrics; nil means controller-runtime's, which
 	// the metrics endpoint serves.
 	Registry prometheus.Registerer
-	// TenancyPolicy is the file of the admin's allow-list of vaults per
-	// namespace (internal/tenancy); empty allows everything.
-	TenancyPolicy string
+	// TenancyOptions name the admin's allow-list of vaults per namespace
+	// (--tenancy-policy).
+	runner.TenancyOptions
 }
 
 // DefaultConfig is the flag defaults.
 func DefaultConfig() Config {
 	return Config{
-		Manager:       DefaultManagerOptions(),
-		AuthMode:      string(keyvault.ModeAzureCloudConfig),
-		AzureJSONPath: keyvault.DefaultAzureJSONPath,
-		Log:           logging.Options{Level: "info", Format: "json"},
+		Manager:         DefaultManagerOptions(),
+		KeyVaultOptions: runner.DefaultKeyVaultOptions(),
+		Log:             logging.DefaultOptions(),
+		TenancyOptions:  runner.DefaultTenancyOptions(),
 	}
 }
 
 // BindFlags registers the controller's flags, kebab-case, on fs.
 func (c *Config) BindFlags(fs *flag.FlagSet) {
 	m := &c.Manager
-	fs.StringVar(&c.AuthMode, "keyvault-auth", c.AuthMode, "Key Vault authentication: "+modeList())
-	fs.StringVar(&c.AzureJSONPath, "cloud-config", c.AzureJSONPath, "AKS cloud config file for --keyvault-auth=azureCloudConfig")
+	c.KeyVaultOptions.BindFlags(fs)
 	fs.DurationVar(&m.Controller.RefreshInterval, "refresh-interval", m.Controller.RefreshInterval, "how often an unpinned object is read again (per object: spec.refreshInterval)")
 	fs.Float64Var(&m.Controller.Jitter, "refresh-jitter", m.Controller.Jitter, "spread refreshes over this fraction of the interval")
 	fs.IntVar(&m.Workers, "workers", m.Workers, "AzureKeyVaultSecrets reconciled at once")
-	fs.Func("kube-api-qps", fmt.Sprintf("requests per second to the API server (default %v)", m.QPS), func(s string) error {
-		var f float64
-		_, err := fmt.Sscanf(s, "%g", &f)
-		m.QPS = float32(f)
-		return err
-	})
-	fs.IntVar(&m.Burst, "kube-api-burst", m.Burst, "burst of requests to the API server")
+	m.APIClientOptions.BindFlags(fs)
 	fs.Func("namespaces", "comma-separated namespaces to watch (default: all)", func(s string) error {
 		m.Namespaces = splitList(s)
 		return nil
 	})
 	fs.StringVar(&m.Selector, "selector", m.Selector, "label selector of the AzureKeyVaultSecrets this controller syncs (sharding); default: akv2k8s's OBJECT_LABELS variable")
-	fs.BoolVar(&m.LeaderElection, "leader-elect", m.LeaderElection, "elect a leader among replicas")
-	fs.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", m.LeaderElectionNamespace, "namespace of the leader election Lease")
-	m.BindFlags(fs) // MetricsOptions: --metrics-bind-address, --metrics-auth
-	fs.StringVar(&m.HealthAddr, "health-probe-bind-address", m.HealthAddr, "address of /healthz and /readyz (0 disables)")
-	fs.StringVar(&c.TenancyPolicy, "tenancy-policy", c.TenancyPolicy, "file of the allow-list of vaults per namespace; empty allows every vault")
-	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
-	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+	m.LeaderElectionOptions.BindFlags(fs, "")
+	m.ServingOptions.BindFlags(fs)
+	c.TenancyOptions.BindFlags(fs)
+	c.Log.BindFlags(fs)
 }
 
 // Logging is the process logger's configuration.
@@ -112,20 +97,7 @@ func (c Config) Validate() error {
 	if err != nil {
 		return err
 	}
-	errs := []error{c.Manager.Validate()}
-	if _, err := logging.New(os.Stderr, c.Log); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.authConfig().Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-func (c Config) authConfig() keyvault.AuthConfig {
-	a := keyvault.AuthConfigFromEnv(keyvault.Mode(c.AuthMode), os.Getenv)
-	a.AzureJSONPath = c.AzureJSONPath
-	return a
+	return errors.Join(c.Manager.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate(), c.TenancyOptions.Validate())
 }
 
 // Setup builds the controller: the Key Vault credential, reader and shared
@@ -135,18 +107,8 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
-	reg := c.Registry
-	if reg == nil {
-		reg = metrics.Registry
-	}
-	kvm, err := kvmetrics.New(reg)
-	if err != nil {
-		return nil, err
-	}
-	cache, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
-		Transport: c.Transport, Metrics: kvm,
-		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
-	})
+	reg := runner.MetricsRegistry(c.Registry)
+	cache, identity, err := c.KeyVaultOptions.Open(reg, c.Transport, nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -160,14 +122,10 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err := crdcheck.Verify(ctx, mgr.GetAPIReader()); err != nil {
 		return nil, err
 	}
-	policy, err := tenancy.Load(c.TenancyPolicy)
+	policy, err := c.TenancyOptions.Open(mgr, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(tenancy.Watcher{Source: policy, Interval: tenancy.DefaultPoll}); err != nil {
-		return nil, err
-	}
-	policy.OnError = func(err error) { log.Error(err, "tenancy policy unreadable; the last good one stays in force") }
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -183,14 +141,6 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	log.Info("controller configured", "identity", identity, "refreshInterval", c.Manager.Controller.RefreshInterval.String(),
 		"namespaces", c.Manager.Namespaces, "selector", c.Manager.Selector)
 	return mgr, nil
-}
-
-func modeList() string {
-	var s []string
-	for _, m := range keyvault.Modes() {
-		s = append(s, string(m))
-	}
-	return strings.Join(s, ", ")
 }
 
 func splitList(s string) []string {

@@ -5,6 +5,7 @@
 package logging
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,21 @@ type Options struct {
 	Level string
 	// Format is json or text.
 	Format string
+}
+
+// DefaultOptions are the servers' flag defaults: info, as JSON.
+func DefaultOptions() Options { return Options{Level: "info", Format: "json"} }
+
+// BindFlags registers --log-level and --log-format on fs.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Level, "log-level", o.Level, "debug, info, warn or error")
+	fs.StringVar(&o.Format, "log-format", o.Format, "json or text")
+}
+
+// Validate checks the level and the format.
+func (o Options) Validate() error {
+	_, err := New(io.Discard, o)
+	return err
 }
 
 // New returns a logger writing to w.

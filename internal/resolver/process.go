@@ -5,12 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -31,16 +28,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
-	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
-	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
 // Config is everything the resolver process is configured with.
@@ -63,12 +56,11 @@ type Config struct {
 	CABundlePoll   time.Duration
 	NamespaceLabel string
 	RequirePodIP   bool
-	// AuthMode selects the Key Vault credential, as the controller's.
-	AuthMode      string
-	AzureJSONPath string
-	TenancyPolicy string
-	// TenancyPoll is how often the policy file is re-read.
-	TenancyPoll time.Duration
+	// KeyVaultOptions select the Key Vault credential, as the controller's.
+	runner.KeyVaultOptions
+	// TenancyOptions name the allow-list of vaults per namespace, as the
+	// controller's.
+	runner.TenancyOptions
 	// RefreshInterval is how old a Key Vault read may be when served.
 	RefreshInterval time.Duration
 	// RateLimit and RateBurst are each namespace's token bucket.
@@ -87,17 +79,12 @@ type Config struct {
 	KeyRefresh, KeyRefetch time.Duration
 	// Server holds the server's timeouts (DefaultServerTimeouts when zero).
 	Server ServerTimeouts
-	// QPS and Burst bound the resolver's requests to the API server.
-	QPS   float32
-	Burst int
-
-	LeaderElection          bool
-	LeaderElectionNamespace string
-	LeaderElectionID        string
-	// MetricsOptions say how /metrics is served (authenticated by default).
-	runner.MetricsOptions
-	HealthAddr string
-	Log        logging.Options
+	// APIClientOptions bound the resolver's requests to the API server.
+	runner.APIClientOptions
+	runner.LeaderElectionOptions
+	// ServingOptions are /metrics (authenticated by default) and the probes.
+	runner.ServingOptions
+	Log logging.Options
 
 	// Transport carries Key Vault and Entra ID requests; nil in production.
 	Transport policy.Transporter
@@ -117,9 +104,8 @@ func DefaultConfig() Config {
 		Port: 8443, CertDir: "/tls",
 		CAConfigMap: "latchkey-resolver-ca", CABundlePoll: 10 * time.Second,
 		NamespaceLabel:  DefaultNamespaceLabel,
-		AuthMode:        string(keyvault.ModeAzureCloudConfig),
-		AzureJSONPath:   keyvault.DefaultAzureJSONPath,
-		TenancyPoll:     tenancy.DefaultPoll,
+		KeyVaultOptions: runner.DefaultKeyVaultOptions(),
+		TenancyOptions:  runner.DefaultTenancyOptions(),
 		RefreshInterval: 10 * time.Minute,
 		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
 		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
@@ -127,10 +113,10 @@ func DefaultConfig() Config {
 		MaxInFlight:    DefaultMaxInFlight,
 		// A rollout of 500 pods costs 500 pod reads (and, while the issuer's
 		// keys cannot be read, 500 token reviews).
-		QPS: 500, Burst: 1000,
-		LeaderElection: true, LeaderElectionID: "latchkey-resolver",
-		MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
-		Log: logging.Options{Level: "info", Format: "json"},
+		APIClientOptions:      runner.APIClientOptions{QPS: 500, Burst: 1000},
+		LeaderElectionOptions: runner.LeaderElectionOptions{LeaderElection: true, LeaderElectionID: "latchkey-resolver"},
+		ServingOptions:        runner.DefaultServingOptions(),
+		Log:                   logging.DefaultOptions(),
 	}
 }
 
@@ -145,9 +131,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CABundlePoll, "ca-bundle-poll-interval", c.CABundlePoll, "how often the CA bundle file is re-read")
 	fs.StringVar(&c.NamespaceLabel, "namespace-label", c.NamespaceLabel, "namespace label whose value \"enabled\" opts a namespace into injection")
 	fs.BoolVar(&c.RequirePodIP, "require-pod-ip", c.RequirePodIP, "refuse requests whose source address is not the pod's IP (needs source addresses preserved up to the resolver)")
-	fs.StringVar(&c.AuthMode, "keyvault-auth", c.AuthMode, "Key Vault authentication: "+modeList())
-	fs.StringVar(&c.AzureJSONPath, "cloud-config", c.AzureJSONPath, "AKS cloud config file for --keyvault-auth=azureCloudConfig")
-	fs.StringVar(&c.TenancyPolicy, "tenancy-policy", c.TenancyPolicy, "file of the allow-list of vaults per namespace; empty allows every vault")
+	c.KeyVaultOptions.BindFlags(fs)
+	c.TenancyOptions.BindFlags(fs)
 	fs.DurationVar(&c.RefreshInterval, "refresh-interval", c.RefreshInterval, "how old a Key Vault read may be when served (per object: spec.refreshInterval)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second each namespace may make (token bucket refill)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
@@ -155,18 +140,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry); reviews are made only while the service-account issuer's keys cannot be read")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time limit of one request")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "authenticated requests one replica handles at once (four times as many wait; beyond: 503)")
-	fs.Func("kube-api-qps", fmt.Sprintf("requests per second to the API server (default %v)", c.QPS), func(s string) error {
-		f, err := strconv.ParseFloat(s, 32)
-		c.QPS = float32(f)
-		return err
-	})
-	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
-	fs.BoolVar(&c.LeaderElection, "leader-elect", c.LeaderElection, "elect a leader among replicas to publish the CA bundle (every replica serves)")
-	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease")
-	c.MetricsOptions.BindFlags(fs)
-	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
-	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
-	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+	c.APIClientOptions.BindFlags(fs)
+	c.LeaderElectionOptions.BindFlags(fs, " to publish the CA bundle (every replica serves)")
+	c.ServingOptions.BindFlags(fs)
+	c.Log.BindFlags(fs)
 }
 
 // Logging is the process logger's configuration.
@@ -195,9 +172,6 @@ func (c Config) Validate() error {
 	if c.CABundlePoll <= 0 {
 		errs = append(errs, errors.New("ca-bundle-poll-interval must be positive"))
 	}
-	if c.TenancyPoll <= 0 {
-		errs = append(errs, errors.New("the tenancy policy's poll interval must be positive"))
-	}
 	if len(validation.IsQualifiedName(c.NamespaceLabel)) > 0 {
 		errs = append(errs, fmt.Errorf("namespace-label %q is not a label key", c.NamespaceLabel))
 	}
@@ -216,22 +190,8 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < time.Second {
 		errs = append(errs, errors.New("request-timeout must be at least 1s"))
 	}
-	if c.QPS <= 0 || c.Burst < 1 {
-		errs = append(errs, errors.New("kube-api-qps and kube-api-burst must be positive"))
-	}
-	if _, err := logging.New(os.Stderr, c.Log); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.authConfig().Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, c.TenancyOptions.Validate(), c.APIClientOptions.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate())
 	return errors.Join(errs...)
-}
-
-func (c Config) authConfig() keyvault.AuthConfig {
-	a := keyvault.AuthConfigFromEnv(keyvault.Mode(c.AuthMode), os.Getenv)
-	a.AzureJSONPath = c.AzureJSONPath
-	return a
 }
 
 // Resolver is the resolver process: a manager whose runnables are the HTTPS
@@ -256,11 +216,8 @@ func (r *Resolver) Addr() net.Addr { return r.Server.Addr() }
 // namespaces; the CA ConfigMaps), the handler and its server, and the CA
 // bundle publisher. The caller starts it.
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
-	reg := c.Registry
-	if reg == nil {
-		reg = metrics.Registry
-	}
-	kvm, err := kvmetrics.New(reg)
+	reg := runner.MetricsRegistry(c.Registry)
+	objects, identity, err := c.KeyVaultOptions.Open(reg, c.Transport, c.Now, log)
 	if err != nil {
 		return nil, err
 	}
@@ -268,24 +225,13 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	objects, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
-		Transport: c.Transport, Metrics: kvm, Now: c.Now,
-		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
-	})
-	if err != nil {
-		return nil, err
-	}
-	policy, err := tenancy.Load(c.TenancyPolicy)
-	if err != nil {
-		return nil, err
-	}
-	policy.OnError = func(err error) { log.Error(err, "tenancy policy unreadable; the last good one stays in force") }
 	mgr, err := newManager(restCfg, c, log)
 	if err != nil {
 		return nil, err
 	}
 	// Every replica serves, so every replica follows the policy file.
-	if err := mgr.Add(tenancy.Watcher{Source: policy, Interval: c.TenancyPoll}); err != nil {
+	policy, err := c.TenancyOptions.Open(mgr, log)
+	if err != nil {
 		return nil, err
 	}
 	marks, err := injectmark.Load(c.InjectionMarkKeys)
@@ -415,9 +361,7 @@ func setupPublisher(mgr ctrl.Manager, c Config, log logr.Logger) error {
 // the namespaces labelled for injection and the ConfigMaps named
 // CAConfigMap: nothing else enters memory (pods are read one by one).
 func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = c.QPS, c.Burst
-	return ctrl.NewManager(cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme: scheme.New(),
 		Logger: log,
 		Cache: cache.Options{
@@ -428,22 +372,11 @@ func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, erro
 				&v2beta1.AzureKeyVaultSecret{}: {Transform: scheme.Slim},
 			},
 		},
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
-		Metrics:                       c.MetricsServer(),
-		HealthProbeBindAddress:        c.HealthAddr,
-		LeaderElection:                c.LeaderElection,
-		LeaderElectionID:              c.LeaderElectionID,
-		LeaderElectionNamespace:       c.LeaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       ptr.To(30 * time.Second),
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(c.SkipNameValidation)},
-	})
-}
-
-func modeList() string {
-	var s []string
-	for _, m := range keyvault.Modes() {
-		s = append(s, string(m))
+		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
+		GracefulShutdownTimeout: ptr.To(30 * time.Second),
+		Controller:              config.Controller{SkipNameValidation: ptr.To(c.SkipNameValidation)},
 	}
-	return strings.Join(s, ", ")
+	c.ServingOptions.Apply(&mo)
+	c.LeaderElectionOptions.Apply(&mo)
+	return ctrl.NewManager(c.RESTConfig(cfg), mo)
 }

@@ -3,7 +3,9 @@
 // line into the component's Config, validation before anything starts,
 // the process logger, the API server's configuration (in-cluster or
 // KUBECONFIG), the component's Setup, and a run until SIGTERM or SIGINT;
-// and how each serves its metrics (MetricsOptions).
+// and the options more than one of them takes, each defined once: the API
+// client, leader election, metrics and probes, Key Vault identity and
+// tenancy (options.go). Logging's are logging.Options.
 package runner
 
 import (

@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -64,10 +63,9 @@ type Config struct {
 	// identity that pulls images (the kubelet's) often reaches Key Vault
 	// too, and the webhook otherwise holds no Azure credential at all.
 	ACRAuth string
-	// MetricsOptions say how /metrics is served (authenticated by default).
-	runner.MetricsOptions
-	HealthAddr string
-	Log        logging.Options
+	// ServingOptions are /metrics (authenticated by default) and the probes.
+	runner.ServingOptions
+	Log logging.Options
 	// Transport carries registry requests; nil in production.
 	Transport http.RoundTripper
 	// Registry receives the metrics; nil means controller-runtime's, which
@@ -80,8 +78,8 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
 		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:v0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
-		ImageLookups: true, MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
-		Log: logging.Options{Level: "info", Format: "json"},
+		ImageLookups: true, ServingOptions: runner.DefaultServingOptions(),
+		Log: logging.DefaultOptions(),
 	}
 }
 
@@ -110,10 +108,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
 	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line, the first signs) of the admission mark the resolver checks (the resolver's --injection-mark-keys); required with --resolver-url")
 	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
-	c.MetricsOptions.BindFlags(fs)
-	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
-	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
-	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+	c.ServingOptions.BindFlags(fs)
+	c.Log.BindFlags(fs)
 }
 
 // prefixList parses a comma-separated list of CIDRs into *dst.
@@ -165,6 +161,7 @@ func (c Config) Validate() error {
 	if _, err := c.platform(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Log.Validate())
 	return errors.Join(errs...)
 }
 
@@ -184,16 +181,16 @@ func (c Config) platform() (imageconfig.Platform, error) {
 // AzureKeyVaultSecrets (ConfigMaps, ServiceAccounts and pull Secrets are read
 // on demand: caching every one of the cluster would cost far more memory).
 func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Logger:                 log,
-		Scheme:                 scheme.New(),
-		Metrics:                c.MetricsServer(),
-		HealthProbeBindAddress: c.HealthAddr,
-		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: c.Host, Port: c.Port, CertDir: c.CertDir}),
+	mo := ctrl.Options{
+		Logger:        log,
+		Scheme:        scheme.New(),
+		WebhookServer: crwebhook.NewServer(crwebhook.Options{Host: c.Host, Port: c.Port, CertDir: c.CertDir}),
 		Client: client.Options{Cache: &client.CacheOptions{
 			DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}, &corev1.ServiceAccount{}},
 		}},
-	})
+	}
+	c.ServingOptions.Apply(&mo)
+	mgr, err := ctrl.NewManager(restCfg, mo)
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +198,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
-	reg := c.Registry
-	if reg == nil {
-		reg = metrics.Registry
-	}
-	m := NewMetrics(reg)
+	m := NewMetrics(runner.MetricsRegistry(c.Registry))
 	var marks *injectmark.Keys
 	if c.InjectionMarkKeys != "" {
 		if marks, err = injectmark.Load(c.InjectionMarkKeys); err != nil {
