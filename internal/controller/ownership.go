@@ -275,6 +275,9 @@ func copyOwned(dst, want map[string]string, prev []string) map[string]string {
 	return dst
 }
 
+// sortedKeys is m's keys in order; never nil, so an owner record of no
+// keys says "keys":[] as it always has (slices.Sorted(maps.Keys(m)) would
+// write null, a different annotation).
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -273,21 +273,6 @@ func (c *Cache) sweepLocked(now time.Time) {
 	}
 }
 
-// Forget drops what is stored for ref, so the next Get reads it (a read in
-// flight is not affected). Use it when Key Vault says the object changed.
-func (c *Cache) Forget(ref Ref) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := c.key(ref)
-	if e := c.entries[k]; e != nil {
-		if e.flight == nil {
-			delete(c.entries, k)
-			return
-		}
-		e.stored, e.obj, e.err = false, Object{}, nil
-	}
-}
-
 // Len is the number of entries, for tests and metrics.
 func (c *Cache) Len() int {
 	c.mu.Lock()

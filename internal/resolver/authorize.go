@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -160,7 +161,7 @@ func MatchPlaceholders(c *corev1.Container, env map[string]string) ([]Wanted, *D
 	spec := specValues(c)
 	var out []Wanted
 	var notPlaceholders, notInSpec []string
-	for _, name := range sortedKeys(env) {
+	for _, name := range slices.Sorted(maps.Keys(env)) {
 		p, ok := envexec.ParsePlaceholder(env[name])
 		if !ok {
 			notPlaceholders = append(notPlaceholders, name)
@@ -198,13 +199,4 @@ func specValues(c *corev1.Container) map[string]string {
 		m[e.Name] = e.Value
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +138,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return nil, err
 	}
 	o.container = req.Container
-	o.vars = sortedKeys(req.Env)
+	o.vars = slices.Sorted(maps.Keys(req.Env))
 	// 4. The stored pod and its namespace.
 	enabled, err := h.Namespaces.Enabled(ctx, id.Namespace)
 	if err != nil {

@@ -22,13 +22,6 @@ type Source struct {
 	OnError func(error)
 }
 
-// Static serves one policy that never changes.
-func Static(p *Policy) *Source {
-	s := &Source{}
-	s.current.Store(p)
-	return s
-}
-
 // Load reads the policy at path; an empty path allows everything.
 func Load(path string) (*Source, error) {
 	s := &Source{path: path}

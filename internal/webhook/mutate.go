@@ -202,7 +202,7 @@ func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerP
 			fromConfigMaps[src.Prefix+k] = v
 		}
 	}
-	for _, name := range sortedKeys(fromConfigMaps) {
+	for _, name := range slices.Sorted(maps.Keys(fromConfigMaps)) {
 		v := fromConfigMaps[name]
 		akvs, q, ok := parsePlaceholder(v)
 		if !ok || explicit[name] {
@@ -416,12 +416,6 @@ func installContainer(o Options) corev1.Container {
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := slices.Collect(maps.Keys(m))
-	sort.Strings(keys)
-	return keys
 }
 
 // describe lists a container's placeholders for logs: variable and
