@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -36,7 +38,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Watches(&corev1.Secret{}, r.ownersOf(secretKind{}.name())).
 		Watches(&corev1.ConfigMap{}, r.ownersOf(configMapKind{}.name())).
 		// A new tenancy policy may allow or deny any of them.
-		WatchesRawSource(source.Channel(r.policyChanges(mgr), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(r.policyChanges(mgr)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: limiter}).
 		Complete(r)
 	if err != nil {
@@ -62,6 +64,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		}
 	}
 	return nil
+}
+
+// policyChanges is the source that requeues every AzureKeyVaultSecret when
+// the tenancy policy changes; nil Tenancy has no changes.
+func (r *Reconciler) policyChanges(mgr ctrl.Manager) source.TypedSource[reconcile.Request] {
+	p := &policyChanges{cache: mgr.GetCache(), log: mgr.GetLogger()}
+	if r.Tenancy != nil {
+		r.Tenancy.OnChange = p.changed
+	}
+	return p
 }
 
 // ownersOf enqueues the AzureKeyVaultSecrets recorded in an output when
@@ -134,25 +146,50 @@ func outputsOf(kind string) handler.MapFunc {
 	}
 }
 
-// policyChanges sends every cached AzureKeyVaultSecret when the tenancy
-// policy changes, so grants and revocations take effect at once rather than
-// at each object's next refresh.
-func (r *Reconciler) policyChanges(mgr ctrl.Manager) <-chan event.GenericEvent {
-	ch := make(chan event.GenericEvent)
-	if r.Tenancy == nil {
-		return ch
+// policyChanges is a source of the AzureKeyVaultSecret controller: when the
+// tenancy policy changes it queues every cached AzureKeyVaultSecret, so
+// grants and revocations take effect at once rather than at each object's
+// next refresh. It queues only while the controller runs, on the leader.
+// Every replica follows the policy file (tenancy.Watcher), but a
+// follower's change has nothing to do: its controller, once it leads,
+// starts by reconciling every object under the policy then in force.
+type policyChanges struct {
+	cache client.Reader
+	log   logr.Logger
+
+	mu    sync.Mutex
+	queue workqueue.TypedRateLimitingInterface[reconcile.Request] // nil until the controller starts
+}
+
+// Start is called by the controller when it starts (source.TypedSource).
+func (p *policyChanges) Start(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+	p.mu.Lock()
+	p.queue = q
+	p.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.queue = nil
+		p.mu.Unlock()
+	})
+	return nil
+}
+
+// changed queues every cached AzureKeyVaultSecret, if the controller runs.
+// It is the policy's OnChange: it lists the cache and adds to the queue,
+// neither of which waits on anyone.
+func (p *policyChanges) changed() {
+	p.mu.Lock()
+	q := p.queue
+	p.mu.Unlock()
+	if q == nil {
+		return
 	}
-	r.Tenancy.OnChange = func() {
-		go func() {
-			list := &v2beta1.AzureKeyVaultSecretList{}
-			if err := mgr.GetCache().List(context.Background(), list); err != nil {
-				mgr.GetLogger().Error(err, "tenancy policy changed, but the AzureKeyVaultSecrets could not be listed")
-				return
-			}
-			for i := range list.Items {
-				ch <- event.GenericEvent{Object: &list.Items[i]}
-			}
-		}()
+	list := &v2beta1.AzureKeyVaultSecretList{}
+	if err := p.cache.List(context.Background(), list); err != nil {
+		p.log.Error(err, "tenancy policy changed, but the AzureKeyVaultSecrets could not be listed")
+		return
 	}
-	return ch
+	for i := range list.Items {
+		q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
 }
