@@ -138,7 +138,7 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 	}
 	ref := refOf(akvs)
 	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Vault, ref.Name) {
-		// Retried when the policy changes (setup.go requeues everything).
+		// Retried when the policy changes (watches.go requeues everything).
 		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
 			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
 	}

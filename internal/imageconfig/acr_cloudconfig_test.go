@@ -93,7 +93,7 @@ func TestLookupACRWithCloudConfig(t *testing.T) {
 			}
 			tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, []string{"serve"}))
 
-			r := newResolver(t, tr, Options{AzureCredential: cred})
+			r := newClient(t, tr, Options{AzureCredential: cred})
 			res, err := r.Lookup(t.Context(), Request{Image: acrHost + "/app:v1", Platform: linuxAMD64})
 			if err != nil {
 				t.Fatal(err)

@@ -57,7 +57,7 @@ func TestLogsHoldNoCredentials(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	logger := funcr.New(func(prefix, args string) { logs.WriteString(prefix + args + "\n") }, funcr.Options{Verbosity: 10})
-	r := newResolver(t, tr, Options{AzureCredential: cred, Logger: logger})
+	r := newClient(t, tr, Options{AzureCredential: cred, Logger: logger})
 
 	_, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1", PullSecrets: []PullSecret{
 		{Name: "wrong", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON("myregistry.azurecr.io", "sp-client", "guessed-secret-value")},

@@ -35,7 +35,7 @@ const (
 // once; then, for Azure Container Registry hosts when the webhook has an
 // Azure identity, the ACR token exchange; then anonymous access. notes
 // describe pull secrets (or entries) that could not be used.
-func (r *Resolver) candidates(ref name.Reference, secrets []PullSecret) (cands []candidate, notes []string) {
+func (r *Client) candidates(ref name.Reference, secrets []PullSecret) (cands []candidate, notes []string) {
 	host := strings.ToLower(ref.Context().RegistryStr())
 	dockerHub := host == name.DefaultRegistry
 	targetHost := host
@@ -77,11 +77,11 @@ func (r *Resolver) candidates(ref name.Reference, secrets []PullSecret) (cands [
 }
 
 // identity is the cache identity of a list of candidates: an HMAC, under a
-// key drawn when the Resolver was made, of every credential in it. Two
+// key drawn when the Client was made, of every credential in it. Two
 // lookups share cached answers only when they would try exactly the same
 // credentials; the HMAC keeps passwords out of the cache keys even in a
 // memory dump.
-func (r *Resolver) identity(cands []candidate) string {
+func (r *Client) identity(cands []candidate) string {
 	m := hmac.New(sha256.New, r.identityKey)
 	for _, c := range cands {
 		writeField(m, c.kind)

@@ -14,7 +14,7 @@ func TestCacheSecondLookupMakesNoRequest(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{mode: authBearer})
 	tr.front.users["bob"] = "hunter2-long"
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, []string{"serve"}))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	req := Request{Image: tr.ref("app:v1"), Platform: linuxAMD64, PullSecrets: []PullSecret{
 		{Name: "regcred", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON(tr.host, "bob", "hunter2-long")},
 	}}
@@ -44,7 +44,7 @@ func TestCacheIsPerCredentialIdentity(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{mode: authBasic})
 	tr.front.users["alice"] = "s3cret-pass"
 	tr.push("private/app:v1", image(t, "linux/amd64", []string{"/bin/private"}, nil))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	ref := tr.ref("private/app:v1")
 	withSecret := Request{Image: ref, PullSecrets: []PullSecret{
 		{Name: "regcred", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON(tr.host, "alice", "s3cret-pass")},
@@ -76,7 +76,7 @@ func TestCacheSharesConfigAcrossIdentitiesAfterAccessCheck(t *testing.T) {
 	tr.front.users["alice"] = "pass-one-long"
 	tr.front.users["carol"] = "pass-two-long"
 	tr.push("private/app:v1", image(t, "linux/amd64", []string{"/bin/private"}, nil))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	ref := tr.ref("private/app:v1")
 	for i, user := range []string{"alice", "carol"} {
 		manifests, blobs := tr.front.manifests.Load(), tr.front.blobs.Load()
@@ -99,7 +99,7 @@ func TestCacheTagMovedAfterTTL(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.push("app:stable", image(t, "linux/amd64", []string{"/old"}, nil))
 	clock := newFakeClock()
-	r := newResolver(t, tr, Options{Now: clock.Now, TagTTL: 5 * time.Minute})
+	r := newClient(t, tr, Options{Now: clock.Now, TagTTL: 5 * time.Minute})
 	req := Request{Image: tr.ref("app:stable"), Platform: linuxAMD64}
 	lookup := func() string {
 		t.Helper()
@@ -128,7 +128,7 @@ func TestCacheDigestReferenceKeepsLonger(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	digest := tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 	clock := newFakeClock()
-	r := newResolver(t, tr, Options{Now: clock.Now})
+	r := newClient(t, tr, Options{Now: clock.Now})
 	req := Request{Image: tr.ref("app@" + digest), Platform: linuxAMD64}
 	if _, err := r.Lookup(t.Context(), req); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestCacheKeyIncludesPlatform(t *testing.T) {
 		image(t, "linux/amd64", []string{"/amd64"}, nil),
 		image(t, "linux/arm64", []string{"/arm64"}, nil),
 	)
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	for range 2 {
 		for _, arch := range []string{"amd64", "arm64"} {
 			res, err := r.Lookup(t.Context(), Request{Image: tr.ref("multi:v1"), Platform: Platform{OS: "linux", Architecture: arch}})
@@ -169,7 +169,7 @@ func TestCacheSingleFlight(t *testing.T) {
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 	tr.front.gate = make(chan struct{})
 	tr.front.arrived = make(chan struct{}, 1)
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 
 	const n = 20
 	var wg sync.WaitGroup
@@ -201,7 +201,7 @@ func TestCacheSingleFlightSurvivesFirstCallerLeaving(t *testing.T) {
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 	tr.front.gate = make(chan struct{})
 	tr.front.arrived = make(chan struct{}, 1)
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	req := Request{Image: tr.ref("app:v1"), Platform: linuxAMD64}
 
 	ctx, cancel := contextWithCancel(t)
@@ -230,7 +230,7 @@ func TestCacheSingleFlightSurvivesFirstCallerLeaving(t *testing.T) {
 func TestCacheNegativeTTL(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	clock := newFakeClock()
-	r := newResolver(t, tr, Options{Now: clock.Now, NegativeTTL: 5 * time.Second})
+	r := newClient(t, tr, Options{Now: clock.Now, NegativeTTL: 5 * time.Second})
 	req := Request{Image: tr.ref("later:v1"), Platform: linuxAMD64}
 
 	if _, err := r.Lookup(t.Context(), req); !errors.Is(err, ErrNotFound) {
@@ -252,7 +252,7 @@ func TestCacheNegativeTTL(t *testing.T) {
 
 func TestCacheIsBounded(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
-	r := newResolver(t, tr, Options{MaxEntries: 3})
+	r := newClient(t, tr, Options{MaxEntries: 3})
 	for i := range 6 {
 		tag := fmt.Sprintf("app:v%d", i)
 		tr.push(tag, image(t, "linux/amd64", []string{"/bin/" + tag}, nil))
@@ -291,7 +291,7 @@ func TestLRU(t *testing.T) {
 }
 
 // waiters counts the callers waiting for lookups of image.
-func (r *Resolver) waiters(image string) int {
+func (r *Client) waiters(image string) int {
 	ref, err := r.parseImage(image)
 	if err != nil {
 		return 0

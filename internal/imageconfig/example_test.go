@@ -9,9 +9,9 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
 )
 
-// The webhook makes one Resolver at start and, for each container without
+// The webhook makes one Client at start and, for each container without
 // both command and args, looks its image up within half its own timeout.
-func ExampleResolver_Lookup() {
+func ExampleClient_Lookup() {
 	resolver, err := imageconfig.New(imageconfig.Options{
 		// AzureCredential: the webhook's identity, for ACR attached to AKS.
 		InsecureRegistries: []string{"localhost:5000"},

@@ -36,7 +36,7 @@ type attempt struct {
 // fetch tries the candidates in order until one reads the config. It
 // moves on to the next only when the registry refused a credential or
 // claimed not to know the image (registries hide private images that way).
-func (r *Resolver) fetch(ctx context.Context, k lookupKey, ref name.Reference, cands []candidate) (Result, *LookupError) {
+func (r *Client) fetch(ctx context.Context, k lookupKey, ref name.Reference, cands []candidate) (Result, *LookupError) {
 	var tried []attempt
 	registry := ref.Context().RegistryStr()
 	for _, c := range cands {
@@ -93,7 +93,7 @@ func summarize(plat Platform, tried []attempt) *LookupError {
 // fetchWith reads the config with one credential. The manifest request is
 // made every time (it is what proves this credential may pull the image);
 // the config is read only when no earlier lookup stored it.
-func (r *Resolver) fetchWith(ctx context.Context, k lookupKey, ref name.Reference, auth authn.Authenticator) (Result, error) {
+func (r *Client) fetchWith(ctx context.Context, k lookupKey, ref name.Reference, auth authn.Authenticator) (Result, error) {
 	// One puller per attempt: the index's child manifest and the config
 	// reuse the attempt's authentication.
 	p, err := remote.NewPuller(

@@ -194,7 +194,7 @@ func (f *front) serveExchange(w http.ResponseWriter, r *http.Request) {
 
 // testRegistry is one in-memory registry, reachable two ways: directly
 // over plain HTTP for seeding images, and through the auth front for the
-// Resolver.
+// Client.
 type testRegistry struct {
 	t     *testing.T
 	front *front
@@ -432,9 +432,9 @@ func dockerConfigJSON(registry, user, pass string) []byte {
 // default.
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 
-// newResolver is a Resolver reaching tr, with o's other settings; it may
+// newClient is a Client reaching tr, with o's other settings; it may
 // connect to loopback addresses unless o says which networks it may.
-func newResolver(t *testing.T, tr *testRegistry, o Options) *Resolver {
+func newClient(t *testing.T, tr *testRegistry, o Options) *Client {
 	t.Helper()
 	if o.Transport == nil && tr != nil {
 		o.Transport = tr.transport

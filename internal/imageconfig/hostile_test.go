@@ -405,12 +405,12 @@ func digestOfString(s string) string {
 
 // TestHostileRegistry: every way a registry can lie is refused with a
 // clear error that repeats none of the registry's words, within the memory
-// bound, and the same Resolver serves a good image right after.
+// bound, and the same Client serves a good image right after.
 func TestHostileRegistry(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.push("good/app:v1", image(t, "linux/amd64", []string{"/bin/app"}, []string{"serve"}))
 	l := newLiar(tr)
-	r := newResolver(t, tr, Options{Timeout: 5 * time.Second, NegativeTTL: -1})
+	r := newClient(t, tr, Options{Timeout: 5 * time.Second, NegativeTTL: -1})
 
 	for i, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,7 +494,7 @@ func TestHostileTokenService(t *testing.T) {
 		}, ErrUnauthorized, "HTTP 403 DENIED"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newResolver(t, tr, Options{NegativeTTL: -1, TagTTL: time.Nanosecond})
+			r := newClient(t, tr, Options{NegativeTTL: -1, TagTTL: time.Nanosecond})
 			tr.front.token = tc.token
 			var err error
 			grew := allocated(func() {
@@ -543,7 +543,7 @@ func TestLookupReadsGzipAnswers(t *testing.T) {
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(buf.Bytes())
 	})
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	res, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1"), Platform: linuxAMD64})
 	if err != nil || !slices.Equal(res.Entrypoint, []string{"/bin/app"}) {
 		t.Fatalf("Lookup = %+v, %v", res, err)
@@ -594,7 +594,7 @@ func TestLookupServesOthersDuringSlowRegistries(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.push("good/app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 	inFlight := slowRegistry(tr)
-	r := newResolver(t, tr, Options{Timeout: 3 * time.Second})
+	r := newClient(t, tr, Options{Timeout: 3 * time.Second})
 
 	var wg sync.WaitGroup
 	for i := range DefaultMaxConcurrentLookups - 1 {
@@ -622,7 +622,7 @@ func TestLookupServesOthersDuringSlowRegistries(t *testing.T) {
 func TestLookupConcurrencyIsBounded(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	inFlight := slowRegistry(tr)
-	r := newResolver(t, tr, Options{MaxConcurrentLookups: 2, Timeout: 2 * time.Second})
+	r := newClient(t, tr, Options{MaxConcurrentLookups: 2, Timeout: 2 * time.Second})
 
 	var wg sync.WaitGroup
 	for i := range 2 {
@@ -656,7 +656,7 @@ func TestLookupFailuresDoNotHoldAnswers(t *testing.T) {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, body)
 	})
-	r := newResolver(t, tr, Options{NegativeTTL: time.Hour})
+	r := newClient(t, tr, Options{NegativeTTL: time.Hour})
 	const n = 200
 	var before, after runtime.MemStats
 	runtime.GC()

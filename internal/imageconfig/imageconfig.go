@@ -104,7 +104,7 @@ const (
 	maxConfigCacheBytes = 16 << 20
 )
 
-// Options configure a Resolver. The zero value gives the defaults.
+// Options configure a Client. The zero value gives the defaults.
 type Options struct {
 	// Transport carries every request (registries, token endpoints, the ACR
 	// exchange): set it for registries with a private CA, or in tests. It
@@ -189,9 +189,9 @@ func (r Result) clone() Result {
 	return r
 }
 
-// Resolver looks up image configs. It is safe for concurrent use; make one
+// Client looks up image configs. It is safe for concurrent use; make one
 // per process, so its caches are shared.
-type Resolver struct {
+type Client struct {
 	transport   http.RoundTripper
 	insecure    map[string]bool
 	acr         *acrExchanger
@@ -243,9 +243,9 @@ type flight struct {
 	cancel  context.CancelFunc
 }
 
-// New returns a Resolver.
-func New(o Options) (*Resolver, error) {
-	r := &Resolver{
+// New returns a Client.
+func New(o Options) (*Client, error) {
+	r := &Client{
 		insecure:    map[string]bool{},
 		platform:    o.DefaultPlatform.withDefaults(DefaultPlatform()),
 		timeout:     orDefault(o.Timeout, DefaultTimeout),
@@ -323,7 +323,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // within ctx's deadline and Options.Timeout, whichever comes first. Every
 // error is a *LookupError of one of the Err* classes, worded for the pod's
 // author.
-func (r *Resolver) Lookup(ctx context.Context, req Request) (Result, error) {
+func (r *Client) Lookup(ctx context.Context, req Request) (Result, error) {
 	plat := req.Platform.withDefaults(r.platform)
 	if len(req.Image) > maxImageRefLen {
 		return Result{}, &LookupError{Image: req.Image, Platform: plat, Class: ErrInvalidImage,
@@ -374,7 +374,7 @@ func (r *Resolver) Lookup(ctx context.Context, req Request) (Result, error) {
 // parseImage parses an image reference as kubelet does (a missing registry
 // is Docker Hub, a missing tag "latest"), marking registries listed as
 // insecure so that plain HTTP is tried for them.
-func (r *Resolver) parseImage(image string) (name.Reference, error) {
+func (r *Client) parseImage(image string) (name.Reference, error) {
 	ref, err := name.ParseReference(image)
 	if err != nil {
 		return nil, err
@@ -387,7 +387,7 @@ func (r *Resolver) parseImage(image string) (name.Reference, error) {
 
 // cachedLocked answers k from the caches: what k's reference points to for
 // k's identity, then that digest's config for k's platform.
-func (r *Resolver) cachedLocked(k lookupKey, now time.Time) (Result, bool) {
+func (r *Client) cachedLocked(k lookupKey, now time.Time) (Result, bool) {
 	d, ok := r.tags.get(tagKey{identity: k.identity, ref: k.ref}, now)
 	if !ok {
 		return Result{}, false
@@ -399,7 +399,7 @@ func (r *Resolver) cachedLocked(k lookupKey, now time.Time) (Result, bool) {
 // values but not its cancellation or deadline: the lookup belongs to every
 // caller that joins it, each bounded by its own context, and is cancelled
 // when the last one gives up (or after Options.Timeout).
-func (r *Resolver) startLocked(ctx context.Context, k lookupKey, ref name.Reference, cands []candidate) *flight {
+func (r *Client) startLocked(ctx context.Context, k lookupKey, ref name.Reference, cands []candidate) *flight {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	f := &flight{done: make(chan struct{}), cancel: cancel}
 	r.flights[k] = f
@@ -409,7 +409,7 @@ func (r *Resolver) startLocked(ctx context.Context, k lookupKey, ref name.Refere
 
 // run makes the lookup, once a slot is free, and hands its answer to the
 // waiting callers.
-func (r *Resolver) run(ctx context.Context, k lookupKey, f *flight, ref name.Reference, cands []candidate) {
+func (r *Client) run(ctx context.Context, k lookupKey, f *flight, ref name.Reference, cands []candidate) {
 	var (
 		res Result
 		err *LookupError
@@ -437,7 +437,7 @@ func (r *Resolver) run(ctx context.Context, k lookupKey, f *flight, ref name.Ref
 // leave takes a caller that gave up off f, cancelling f when it was the
 // last one. A cancelled flight is detached at once, so the next Lookup
 // starts afresh instead of joining one about to fail.
-func (r *Resolver) leave(k lookupKey, f *flight) {
+func (r *Client) leave(k lookupKey, f *flight) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f.waiters--

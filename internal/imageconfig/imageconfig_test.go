@@ -16,7 +16,7 @@ import (
 func TestLookupAnonymous(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	digest := tr.push("team/app:v1", image(t, "linux/amd64", []string{"/bin/app"}, []string{"serve", "--port=80"}))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 
 	res, err := r.Lookup(t.Context(), Request{Image: tr.ref("team/app:v1"), Platform: linuxAMD64})
 	if err != nil {
@@ -54,7 +54,7 @@ func TestLookupBasicAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newResolver(t, tr, Options{})
+			r := newClient(t, tr, Options{})
 			res, err := r.Lookup(t.Context(), Request{Image: ref, Platform: linuxAMD64, PullSecrets: tt.secrets})
 			if tt.want == nil {
 				if err != nil {
@@ -83,7 +83,7 @@ func TestLookupBasicAuthMessageNamesEachAttempt(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{mode: authBasic})
 	tr.front.users["alice"] = "s3cret-pass"
 	tr.push("private/app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 
 	_, err := r.Lookup(t.Context(), Request{Image: tr.ref("private/app:v1"), PullSecrets: []PullSecret{
 		{Name: "regcred", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON(tr.host, "alice", "wrong-pass")},
@@ -119,7 +119,7 @@ func TestLookupTokenAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newResolver(t, tr, Options{})
+			r := newClient(t, tr, Options{})
 			res, err := r.Lookup(t.Context(), Request{Image: ref, Platform: linuxAMD64, PullSecrets: tt.secrets})
 			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
@@ -159,7 +159,7 @@ func acrRegistry(t *testing.T, cred *fakeCredential) (*testRegistry, *[]url.Valu
 func TestLookupACRTokenExchange(t *testing.T) {
 	cred := newFakeCredential("tenant-1234")
 	tr, forms := acrRegistry(t, cred)
-	r := newResolver(t, tr, Options{AzureCredential: cred})
+	r := newClient(t, tr, Options{AzureCredential: cred})
 
 	res, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1", Platform: linuxAMD64})
 	if err != nil {
@@ -194,7 +194,7 @@ func TestLookupACRTokenExchangeOrderAndFailures(t *testing.T) {
 		cred := newFakeCredential("tenant-1234")
 		tr, forms := acrRegistry(t, cred)
 		tr.front.users["sp-client"] = "sp-secret-value"
-		r := newResolver(t, tr, Options{AzureCredential: cred})
+		r := newClient(t, tr, Options{AzureCredential: cred})
 		_, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1", PullSecrets: []PullSecret{
 			{Name: "acr", Type: SecretTypeDockerConfigJSON, Data: dockerConfigJSON("*.azurecr.io", "sp-client", "sp-secret-value")},
 		}})
@@ -210,7 +210,7 @@ func TestLookupACRTokenExchangeOrderAndFailures(t *testing.T) {
 		tr, _ := acrRegistry(t, cred)
 		wrong := newFakeCredential("tenant-1234")
 		wrong.token = fakeJWT(map[string]any{"tid": "tenant-1234", "sub": "someone-else"})
-		r := newResolver(t, tr, Options{AzureCredential: wrong})
+		r := newClient(t, tr, Options{AzureCredential: wrong})
 		_, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1"})
 		if !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("err = %v, want ErrUnauthorized", err)
@@ -227,7 +227,7 @@ func TestLookupACRTokenExchangeOrderAndFailures(t *testing.T) {
 		tr, _ := acrRegistry(t, cred)
 		broken := newFakeCredential("")
 		broken.err = errors.New("AADSTS700016: application not found; client_secret=do-not-show")
-		r := newResolver(t, tr, Options{AzureCredential: broken})
+		r := newClient(t, tr, Options{AzureCredential: broken})
 		_, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1"})
 		if !errors.Is(err, ErrUnauthorized) {
 			t.Fatalf("err = %v, want ErrUnauthorized", err)
@@ -239,7 +239,7 @@ func TestLookupACRTokenExchangeOrderAndFailures(t *testing.T) {
 	t.Run("without an Azure identity only anonymous access is tried", func(t *testing.T) {
 		cred := newFakeCredential("tenant-1234")
 		tr, forms := acrRegistry(t, cred)
-		r := newResolver(t, tr, Options{})
+		r := newClient(t, tr, Options{})
 		_, err := r.Lookup(t.Context(), Request{Image: "myregistry.azurecr.io/app:v1"})
 		if !errors.Is(err, ErrUnauthorized) || len(*forms) != 0 {
 			t.Fatalf("err = %v, exchanges = %d; want ErrUnauthorized and none", err, len(*forms))
@@ -254,7 +254,7 @@ func TestLookupMultiPlatform(t *testing.T) {
 		image(t, "linux/arm64/v8", []string{"/arm64"}, nil),
 		image(t, "linux/arm/v6", []string{"/armv6"}, nil),
 	)
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	tests := []struct {
 		platform Platform
 		want     string
@@ -294,7 +294,7 @@ func TestLookupDefaultPlatform(t *testing.T) {
 		image(t, "linux/amd64", []string{"/amd64"}, nil),
 		image(t, "linux/arm64", []string{"/arm64"}, nil),
 	)
-	r := newResolver(t, tr, Options{DefaultPlatform: Platform{OS: "linux", Architecture: "arm64"}})
+	r := newClient(t, tr, Options{DefaultPlatform: Platform{OS: "linux", Architecture: "arm64"}})
 	res, err := r.Lookup(t.Context(), Request{Image: tr.ref("multi:v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestLookupDefaultPlatform(t *testing.T) {
 func TestLookupNotFoundAndInvalid(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	tests := []struct {
 		image string
 		want  error
@@ -342,13 +342,13 @@ func TestLookupPlainHTTP(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{plainHTTP: true})
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 	_, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
 	if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "plain HTTP") {
 		t.Fatalf("err = %v, want ErrRegistry about plain HTTP", err)
 	}
 
-	r = newResolver(t, tr, Options{InsecureRegistries: []string{tr.host}})
+	r = newClient(t, tr, Options{InsecureRegistries: []string{tr.host}})
 	res, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +361,7 @@ func TestLookupPlainHTTP(t *testing.T) {
 func TestLookupDeadline(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.front.hang.Store(true)
-	r := newResolver(t, tr, Options{})
+	r := newClient(t, tr, Options{})
 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
@@ -377,7 +377,7 @@ func TestLookupDeadline(t *testing.T) {
 func TestLookupOptionsTimeout(t *testing.T) {
 	tr := newTestRegistry(t, registryOpts{})
 	tr.front.hang.Store(true)
-	r := newResolver(t, tr, Options{Timeout: 100 * time.Millisecond})
+	r := newClient(t, tr, Options{Timeout: 100 * time.Millisecond})
 	_, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
@@ -408,7 +408,7 @@ func TestLookupACRRefreshTokenExpiry(t *testing.T) {
 		return http.StatusOK, `{"refresh_token":"` + refresh + `"}`
 	}
 	// Tags expire quickly so every lookup below asks the registry.
-	r := newResolver(t, tr, Options{AzureCredential: cred, Now: clock.Now, TagTTL: time.Second})
+	r := newClient(t, tr, Options{AzureCredential: cred, Now: clock.Now, TagTTL: time.Second})
 	calls := func() int64 { return cred.calls.Load() }
 	lookup := func() {
 		t.Helper()
@@ -434,7 +434,7 @@ func TestLookupUnreachable(t *testing.T) {
 	tr.push("app:v1", image(t, "linux/amd64", []string{"/bin/app"}, nil))
 
 	t.Run("untrusted certificate", func(t *testing.T) {
-		r := newResolver(t, nil, Options{Transport: &http.Transport{}})
+		r := newClient(t, nil, Options{Transport: &http.Transport{}})
 		_, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
 		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "TLS certificate of the registry is not trusted") {
 			t.Fatalf("err = %v, want ErrRegistry about the certificate", err)
@@ -443,7 +443,7 @@ func TestLookupUnreachable(t *testing.T) {
 	t.Run("nothing listening", func(t *testing.T) {
 		closed := newTestRegistry(t, registryOpts{})
 		closed.srv.Close()
-		r := newResolver(t, closed, Options{})
+		r := newClient(t, closed, Options{})
 		_, err := r.Lookup(t.Context(), Request{Image: closed.ref("app:v1")})
 		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "the registry refused the connection") {
 			t.Fatalf("err = %v, want ErrRegistry saying the registry refused the connection", err)
@@ -451,7 +451,7 @@ func TestLookupUnreachable(t *testing.T) {
 	})
 	t.Run("server errors", func(t *testing.T) {
 		broken := newTestRegistry(t, registryOpts{})
-		r := newResolver(t, broken, Options{})
+		r := newClient(t, broken, Options{})
 		broken.front.inner = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusBadGateway)
 		})

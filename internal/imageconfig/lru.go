@@ -6,7 +6,7 @@ import (
 )
 
 // lru is a map bounded in entries (and, withCost, in bytes) whose entries
-// also expire. It is not safe for concurrent use; the Resolver's mutex
+// also expire. It is not safe for concurrent use; the Client's mutex
 // guards it.
 type lru[K comparable, V any] struct {
 	max   int

@@ -10,7 +10,7 @@ import (
 // internal/imageconfig, on the platform the pod's node selector pins (else
 // the install's default).
 type RegistryLookup struct {
-	Resolver        *imageconfig.Resolver
+	Client          *imageconfig.Client
 	DefaultPlatform imageconfig.Platform
 }
 
@@ -20,7 +20,7 @@ func (l RegistryLookup) Lookup(ctx context.Context, req ImageRequest) (ImageConf
 	for _, s := range req.PullSecrets {
 		secrets = append(secrets, imageconfig.NewPullSecret(s.Name, string(s.Type), s.Data))
 	}
-	res, err := l.Resolver.Lookup(ctx, imageconfig.Request{
+	res, err := l.Client.Lookup(ctx, imageconfig.Request{
 		Image:       req.Image,
 		Platform:    imageconfig.PlatformFromNodeSelector(req.NodeSelector, l.DefaultPlatform),
 		PullSecrets: secrets,

@@ -233,7 +233,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		if err != nil {
 			return nil, err
 		}
-		d.Images = RegistryLookup{Resolver: r, DefaultPlatform: platform}
+		d.Images = RegistryLookup{Client: r, DefaultPlatform: platform}
 	}
 	wh := admission.WithDefaulter[*corev1.Pod](mgr.GetScheme(), d)
 	// Admission logs go to log, not to the process-wide logger: make dev

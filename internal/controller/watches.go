@@ -84,7 +84,7 @@ func (r *Reconciler) ownersOf(kind string) handler.EventHandler {
 		if !always && r.ownWrites.wrote(kind, obj) {
 			return
 		}
-		for _, req := range ownersOf(obj) {
+		for _, req := range ownerRequests(obj) {
 			q.Add(req)
 		}
 	}
@@ -107,8 +107,8 @@ func (r *Reconciler) ownersOf(kind string) handler.EventHandler {
 	}
 }
 
-// ownersOf lists the AzureKeyVaultSecrets recorded in an output.
-func ownersOf(obj client.Object) []reconcile.Request {
+// ownerRequests lists the AzureKeyVaultSecrets recorded in an output.
+func ownerRequests(obj client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for name := range parseOwners(obj.GetAnnotations()) {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})
