@@ -48,7 +48,7 @@ type Request struct {
 	RequirePodIP bool
 }
 
-// Authorize is step 4 (and 5) of the checks: the stored pod is the token's
+// Authorize is step 4 of the checks (package doc): the stored pod is the token's
 // (same UID, same ServiceAccount), is not being deleted, its namespace is
 // still labelled, it carries the mark the webhook wrote when it admitted
 // it (an HMAC no user can write), and the container named is one

@@ -117,12 +117,13 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if !ok {
 		return nil, deny(http.StatusUnauthorized, protocol.CodeTokenMissing, "no bearer token")
 	}
-	// 1-3. The token, verified locally, and the pod it is bound to.
+	// 1-2. The token, verified locally, and the pod it is bound to.
 	id, err := h.Verifier.Verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	o.id = id
+	// 3. The namespace's token bucket, a slot in flight, the body.
 	if retry, ok := h.Limiter.Allow(id.Namespace); !ok {
 		d := deny(http.StatusTooManyRequests, protocol.CodeRateLimited, "namespace %s asks too often; retry after %s", id.Namespace, retryAfterSeconds(retry)+"s")
 		d.RetryAfter = retry

@@ -32,7 +32,7 @@ type Guard interface {
 	Allows(namespace, vault, object string) bool
 }
 
-// Values gives authorised placeholders their values (step 7).
+// Values gives authorised placeholders their values (step 6).
 type Values struct {
 	// AKVS reads AzureKeyVaultSecrets from the informer; Live from the API
 	// server when the informer does not have one yet (created moments
