@@ -71,10 +71,11 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
 		ns = req.Namespace
 	}
-	plans, err := analyze(pod, d.configMapReader(ctx, ns))
+	configMaps, err := d.readConfigMaps(ctx, ns, configMapRefs(pod))
 	if err != nil {
 		return err
 	}
+	plans := analyze(pod, configMaps)
 	if len(plans) == 0 {
 		// Nothing new to rewrite; a reinvocation after another webhook
 		// changed the pod signs it as it is now.
@@ -109,29 +110,26 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	return nil
 }
 
-// configMapReader reads ConfigMaps of ns, each at most once per admission.
-// A missing ConfigMap reads as empty: the kubelet will report it (or skip
-// it, when optional) as it would without us. Any other failure (refused,
-// timed out) is the admission's error: the pod is refused rather than
+// readConfigMaps reads the ConfigMaps of ns the analysis needs, in order,
+// each once per admission. A missing ConfigMap reads as empty: the kubelet
+// will report it (or skip it, when optional) as it would without us. Any
+// other failure (refused, timed out) is the admission's error, naming the
+// first container that references it: the pod is refused rather than
 // started with a placeholder as its value.
-func (d *Defaulter) configMapReader(ctx context.Context, ns string) ConfigMapData {
-	seen := map[string]map[string]string{}
-	return func(name string) (map[string]string, error) {
-		if data, ok := seen[name]; ok {
-			return data, nil
-		}
+func (d *Defaulter) readConfigMaps(ctx context.Context, ns string, refs []configMapRef) (ConfigMaps, error) {
+	out := ConfigMaps{}
+	for _, ref := range refs {
 		cm := &corev1.ConfigMap{}
-		err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm)
+		err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.name}, cm)
 		switch {
 		case apierrors.IsNotFound(err):
-			seen[name] = nil
-			return nil, nil
+			continue
 		case err != nil:
-			return nil, fmt.Errorf("read ConfigMap %s/%s, whose values may be @azurekeyvault placeholders: %w; the pod is refused rather than started with a placeholder as a value", ns, name, err)
+			return nil, fmt.Errorf("container %s: read ConfigMap %s/%s, whose values may be @azurekeyvault placeholders: %w; the pod is refused rather than started with a placeholder as a value", ref.container, ns, ref.name, err)
 		}
-		seen[name] = cm.Data
-		return cm.Data, nil
+		out[ref.name] = cm.Data
 	}
+	return out, nil
 }
 
 // refs reads the AzureKeyVaultSecrets the plans name; those that do not

@@ -127,56 +127,81 @@ func skip(pod *corev1.Pod) string {
 	return ""
 }
 
-// ConfigMapData returns the data of a ConfigMap of the pod's namespace: nil
-// when it does not exist, an error when it could not be read.
-type ConfigMapData func(name string) (map[string]string, error)
+// ConfigMaps is the data of the ConfigMaps of the pod's namespace that its
+// containers reference, read before the analysis (configMapRefs names
+// them). A ConfigMap that does not exist has no entry and reads as empty.
+type ConfigMaps map[string]map[string]string
 
-// analyze finds the containers to rewrite: those holding placeholders that
-// do not start with latchkey's binary already (rewritten by an earlier
-// pass of this admission). A ConfigMap that cannot be read is an error:
-// the placeholders it may hold would reach the program as literal values.
-func analyze(pod *corev1.Pod, configMaps ConfigMapData) ([]containerPlan, error) {
-	var plans []containerPlan
+// configMapRef is a ConfigMap the analysis reads, and the first container
+// to reference it (named when it cannot be read).
+type configMapRef struct{ container, name string }
+
+// configMapRefs lists the ConfigMaps analyze reads, each once, in the order
+// it meets them.
+func configMapRefs(pod *corev1.Pod) []configMapRef {
+	var refs []configMapRef
+	seen := map[string]bool{}
+	add := func(c *corev1.Container, name string) {
+		if !seen[name] {
+			seen[name] = true
+			refs = append(refs, configMapRef{container: c.Name, name: name})
+		}
+	}
+	eachPending(pod, func(c *corev1.Container, _ bool, _ int) {
+		for _, e := range c.Env {
+			if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
+				add(c, ref.ConfigMapKeyRef.Name)
+			}
+		}
+		for _, src := range c.EnvFrom {
+			if src.ConfigMapRef != nil {
+				add(c, src.ConfigMapRef.Name)
+			}
+		}
+	})
+	return refs
+}
+
+// eachPending calls f with each container analyze considers: the init
+// containers, then the containers, without those latchkey's binary
+// already starts (rewritten by an earlier pass of this admission).
+func eachPending(pod *corev1.Pod, f func(c *corev1.Container, init bool, index int)) {
 	for _, set := range []struct {
 		list []corev1.Container
 		init bool
 	}{{pod.Spec.InitContainers, true}, {pod.Spec.Containers, false}} {
 		for i := range set.list {
-			if injectmark.Rewritten(&set.list[i]) {
-				continue
-			}
-			p, ok, err := analyzeContainer(&set.list[i], configMaps)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				p.init, p.index = set.init, i
-				plans = append(plans, p)
+			if !injectmark.Rewritten(&set.list[i]) {
+				f(&set.list[i], set.init, i)
 			}
 		}
 	}
-	return plans, nil
 }
 
-func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerPlan, bool, error) {
-	p := containerPlan{env: slices.Clone(c.Env)}
-	read := func(name string) (map[string]string, error) {
-		data, err := configMaps(name)
-		if err != nil {
-			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+// analyze finds the containers to rewrite: those holding placeholders in
+// their env, directly or through the ConfigMaps, which the caller has read
+// (configMapRefs): a ConfigMap that cannot be read is the caller's error,
+// since the placeholders it may hold would reach the program as literal
+// values.
+func analyze(pod *corev1.Pod, configMaps ConfigMaps) []containerPlan {
+	var plans []containerPlan
+	eachPending(pod, func(c *corev1.Container, init bool, i int) {
+		if p, ok := analyzeContainer(c, configMaps); ok {
+			p.init, p.index = init, i
+			plans = append(plans, p)
 		}
-		return data, nil
-	}
+	})
+	return plans
+}
+
+func analyzeContainer(c *corev1.Container, configMaps ConfigMaps) (containerPlan, bool) {
+	p := containerPlan{env: slices.Clone(c.Env)}
 	explicit := map[string]bool{}
 	for i, e := range p.env {
 		explicit[e.Name] = true
 		value := e.Value
 		if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
-			data, err := read(ref.ConfigMapKeyRef.Name)
-			if err != nil {
-				return p, false, err
-			}
-			v, ok := data[ref.ConfigMapKeyRef.Key]
+			v, ok := configMaps[ref.ConfigMapKeyRef.Name][ref.ConfigMapKeyRef.Key]
 			if _, _, isPH := parsePlaceholder(v); !ok || !isPH {
 				continue
 			}
@@ -194,11 +219,7 @@ func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerP
 		if src.ConfigMapRef == nil {
 			continue
 		}
-		data, err := read(src.ConfigMapRef.Name)
-		if err != nil {
-			return p, false, err
-		}
-		for k, v := range data {
+		for k, v := range configMaps[src.ConfigMapRef.Name] {
 			fromConfigMaps[src.Prefix+k] = v
 		}
 	}
@@ -211,7 +232,7 @@ func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerP
 		p.env = append(p.env, corev1.EnvVar{Name: name, Value: v})
 		p.placeholders = append(p.placeholders, placeholder{Var: name, AKVS: akvs, Query: q})
 	}
-	return p, len(p.placeholders) > 0, nil
+	return p, len(p.placeholders) > 0
 }
 
 // Options are the install's choices that mutate applies.

@@ -77,11 +77,10 @@ var (
 )
 
 func TestAnalyze(t *testing.T) {
-	cms := map[string]map[string]string{
+	cms := ConfigMaps{
 		"settings": {"DB_PASSWORD": "db@azurekeyvault", "PLAIN": "x", "CERT": "cert@azurekeyvault?tls.crt"},
 		"single":   {"key": "db@azurekeyvault"},
 	}
-	read := func(name string) (map[string]string, error) { return cms[name], nil }
 	p := pod(
 		corev1.Container{Name: "untouched", Env: env("A", "b")},
 		corev1.Container{Name: "explicit", Env: env("PASS", "db@azurekeyvault", "MAIL", "me@azurekeyvault.example.com")},
@@ -91,7 +90,7 @@ func TestAnalyze(t *testing.T) {
 			LocalObjectReference: corev1.LocalObjectReference{Name: "single"}, Key: "key"}}}}},
 	)
 	p.Spec.InitContainers = []corev1.Container{{Name: "init", Env: env("CRT", "cert@azurekeyvault?tls.crt")}}
-	plans := mustAnalyze(t, p, read)
+	plans := analyze(p, cms)
 	got := map[string]string{}
 	for _, pl := range plans {
 		got[container(p, pl).Name] = describe(pl)
@@ -153,7 +152,7 @@ func TestMutate(t *testing.T) {
 		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}},
 	)
 	p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m:1", Command: []string{"/migrate"}, Env: env("PASS", "db@azurekeyvault")}}
-	plans := mustAnalyze(t, p, noConfigMaps)
+	plans := analyze(p, nil)
 	images := map[string]*ImageConfig{"app": {Entrypoint: []string{"/app"}, Cmd: []string{"serve"}}}
 	if err := mutate(p, plans, testRefs, images, testOpts); err != nil {
 		t.Fatal(err)
@@ -196,7 +195,7 @@ func TestMutate(t *testing.T) {
 	// A second pass (a reinvocation) changes nothing: the rewritten
 	// containers are recognised by their command.
 	before := p.DeepCopy()
-	if plans := mustAnalyze(t, p, noConfigMaps); len(plans) != 0 {
+	if plans := analyze(p, nil); len(plans) != 0 {
 		t.Fatalf("a second pass plans %d containers", len(plans))
 	}
 	if err := mutate(p, nil, testRefs, nil, testOpts); err != nil || markPod(p, "ns", nil) {
@@ -205,17 +204,6 @@ func TestMutate(t *testing.T) {
 	if !reflect.DeepEqual(before, p) {
 		t.Error("a second pass changed the pod")
 	}
-}
-
-func noConfigMaps(string) (map[string]string, error) { return nil, nil }
-
-func mustAnalyze(t *testing.T, p *corev1.Pod, read ConfigMapData) []containerPlan {
-	t.Helper()
-	plans, err := analyze(p, read)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return plans
 }
 
 // TestForgedMarkIsIgnored: a pod created with the injected annotation, of
@@ -238,7 +226,7 @@ func TestForgedMarkIsIgnored(t *testing.T) {
 		if why := skip(p); why != "" {
 			t.Fatalf("mark %q: pod skipped: %s", forged, why)
 		}
-		plans := mustAnalyze(t, p, noConfigMaps)
+		plans := analyze(p, nil)
 		if len(plans) != 1 {
 			t.Fatalf("mark %q: %d plans, want 1", forged, len(plans))
 		}
@@ -265,7 +253,7 @@ func TestReinvocation(t *testing.T) {
 	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
 	o.Marks = marks
 	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault")})
-	if err := mutate(p, mustAnalyze(t, p, noConfigMaps), testRefs, nil, o); err != nil {
+	if err := mutate(p, analyze(p, nil), testRefs, nil, o); err != nil {
 		t.Fatal(err)
 	}
 	markPod(p, "ns", marks)
@@ -275,7 +263,7 @@ func TestReinvocation(t *testing.T) {
 	if marks.Verify(p) {
 		t.Fatal("the mark still verifies after another webhook's change")
 	}
-	plans := mustAnalyze(t, p, noConfigMaps)
+	plans := analyze(p, nil)
 	if len(plans) != 1 || container(p, plans[0]).Name != "added" {
 		t.Fatalf("plans %+v, want the added container only", plans)
 	}
@@ -296,24 +284,51 @@ func TestReinvocation(t *testing.T) {
 	}
 }
 
-// TestConfigMapReadFailure: only a ConfigMap that does not exist reads as
-// holding no placeholder; any other failure is analyze's error, naming
-// the container.
-func TestConfigMapReadFailure(t *testing.T) {
-	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}})
-	refused := errors.New("configmaps \"settings\" is forbidden")
-	_, err := analyze(p, func(string) (map[string]string, error) { return nil, refused })
-	if !errors.Is(err, refused) || !strings.HasPrefix(err.Error(), "container app: ") {
-		t.Errorf("analyze = %v, want the read's error for container app", err)
+// TestConfigMapRefs: the ConfigMaps read before the analysis are those
+// the containers it considers reference (env valueFrom and envFrom), each
+// once, in order, with the first container naming it; a rewritten
+// container's are not read. A ConfigMap that does not exist (no entry)
+// holds no placeholder. (That a read that fails refuses the pod, naming
+// the container, is TestConfigMapUnreadable's.)
+func TestConfigMapRefs(t *testing.T) {
+	from := func(name string) []corev1.EnvFromSource {
+		return []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}}
 	}
-	if plans := mustAnalyze(t, p, noConfigMaps); len(plans) != 0 {
-		t.Errorf("a missing ConfigMap planned %d containers", len(plans))
+	keyRef := func(name string) []corev1.EnvVar {
+		return []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: "k"}}}}
+	}
+	p := pod(
+		corev1.Container{Name: "app", Command: []string{"/app"}, Env: keyRef("b"), EnvFrom: from("settings")},
+		corev1.Container{Name: "other", Command: []string{"/app"}, EnvFrom: append(from("settings"), from("c")...)},
+	)
+	p.Spec.InitContainers = []corev1.Container{{Name: "init", Command: []string{"/init"}, EnvFrom: append(from("a"), corev1.EnvFromSource{
+		SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "not-a-configmap"}}})}}
+	want := []configMapRef{{"init", "a"}, {"app", "b"}, {"app", "settings"}, {"other", "c"}}
+	if got := configMapRefs(p); !reflect.DeepEqual(got, want) {
+		t.Errorf("configMapRefs = %v, want %v", got, want)
+	}
+	if plans := analyze(p, nil); len(plans) != 0 {
+		t.Errorf("missing ConfigMaps planned %d containers", len(plans))
+	}
+	cms := ConfigMaps{"c": {"X": "db@azurekeyvault"}}
+	plans := analyze(p, cms)
+	if len(plans) != 1 || container(p, plans[0]).Name != "other" {
+		t.Fatalf("plans %+v, want container other's", plans)
+	}
+	// Once rewritten, a container's ConfigMaps are not read again.
+	if err := mutate(p, plans, testRefs, nil, testOpts); err != nil {
+		t.Fatal(err)
+	}
+	want = []configMapRef{{"init", "a"}, {"app", "b"}, {"app", "settings"}}
+	if got := configMapRefs(p); !reflect.DeepEqual(got, want) {
+		t.Errorf("after the rewrite, configMapRefs = %v, want %v", got, want)
 	}
 }
 
 func TestMutateErrors(t *testing.T) {
 	p := pod(corev1.Container{Name: "app", Env: env("X", "missing@azurekeyvault")}, corev1.Container{Name: "noimage", Env: env("Y", "db@azurekeyvault")})
-	plans := mustAnalyze(t, p, noConfigMaps)
+	plans := analyze(p, nil)
 	err := mutate(p.DeepCopy(), plans[:1], testRefs, map[string]*ImageConfig{"app": {Entrypoint: []string{"/a"}}}, testOpts)
 	if err == nil || !strings.HasPrefix(err.Error(), "container app: AzureKeyVaultSecret ns/missing, named by an @azurekeyvault placeholder, does not exist; latchkey runs without a resolver") {
 		t.Errorf("missing AzureKeyVaultSecret, no resolver: %v", err)
@@ -331,7 +346,7 @@ func TestMutateBeforeTheAzureKeyVaultSecret(t *testing.T) {
 	o := testOpts
 	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
 	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", "PASS", "db@azurekeyvault")})
-	if err := mutate(p, mustAnalyze(t, p, noConfigMaps), testRefs, nil, o); err != nil {
+	if err := mutate(p, analyze(p, nil), testRefs, nil, o); err != nil {
 		t.Fatal(err)
 	}
 	app := p.Spec.Containers[0]
@@ -351,7 +366,7 @@ func TestMutateBeforeTheAzureKeyVaultSecret(t *testing.T) {
 	}
 
 	direct := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", DirectModeEnv, "true")})
-	err := mutate(direct, mustAnalyze(t, direct, noConfigMaps), testRefs, nil, o)
+	err := mutate(direct, analyze(direct, nil), testRefs, nil, o)
 	for _, want := range []string{"container app: AzureKeyVaultSecret ns/late", "does not exist", DirectModeEnv + "=true", "create it before the pod"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("direct mode: %v; want it to say %q", err, want)
@@ -375,7 +390,7 @@ func TestMutateResolverMode(t *testing.T) {
 	)
 	o := testOpts
 	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
-	plans := mustAnalyze(t, p, noConfigMaps)
+	plans := analyze(p, nil)
 	if err := mutate(p, plans, testRefs, nil, o); err != nil {
 		t.Fatal(err)
 	}
