@@ -324,3 +324,6 @@ func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	t.Cleanup(cancel)
 	return ctx, cancel
 }
+
+// len is how many entries the cache holds.
+func (l *lru[K, V]) len() int { return l.order.Len() }

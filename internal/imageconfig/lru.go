@@ -78,5 +78,3 @@ func (l *lru[K, V]) remove(el *list.Element) {
 	delete(l.items, it.key)
 	l.total -= it.cost
 }
-
-func (l *lru[K, V]) len() int { return l.order.Len() }

@@ -51,11 +51,6 @@ func (c Cloud) VaultSuffix() string {
 // https://login.microsoftonline.com/.
 func (c Cloud) AuthorityHost() string { return c.configuration().ActiveDirectoryAuthorityHost }
 
-// TokenScope is the scope of vault tokens, e.g. https://vault.azure.net/.default.
-// The Key Vault clients take it from the vault's authentication challenge;
-// it is here for callers that request tokens themselves.
-func (c Cloud) TokenScope() string { return "https://" + c.VaultSuffix() + "/.default" }
-
 // VaultURL is the URL of a vault of this cloud: https://<vault>.<suffix>/.
 func (c Cloud) VaultURL(vault string) string {
 	return "https://" + vault + "." + c.VaultSuffix() + "/"

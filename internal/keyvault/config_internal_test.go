@@ -255,3 +255,11 @@ func TestLimiter(t *testing.T) {
 		t.Fatal("pause did not end")
 	}
 }
+
+// PausedFor is how long requests to vault remain paused (zero: not paused).
+func (l *Limiter) PausedFor(vault string) time.Duration { return l.remaining(l.vault(vault)) }
+
+// TokenScope is the scope of vault tokens, e.g. https://vault.azure.net/.default.
+// The Key Vault clients take it from the vault's authentication challenge;
+// the test holds each cloud's to the scope Azure documents.
+func (c Cloud) TokenScope() string { return "https://" + c.VaultSuffix() + "/.default" }

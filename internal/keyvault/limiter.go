@@ -133,9 +133,6 @@ func (l *Limiter) Pause(vault string, d time.Duration) time.Duration {
 	return v.pausedUntil.Sub(now)
 }
 
-// PausedFor is how long requests to vault remain paused (zero: not paused).
-func (l *Limiter) PausedFor(vault string) time.Duration { return l.remaining(l.vault(vault)) }
-
 func (l *Limiter) remaining(v *vaultLimit) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
