@@ -189,7 +189,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 			DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}, &corev1.ServiceAccount{}},
 		}},
 	}
-	c.ServingOptions.Apply(&mo)
+	c.Apply(&mo) // ServingOptions: /metrics and the probes
 	mgr, err := ctrl.NewManager(restCfg, mo)
 	if err != nil {
 		return nil, err
