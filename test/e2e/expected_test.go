@@ -4,13 +4,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,9 +14,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"go.yaml.in/yaml/v3"
-	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 )
 
 // The seed's identity (config/samples/emulator-seed.yaml), which may read
@@ -70,9 +65,8 @@ func expectedHashes(ctx context.Context, t *testing.T, specs map[string]v2beta1.
 
 // expectedValue is what a placeholder with query gives for the object
 // spec: a secret's value; a multi-key secret's key, a string of the JSON or
-// YAML document; a certificate's chain (leaf first, then its issuers) or
-// its private key (PKCS#1 for RSA, SEC1 for EC), from the PFX Key Vault
-// keeps as the certificate's backing secret.
+// YAML document; a certificate's tls.crt or tls.key from the PFX Key Vault
+// keeps as its backing secret (certtest.TLSFromPFX).
 func expectedValue(ctx context.Context, t *testing.T, kv *azsecrets.Client, spec v2beta1.AzureKeyVaultObject, query string) []byte {
 	t.Helper()
 	resp, err := kv.GetSecret(ctx, spec.Name, "", nil)
@@ -101,59 +95,13 @@ func expectedValue(ctx context.Context, t *testing.T, kv *azsecrets.Client, spec
 		if ct := resp.ContentType; ct == nil || *ct != "application/x-pkcs12" {
 			t.Fatalf("%s: backing secret of content type %v; the test reads PFX only", spec.Name, ct)
 		}
-		der, err := base64.StdEncoding.DecodeString(value)
-		if err != nil {
-			t.Fatalf("%s: %v", spec.Name, err)
-		}
-		key, leaf, others, err := pkcs12.DecodeChain(der, "")
-		if err != nil {
-			t.Fatalf("%s: %v", spec.Name, err)
-		}
+		crt, key := certtest.TLSFromPFX(t, value)
 		if query == "tls.key" {
-			return privateKeyPEM(t, key)
+			return key
 		}
-		var out []byte
-		for _, c := range issuingOrder(leaf, others) {
-			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-		}
-		return out
+		return crt
 	}
 	t.Fatalf("the test has no expectation for query %q on a %s", query, spec.Type)
-	return nil
-}
-
-// issuingOrder is leaf, then the certificate that issued it, and so on,
-// then any certificate that issued none of those.
-func issuingOrder(leaf *x509.Certificate, others []*x509.Certificate) []*x509.Certificate {
-	chain := []*x509.Certificate{leaf}
-	rest := slices.Clone(others)
-	for cur := leaf; ; {
-		i := slices.IndexFunc(rest, func(c *x509.Certificate) bool { return cur.CheckSignatureFrom(c) == nil })
-		if i < 0 {
-			break
-		}
-		cur = rest[i]
-		chain = append(chain, cur)
-		rest = slices.Delete(rest, i, i+1)
-	}
-	return append(chain, rest...)
-}
-
-// privateKeyPEM encodes key as akv2k8s wrote tls.key: RSA PRIVATE KEY
-// (PKCS#1) or EC PRIVATE KEY (SEC1).
-func privateKeyPEM(t *testing.T, key any) []byte {
-	t.Helper()
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
-	case *ecdsa.PrivateKey:
-		der, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-	}
-	t.Fatalf("a private key of type %T", key)
 	return nil
 }
 
