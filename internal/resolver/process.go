@@ -39,6 +39,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
@@ -115,7 +116,7 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 8443, CertDir: "/tls",
 		CAConfigMap: "latchkey-resolver-ca", CABundlePoll: 10 * time.Second,
-		NamespaceLabel:  DefaultNamespaceLabel,
+		NamespaceLabel:  podcontract.DefaultNamespaceLabel,
 		AuthMode:        string(keyvault.ModeAzureCloudConfig),
 		AzureJSONPath:   keyvault.DefaultAzureJSONPath,
 		TenancyPoll:     tenancy.DefaultPoll,

@@ -46,6 +46,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
@@ -415,7 +416,7 @@ func createNamespace(t testing.TB, name string, labelled bool) string {
 		ns.GenerateName = strings.Trim(base[:min(40, len(base))], "-") + "-"
 	}
 	if labelled {
-		ns.Labels = map[string]string{resolver.DefaultNamespaceLabel: "enabled"}
+		ns.Labels = map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}
 	}
 	if err := suite.client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
