@@ -122,6 +122,7 @@ func TestCheckCaches(t *testing.T) {
 	w.akvs("db", vault, "db-password", v2beta1.ObjectTypeSecret)
 	p := w.pod("web-1", app("app", "DB", "db@azurekeyvault"), app("init-migrate", "DB", "db@azurekeyvault"))
 	tok := token(t, p, audience)
+	r.clock.Freeze() // the TTL's edges are the steps', not the machine's speed
 	steps := []struct {
 		advance   time.Duration
 		container string
