@@ -42,7 +42,8 @@ type Values struct {
 	Tenancy    Guard
 	Objects    ObjectSource
 	// RefreshInterval is how old a Key Vault read may be
-	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it).
+	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it, never
+	// below v2beta1.MinRefreshInterval).
 	RefreshInterval time.Duration
 }
 
@@ -156,10 +157,10 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 				err: fmt.Sprintf("AzureKeyVaultSecret %s/%s cannot be used: %s", ns, name, problems), vars: byAKVS[name], akvs: []string{name}})
 			continue
 		}
-		r := akvsRef{ref: RefOf(akvs), maxAge: v.RefreshInterval}
-		if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
-			r.maxAge = ri.Duration
-		}
+		// An interval below the minimum (stored before the CRD refused it)
+		// is raised to it, as the controller does (its status says so).
+		maxAge, _ := akvs.Spec.EffectiveRefreshInterval(v.RefreshInterval)
+		r := akvsRef{ref: RefOf(akvs), maxAge: maxAge}
 		if r.ref.Version != "" {
 			r.maxAge = math.MaxInt64 // a pinned version never changes
 		}
