@@ -47,6 +47,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/metricstest"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
@@ -175,7 +176,7 @@ func namespace(t *testing.T, enabled bool) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-"}}
 	if enabled {
-		ns.Labels = map[string]string{webhook.DefaultNamespaceLabel: "enabled"}
+		ns.Labels = map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}
 	}
 	if err := suite.client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func mustCreatePod(t *testing.T, p *corev1.Pod) *corev1.Pod {
 func refsOf(t *testing.T, c corev1.Container) map[string]webhook.Ref {
 	t.Helper()
 	for _, e := range c.Env {
-		if e.Name == webhook.RefsEnv {
+		if e.Name == podcontract.EnvRefs {
 			var refs map[string]webhook.Ref
 			if err := json.Unmarshal([]byte(e.Value), &refs); err != nil {
 				t.Fatal(err)
@@ -354,7 +355,7 @@ func TestKubeSystemIsExcluded(t *testing.T) {
 	if err := suite.client.Get(context.Background(), types.NamespacedName{Name: "kube-system"}, ks); err != nil {
 		t.Fatal(err)
 	}
-	ks.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	ks.Labels[podcontract.DefaultNamespaceLabel] = "enabled"
 	if err := suite.client.Update(context.Background(), ks); err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +377,7 @@ func TestPodBeforeItsAzureKeyVaultSecret(t *testing.T) {
 	p := mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"},
 		Env: envVars("LATE", "late@azurekeyvault", "PW", "db@azurekeyvault")}))
 	app := p.Spec.Containers[0]
-	if !injected(p) || app.Command[0] != "/latchkey/bin/latchkey-env" || !containsEnv(app.Env, webhook.ResolverURLEnv, "https://latchkey-resolver.latchkey-system.svc") {
+	if !injected(p) || app.Command[0] != "/latchkey/bin/latchkey-env" || !containsEnv(app.Env, podcontract.EnvResolverURL, "https://latchkey-resolver.latchkey-system.svc") {
 		t.Fatalf("pod not rewritten for the resolver: %+v", app)
 	}
 	if refs := refsOf(t, app); len(refs) != 1 || refs["db"].Name != "db-object" {
@@ -434,7 +435,7 @@ func TestReinvocationChangesNothing(t *testing.T) {
 	p := newPod(ns,
 		corev1.Container{Name: "app", Image: "x:1", Command: []string{"/app"}, Env: envVars("PW", "db@azurekeyvault", "KEY", "cert@azurekeyvault?tls.key"),
 			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}},
-		corev1.Container{Name: "direct", Image: "x:1", Command: []string{"/direct"}, Env: envVars("PW", "db@azurekeyvault", webhook.DirectModeEnv, "true")},
+		corev1.Container{Name: "direct", Image: "x:1", Command: []string{"/direct"}, Env: envVars("PW", "db@azurekeyvault", podcontract.EnvDisableAuthService, "true")},
 		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}})
 	p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m:1", Command: []string{"/migrate"}, Env: envVars("PW", "db@azurekeyvault")}}
 	admitted := mustCreatePod(t, p)
@@ -464,12 +465,12 @@ func TestForgedMarkIsRewritten(t *testing.T) {
 	if !injected(admitted) {
 		t.Fatal("the admitted pod's mark does not verify")
 	}
-	for _, forged := range []string{"true", admitted.Annotations[webhook.InjectedAnnotation]} {
+	for _, forged := range []string{"true", admitted.Annotations[podcontract.InjectedAnnotation]} {
 		p := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")})
-		p.Annotations = map[string]string{webhook.InjectedAnnotation: forged}
+		p.Annotations = map[string]string{podcontract.InjectedAnnotation: forged}
 		got := mustCreatePod(t, p)
-		if app := got.Spec.Containers[0]; app.Command[0] != "/latchkey/bin/latchkey-env" || !injected(got) || got.Annotations[webhook.InjectedAnnotation] == forged {
-			t.Errorf("forged mark %.12q: command %q, mark %q; want rewritten with its own mark", forged, app.Command, got.Annotations[webhook.InjectedAnnotation])
+		if app := got.Spec.Containers[0]; app.Command[0] != "/latchkey/bin/latchkey-env" || !injected(got) || got.Annotations[podcontract.InjectedAnnotation] == forged {
+			t.Errorf("forged mark %.12q: command %q, mark %q; want rewritten with its own mark", forged, app.Command, got.Annotations[podcontract.InjectedAnnotation])
 		}
 	}
 }
