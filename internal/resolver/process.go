@@ -32,6 +32,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
@@ -103,7 +104,7 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 8443, CertDir: "/tls",
 		CAConfigMap: "latchkey-resolver-ca", CABundlePoll: 10 * time.Second,
-		NamespaceLabel:  DefaultNamespaceLabel,
+		NamespaceLabel:  podcontract.DefaultNamespaceLabel,
 		KeyVaultOptions: runner.DefaultKeyVaultOptions(),
 		TenancyOptions:  runner.DefaultTenancyOptions(),
 		RefreshInterval: 10 * time.Minute,

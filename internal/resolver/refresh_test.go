@@ -9,8 +9,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
@@ -48,7 +48,7 @@ func TestRefreshIntervalMinimum(t *testing.T) {
 			AKVS:    fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(a).Build(),
 			Tenancy: allowEverything{}, Objects: &got, RefreshInterval: time.Hour,
 		}
-		if _, err := v.Resolve(context.Background(), "team", []Wanted{{Var: "V", Placeholder: envexec.Placeholder{AKVS: "app"}}}); err != nil {
+		if _, err := v.Resolve(context.Background(), "team", []Wanted{{Var: "V", Placeholder: podcontract.Placeholder{AKVS: "app"}}}); err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != 1 || got[0] != tc.want {

@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -106,7 +107,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 		for _, w := range rd.wanted {
 			value, err := output.Query(refs[w.AKVS].ref.Spec(), rd.obj, w.Query)
 			if err == nil && bytes.IndexByte(value, 0) >= 0 {
-				err = envexec.ErrNULByte
+				err = podcontract.ErrNULByte
 			}
 			if err != nil {
 				failures = append(failures, failure{status: http.StatusUnprocessableEntity, code: protocol.CodeQueryFailed,

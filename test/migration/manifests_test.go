@@ -30,9 +30,9 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
@@ -322,7 +322,7 @@ func checkSynced(ctx context.Context, t *testing.T, c client.Client, ns, name st
 // asks the resolver for its placeholder.
 func checkInjected(ctx context.Context, t *testing.T, injector *webhook.Defaulter, values *resolver.Values, ns, name string, e expectation) {
 	t.Helper()
-	placeholder := envexec.Placeholder{AKVS: name, Query: e.query}
+	placeholder := podcontract.Placeholder{AKVS: name, Query: e.query}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
