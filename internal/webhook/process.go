@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/release"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
@@ -68,7 +69,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
-		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:v0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
+		EnvImage: release.Image("latchkey-env"), EnvImagePullPolicy: string(corev1.PullIfNotPresent),
 		ImageLookups: true, MetricsAddr: ":8080", HealthAddr: ":8081",
 		Log: logging.Options{Level: "info", Format: "json"},
 	}
