@@ -61,7 +61,7 @@ images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, i
 ##@ Test
 
 .PHONY: test
-test: kube-binaries ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
+test: kube-binaries docs-tools ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
 	$(kube_env) $(GO) test $(GOTEST_FLAGS) $(PKGS)
 
 E2E_STATE := $(CURDIR)/.cache/e2e
@@ -126,6 +126,10 @@ env_var.kube-proxy := LATCHKEY_KUBE_PROXY
 env_var.helm := LATCHKEY_HELM
 tool_env = $(foreach t,$(1),$(env_var.$(t))=$$($(TOOL) $(t)))
 kube_env = $(call tool_env,$(KUBE_TOOLS))
+
+.PHONY: docs-tools
+docs-tools: ## Install the Debian packages whose commands docs/ names (azure-cli, skopeo) when missing, for test/docs.
+	@hack/docs-tools.sh
 
 .PHONY: node-packages
 node-packages: ## Install the Debian packages a real node needs (containerd, runc, CNI plugins) when missing.
