@@ -38,6 +38,7 @@ var untooled = []string{"cat", "grep"}
 
 // TestCommands checks every command of every page against its tool.
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	var (
 		mu    sync.Mutex
@@ -45,6 +46,25 @@ func TestCommands(t *testing.T) {
 		wg    sync.WaitGroup
 		slots = make(chan struct{}, 4) // az takes seconds per --help; run a few at once
 	)
+	if bin := tools["az"].bin(t); bin != "" {
+		var paths [][]string
+		for _, page := range pages {
+			for _, c := range parseScript(t, page, readBlocks(t, page)).commands {
+				if c.args[0] == "az" {
+					var path []string
+					for _, a := range c.args[1:] {
+						if strings.HasPrefix(a, "-") {
+							break
+						}
+						path = append(path, a)
+					}
+					paths = append(paths, path)
+				}
+			}
+		}
+		prefetchAz(t, bin, paths)
+		t.Logf("az help of %d commands in %s", len(paths), time.Since(start).Round(time.Millisecond))
+	}
 	for _, page := range pages {
 		blocks := readBlocks(t, page)
 		s := parseScript(t, page, blocks)
@@ -329,6 +349,7 @@ func checkMake(t *testing.T, c command) []string {
 // TestCheckersCatchMistakes: each kind of mistake a page could hold is
 // reported (and a right command is not).
 func TestCheckersCatchMistakes(t *testing.T) {
+	t.Parallel()
 	page := "docs/install-aks.md"
 	cases := []struct {
 		line, want string // want "" : no problem

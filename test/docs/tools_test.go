@@ -236,6 +236,46 @@ func kubectlHelp(_ *testing.T, bin string, path []string) (help, error) {
 	return h, nil
 }
 
+// prefetchAz reads the help of every az command of paths in one process
+// (testdata/azhelp.py, run by the interpreter of the az script): each az
+// start costs seconds, mostly loading Python and the command's module.
+// Commands it cannot answer are left to azHelp.
+func prefetchAz(t *testing.T, bin string, paths [][]string) {
+	t.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	python, ok := strings.CutPrefix(first, "#!")
+	if !ok || !strings.Contains(python, "python") {
+		return
+	}
+	var in strings.Builder
+	for _, p := range paths {
+		in.WriteString(strings.Join(p, " ") + "\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, strings.TrimSpace(python), "testdata/azhelp.py")
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "AZURE_CONFIG_DIR="+home+"/azure", "AZURE_CORE_COLLECT_TELEMETRY=no", "AZ_INSTALLER=DEB")
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Logf("az help in one process failed (%v); asking az per command", err)
+		return
+	}
+	for _, chunk := range strings.Split(string(out), "\x00=== ")[1:] {
+		head, text, _ := strings.Cut(chunk, "\n")
+		i := strings.LastIndex(head, " ")
+		path, code := head[:i], head[i+1:]
+		h := parseAz(text)
+		h.ok = h.ok && code == "0"
+		_, _ = helps.get("az "+path, func() (help, error) { return h, nil })
+	}
+}
+
 func azHelp(_ *testing.T, bin string, path []string) (help, error) {
 	out, ok, err := run(bin, append(append([]string{}, path...), "--help")...)
 	if err != nil {
