@@ -55,7 +55,7 @@ build: ## Build every command into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: images
-images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, into .cache/images/ (VERSION=v1.2.3 tags them).
+images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, into .cache/images/ (a release: VERSION=<internal/release.Version, the chart's appVersion>; else git describe).
 	$(GO) run ./hack/images -out .cache/images $(if $(VERSION),-version $(VERSION))
 
 ##@ Test
