@@ -149,6 +149,10 @@ func TestNetworkPolicyExample(t *testing.T) {
 				t.Errorf("%s: dial %s from %s: %s, want %s", c.why, c.addr, c.ns, strings.TrimSpace(got), c.want)
 			}
 		}
+		if t.Failed() {
+			logs, _ := f.cs.CoreV1().Pods("kube-system").GetLogs("kube-network-policies", &corev1.PodLogOptions{}).DoRaw(ctx)
+			t.Logf("kube-network-policies:\n%s", logs)
+		}
 	}
 	pod := f.start(ctx, t, f.deployment("netpol", nil, mainRelease.resolverAliases(ctx, t, f.cs)))
 	f.checkOutput(ctx, t, pod, "sa_token=absent")
@@ -210,7 +214,7 @@ func startPolicyEnforcer(ctx context.Context, t *testing.T, f *injectorFixture) 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.PodSpec{
 		HostNetwork: true, ServiceAccountName: name, NodeName: env.cluster.Node.Name,
 		Containers: []corev1.Container{{Name: name, Image: ref,
-			Args:            []string{"--hostname-override=" + env.cluster.Node.Name, "--disable-nri", "--fail-open", "--metrics-bind-address=127.0.0.1:0", "--v=2"},
+			Args:            []string{"--hostname-override=" + env.cluster.Node.Name, "--disable-nri", "--fail-open", "--metrics-bind-address=127.0.0.1:0", "--v=4"},
 			SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}},
 	}}
 	if _, err := f.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -261,7 +265,9 @@ func dialFrom(ctx context.Context, t *testing.T, f *injectorFixture, ns, addr st
 	t.Helper()
 	pod, err := f.cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "dial-"}, Spec: corev1.PodSpec{
 		RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
-		Containers: []corev1.Container{{Name: "dial", Image: env.toolbox, Args: []string{"dial", addr}}},
+		// Dial once the enforcer has learnt the pod's address (from the
+		// API server: the enforcer runs without NRI).
+		Containers: []corev1.Container{{Name: "dial", Image: env.toolbox, Args: []string{"dial", addr, "5s"}}},
 	}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
