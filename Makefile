@@ -74,12 +74,9 @@ test-e2e: kube-binaries node-packages ## End-to-end tests on a real node (root; 
 	@# Built as the images and the tools are (no cgo, -trimpath), the suite
 	@# shares their compiled packages: a cold run compiles client-go,
 	@# controller-runtime and the Azure SDK once instead of twice.
-	@# kube-network-policies (hack/tools/kube-network-policies) enforces the
-	@# install guide's NetworkPolicies in TestNetworkPolicyExample.
 	@$(TOOL) cert-manager >/dev/null
-	@$(TOOL) kube-network-policies >/dev/null
 	@trap 'CGO_ENABLED=0 $(GO) run -trimpath ./hack/dev --teardown --state $(E2E_STATE)' EXIT; \
-	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) LATCHKEY_KUBE_NETWORK_POLICIES=$$($(TOOL) kube-network-policies) $(kube_env) CGO_ENABLED=0 \
+	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) $(kube_env) CGO_ENABLED=0 \
 	  $(GO) test -trimpath -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
 	  for f in $(E2E_STATE)/logs/*.log; do echo "--- $$f (last 30 lines)"; tail -n 30 "$$f"; done; exit 1; }
 

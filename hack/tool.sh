@@ -21,7 +21,6 @@ case $name in
   controller-gen) module=controller-gen pkg=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   golangci-lint) module=golangci-lint pkg=github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
   cert-manager) module=cert-manager pkg=. ;;
-  kube-network-policies) module=kube-network-policies pkg=sigs.k8s.io/kube-network-policies/cmd ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

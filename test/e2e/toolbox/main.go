@@ -15,10 +15,6 @@
 //	toolbox apiserver-version   print the API server's version, reached
 //	                            through the `kubernetes` Service with the
 //	                            pod's service-account token
-//	toolbox dial HOST:PORT [AFTER]
-//	                            after AFTER (a duration), print dial=ok if a
-//	                            TCP connection opens within 3 seconds, else
-//	                            dial=failed (and why)
 package main
 
 import (
@@ -62,15 +58,6 @@ func run(args []string, out io.Writer) error {
 		return apiserverVersion(out)
 	case cmd == "env-hashes" && len(args) <= 1:
 		return envHashes(out, len(args) == 1 && args[0] == "--wait")
-	case cmd == "dial" && (len(args) == 1 || len(args) == 2):
-		if len(args) == 2 {
-			d, err := time.ParseDuration(args[1])
-			if err != nil {
-				return err
-			}
-			time.Sleep(d)
-		}
-		return dial(args[0], out)
 	case cmd == "sleep" && len(args) == 1:
 		d, err := time.ParseDuration(args[0])
 		if err != nil {
@@ -81,19 +68,6 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q with %d arguments", cmd, len(args))
 	}
-}
-
-// dial says whether a TCP connection to addr opens: what a network policy
-// lets through.
-func dial(addr string, out io.Writer) error {
-	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		_, err = fmt.Fprintf(out, "dial=failed (%v)\n", err)
-		return err // printing it is the answer
-	}
-	_ = conn.Close()
-	_, err = fmt.Fprintln(out, "dial=ok")
-	return err
 }
 
 func copyFile(src, dst string) error {
