@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
@@ -156,12 +156,17 @@ type world struct {
 	emu    *akvemu.Server
 	proxy  *akvemu.ConnectProxy
 	caFile string
-	values map[string]string // secret name → value
+	values map[string]string // secret-<i> → value
+	// seeded are every object's value (the certificate's holds its private
+	// key) by name; leaks are those and the identity's secret, what
+	// latchkey-env's stderr and stdout never show.
+	seeded map[string]string
+	leaks  *leakcheck.Set
 }
 
 func newWorld(tb testing.TB, secrets int) *world {
 	tb.Helper()
-	w := &world{values: map[string]string{}}
+	w := &world{values: map[string]string{}, seeded: map[string]string{}}
 	seed := &akvemu.Seed{
 		Tenants: []akvemu.TenantSeed{{ID: tenant}},
 		Apps:    []akvemu.AppSeed{{ClientID: spApp, TenantID: tenant, Secrets: []string{spSecret}}},
@@ -175,7 +180,7 @@ func newWorld(tb testing.TB, secrets int) *world {
 		w.values[name] = value
 		seed.Vaults[0].Secrets = append(seed.Vaults[0].Secrets, akvemu.SecretSeed{Name: name, Value: to.Ptr(value)})
 	}
-	seed.Vaults[0].Secrets = append(seed.Vaults[0].Secrets, akvemu.SecretSeed{Name: "multi", Value: to.Ptr(`{"user":"u-Uv7","password":"p-Wx8"}`)})
+	seed.Vaults[0].Secrets = append(seed.Vaults[0].Secrets, akvemu.SecretSeed{Name: "multi", Value: to.Ptr(`{"user":"user-Uv7","password":"\"password\" <Wx8>"}`)})
 	w.emu = akvemu.StartForTest(tb, seed)
 	w.caFile = filepath.Join(tb.TempDir(), "ca.pem")
 	if err := os.WriteFile(w.caFile, w.emu.CACertPEM(), 0o600); err != nil {
@@ -187,7 +192,22 @@ func newWorld(tb testing.TB, secrets int) *world {
 	}
 	tb.Cleanup(func() { _ = p.Close() })
 	w.proxy = p
+	w.leaks = leakcheck.Of(tb, spSecret)
+	for _, s := range seed.Vaults[0].Secrets {
+		w.seeded[s.Name] = *s.Value
+		w.leaks.Add(s.Name, *s.Value)
+	}
+	w.seeded["web-tls"] = string(w.read(tb, "web-tls").Value)
+	w.leaks.Add("web-tls", w.seeded["web-tls"])
+	w.emu.Counters().Reset() // tests count their own requests
 	return w
+}
+
+// noValues fails if s, what latchkey-env wrote, holds any value of Key
+// Vault or the identity's secret, in any form (leakcheck).
+func (w *world) noValues(t testing.TB, what, s string) {
+	t.Helper()
+	w.leaks.Check(t, what, s)
 }
 
 // refs are the AzureKeyVaultSecrets: secret-<i> for each secret, plus
@@ -221,20 +241,25 @@ func (w *world) env(extra ...string) []string {
 // query answers a placeholder in-process, for the expected values.
 func (w *world) query(tb testing.TB, akvs, query string) string {
 	tb.Helper()
-	ref := w.refs()[akvs]
-	cred, err := keyvault.NewCredential(keyvault.AuthConfig{Mode: keyvault.ModeEnvironment, TenantID: tenant, ClientID: spApp, ClientSecret: spSecret}, w.emu.HTTPClient())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	obj, err := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: w.emu.HTTPClient()}).Read(context.Background(), ref.KeyVaultRef())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v, err := output.Query(ref.Spec(), obj, query)
+	v, err := output.Query(w.refs()[akvs].Spec(), w.read(tb, akvs), query)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return string(v)
+}
+
+// read reads the object of an AzureKeyVaultSecret of refs.
+func (w *world) read(tb testing.TB, akvs string) keyvault.Object {
+	tb.Helper()
+	cred, err := keyvault.NewCredential(keyvault.AuthConfig{Mode: keyvault.ModeEnvironment, TenantID: tenant, ClientID: spApp, ClientSecret: spSecret}, w.emu.HTTPClient())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	obj, err := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: w.emu.HTTPClient()}).Read(context.Background(), w.refs()[akvs].KeyVaultRef())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return obj
 }
 
 // TestRunExecsTheProgram runs the built binary in front of a program: the
@@ -249,7 +274,7 @@ func TestRunExecsTheProgram(t *testing.T) {
 		"API":      w.values["secret-1"],
 		"TLS_CRT":  w.query(t, "web-tls", "tls.crt"),
 		"TLS_KEY":  w.query(t, "web-tls", "tls.key"),
-		"PASSWORD": "p-Wx8",
+		"PASSWORD": `"password" <Wx8>`,
 	}
 	cmd := exec.Command(bin, "run", "--", self(t), "first arg", "--flag")
 	cmd.Env = w.env(
@@ -276,11 +301,13 @@ func TestRunExecsTheProgram(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 	lines := bufio.NewScanner(stdout)
 	lines.Buffer(nil, 1<<20)
+	var out strings.Builder
 	next := func() string {
 		if !lines.Scan() {
 			_ = cmd.Wait()
 			t.Fatalf("program output ended (%v); stderr:\n%s", lines.Err(), stderr.String())
 		}
+		out.WriteString(lines.Text() + "\n")
 		return lines.Text()
 	}
 	var r report
@@ -320,7 +347,8 @@ func TestRunExecsTheProgram(t *testing.T) {
 	}
 
 	logs := stderr.String()
-	noneOf(t, logs, append(slices.Collect(maps.Values(want)), spSecret)...)
+	w.noValues(t, "stderr", logs)
+	w.noValues(t, "stdout", out.String()) // the program's report: hashes, not values
 	for _, s := range []string{"variable resolved", "variable=TLS_KEY", "starting the program", "fallback=false"} {
 		if !strings.Contains(logs, s) {
 			t.Errorf("stderr lacks %q:\n%s", s, logs)
@@ -365,7 +393,8 @@ func TestRunFailure(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", s, logs)
 				}
 			}
-			noneOf(t, logs, w.values["secret-0"], spSecret)
+			w.noValues(t, "stderr", logs)
+			w.noValues(t, "stdout", stdout.String())
 		})
 	}
 }
@@ -391,6 +420,7 @@ func TestFallbackRoots(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", s, stderr.String())
 		}
 	}
+	w.noValues(t, "stderr", stderr.String())
 }
 
 // TestSignalBeforeExec: SIGTERM while Key Vault is slow stops latchkey-env
@@ -428,6 +458,7 @@ func TestSignalBeforeExec(t *testing.T) {
 	if stdout.Len() > 0 {
 		t.Errorf("the program ran: %q", stdout.String())
 	}
+	w.noValues(t, "stderr", stderr.String())
 }
 
 // TestCommandLine: usage errors exit 2; a program that is not on the PATH
@@ -599,14 +630,4 @@ func loggedTime(tb testing.TB, logs, msg string) time.Duration {
 	}
 	tb.Fatalf("no %q duration in the logs:\n%s", msg, logs)
 	return 0
-}
-
-// noneOf fails if s holds any of the values.
-func noneOf(t *testing.T, s string, values ...string) {
-	t.Helper()
-	for _, v := range values {
-		if v != "" && strings.Contains(s, v) {
-			t.Errorf("output leaks a value (%.12q…)", v)
-		}
-	}
 }

@@ -2,11 +2,9 @@ package controller_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +25,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // testVault is a vault of the emulator and the operator's SDK clients for it.
@@ -341,25 +340,14 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 // The values tests put in Key Vault, and every controller log, for the leak
 // checks (TestNoValueLeaks and the final sweep in TestMain).
 var leakWatch struct {
+	values leakcheck.Set
 	mu     sync.Mutex
-	values []string
 	logs   []*syncBuffer
 }
 
-// minLeakLength is the shortest value looked for: shorter ones would match
-// unrelated text. Test values are long and distinctive on purpose.
-const minLeakLength = 8
-
-// remember records values that must never appear in logs, events or status.
-func remember(values ...string) {
-	leakWatch.mu.Lock()
-	defer leakWatch.mu.Unlock()
-	for _, v := range values {
-		if len(strings.TrimSpace(v)) >= minLeakLength {
-			leakWatch.values = append(leakWatch.values, v)
-		}
-	}
-}
+// remember records values that must never appear in logs, events or status,
+// in any form (see leakcheck.Set.Add).
+func remember(values ...string) { leakWatch.values.AddValues(values...) }
 
 // newLogBuffer returns a buffer for a controller's log, watched for leaks.
 func newLogBuffer() *syncBuffer {
@@ -370,30 +358,19 @@ func newLogBuffer() *syncBuffer {
 	return b
 }
 
-// needles are the strings a leak of v would show: v itself, its base64
-// (how JSON logs print bytes), and each long line of a multi-line value
-// (a PEM key leaked in part).
-func needles(v string) []string {
-	out := []string{v, base64.StdEncoding.EncodeToString([]byte(v))}
-	if strings.Contains(v, "\n") {
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); len(line) >= 24 && !strings.HasPrefix(line, "-----") {
-				out = append(out, line)
-			}
-		}
-	}
-	return out
-}
-
-// findLeaks looks for every remembered value in every controller log, every
-// Event in the cluster, every AzureKeyVaultSecret (status included) and the
-// metadata of every Secret and ConfigMap. It returns one line per leak,
-// naming where, never the value.
+// findLeaks looks for every remembered value in every controller log and
+// in what the cluster shows (clusterText).
 func findLeaks(ctx context.Context) []string {
 	leakWatch.mu.Lock()
-	values := slices.Clone(leakWatch.values)
 	logs := slices.Clone(leakWatch.logs)
 	leakWatch.mu.Unlock()
+	return leaksIn(ctx, &leakWatch.values, logs)
+}
+
+// leaksIn looks for the values of set in the logs and in what the cluster
+// shows. It returns one line per value and place, naming where, never the
+// value.
+func leaksIn(ctx context.Context, set *leakcheck.Set, logs []*syncBuffer) []string {
 	haystacks, err := clusterText(ctx)
 	if err != nil {
 		return []string{"listing: " + err.Error()}
@@ -401,7 +378,11 @@ func findLeaks(ctx context.Context) []string {
 	for i, l := range logs {
 		haystacks[fmt.Sprintf("controller log #%d", i)] = l.String()
 	}
-	return leaksIn(values, haystacks)
+	var out []string
+	for _, l := range set.FindAll(haystacks) {
+		out = append(out, l.String())
+	}
+	return out
 }
 
 // clusterText is what users see of latchkey's work besides the data: Events,
@@ -433,20 +414,4 @@ func clusterText(ctx context.Context) (map[string]string, error) {
 		text["ConfigMap metadata "+c.Namespace+"/"+c.Name] = string(b)
 	}
 	return text, nil
-}
-
-// leaksIn returns where each value (see needles) appears in the haystacks.
-func leaksIn(values []string, haystacks map[string]string) []string {
-	var leaks []string
-	for i, v := range values {
-		for _, n := range needles(v) {
-			for where, text := range haystacks {
-				if strings.Contains(text, n) {
-					leaks = append(leaks, fmt.Sprintf("value #%d (%d bytes) in %s", i, len(v), where))
-				}
-			}
-		}
-	}
-	slices.Sort(leaks)
-	return slices.Compact(leaks)
 }

@@ -2,16 +2,18 @@ package controller_test
 
 import (
 	"context"
-	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // TestNoValueLeaks drives the controller through the paths whose messages
@@ -26,8 +28,9 @@ func TestNoValueLeaks(t *testing.T) {
 	ns := namespace(t)
 	v := newVault(t)
 	chain := certtest.Chain(t, certtest.ECDSA, 0)
+	// importCertificate remembers the PFX: the check looks for its private
+	// key in every encoding.
 	pfx := string(certtest.Base64(certtest.PFX(t, chain[0].Key, certtest.Certs(chain...)...)))
-	remember(string(certtest.KeyPEM(t, chain[0].Key, certtest.SEC1)), string(certtest.KeyPEM(t, chain[0].Key, certtest.PKCS8)))
 	v.importCertificate(t, "sealed", pfx, "application/x-pkcs12", false)
 	v.importCertificate(t, "exportable", pfx, "application/x-pkcs12", true)
 
@@ -57,7 +60,6 @@ func TestNoValueLeaks(t *testing.T) {
 		{"basic-auth", "leak-user:leak-good-p4ssw0rd-value", controller.ReasonSynced, fns(withSecretType("kubernetes.io/basic-auth"))},
 		{"plain", "leak-plain-s3cr3t-value", controller.ReasonSynced, nil},
 	}
-	remember("leak-good-p4ssw0rd-value")
 	for _, tc := range tests {
 		if tc.value != "" {
 			v.setSecret(t, tc.name, tc.value, "")
@@ -78,25 +80,51 @@ func TestNoValueLeaks(t *testing.T) {
 	}
 }
 
-// TestLeakCheckFindsLeaks shows the check above can fail: a value, its
-// base64, or one line of a multi-line value, anywhere in a haystack.
+// TestLeakCheckFindsLeaks shows the check above can fail: each planted
+// leak (a JSON-escaped document, a line of a PEM key, base64, a quoted
+// value…) is found in each place the check reads: a controller log, an
+// Event, an AzureKeyVaultSecret, and the metadata of a Secret and a
+// ConfigMap. The plants' secrets are not remembered, so the suite's own
+// sweep ignores them.
 func TestLeakCheckFindsLeaks(t *testing.T) {
 	t.Parallel()
-	const value = "canary-s3cr3t-value"
-	key := "-----BEGIN KEY-----\nAAAAbbbbCCCCddddEEEEffffGGGGhhhh\nIIIIjjjj\n-----END KEY-----\n"
-	for name, haystack := range map[string]string{
-		"raw":    `{"msg":"oops","value":"canary-s3cr3t-value"}`,
-		"base64": `{"msg":"oops","value":"` + base64.StdEncoding.EncodeToString([]byte(value)) + `"}`,
-	} {
-		if leaks := leaksIn([]string{value}, map[string]string{name: haystack}); len(leaks) != 1 || !strings.Contains(leaks[0], name) {
-			t.Errorf("%s: leaks %v, want one", name, leaks)
+	ctx := context.Background()
+	ns := namespace(t)
+	plants := leakcheck.Plants(t)
+	planted := map[string]string{}
+	log := &syncBuffer{}
+	for i, p := range plants {
+		planted[fmt.Sprintf("leakcheck.test/plant-%d", i)] = p.Text
+		_, _ = log.Write([]byte(p.Text + "\n"))
+	}
+	meta := metav1.ObjectMeta{Namespace: ns, Name: "planted", Annotations: planted}
+	// No controller syncs it: no controller has this shard.
+	a := akvs(ns, "planted", "planted", func(a *v2beta1.AzureKeyVaultSecret) {
+		a.ObjectMeta = *meta.DeepCopy()
+		a.Labels = map[string]string{testControllerLabel: "none"}
+	})
+	create(t, a)
+	create(t, &corev1.Secret{ObjectMeta: *meta.DeepCopy()})
+	create(t, &corev1.ConfigMap{ObjectMeta: *meta.DeepCopy()})
+	for i, p := range plants {
+		create(t, &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("planted-%d", i)},
+			InvolvedObject: corev1.ObjectReference{Kind: "AzureKeyVaultSecret", Namespace: ns, Name: "planted"},
+			Reason:         "Planted",
+			Message:        p.Text,
+			Type:           corev1.EventTypeWarning,
+		})
+	}
+
+	places := []string{"controller log #0", "AzureKeyVaultSecret " + ns + "/planted", "Secret metadata " + ns + "/planted",
+		"ConfigMap metadata " + ns + "/planted"}
+	for i, p := range plants {
+		leaks := strings.Join(leaksIn(ctx, leakcheck.NewSet(p.Secret), []*syncBuffer{log}), "\n")
+		for _, place := range append(places, fmt.Sprintf("Event %s/planted-%d", ns, i)) {
+			if !strings.Contains(leaks, "leaked into "+place+" at") {
+				t.Errorf("%s in %s: not found; found:\n%s", p.Form, place, leaks)
+			}
 		}
-	}
-	if leaks := leaksIn([]string{key}, map[string]string{"line": "key: AAAAbbbbCCCCddddEEEEffffGGGGhhhh"}); len(leaks) != 1 {
-		t.Errorf("a leaked line of a key was not found: %v", leaks)
-	}
-	if leaks := leaksIn([]string{value}, map[string]string{"clean": "Secret x: key \"value\" already exists"}); len(leaks) != 0 {
-		t.Errorf("false positives: %v", leaks)
 	}
 }
 

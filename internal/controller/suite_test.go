@@ -98,6 +98,10 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := rememberSeed(seed); err != nil {
+		fmt.Fprintln(os.Stderr, "reading the seeded objects:", err)
+		return 1
+	}
 
 	// The controller authenticates as akv2k8s's `environment` mode would.
 	for k, v := range map[string]string{"AZURE_TENANT_ID": tenantID, "AZURE_CLIENT_ID": clientID, "AZURE_CLIENT_SECRET": clientSecret} {
@@ -183,6 +187,36 @@ func sdkClients() error {
 	suite.cred = cred
 	suite.vault, err = openVault(vault)
 	return err
+}
+
+// rememberSeed remembers, for the leak checks, the identity's secret and
+// every object the seed put in Key Vault: the README examples' secret, JSON
+// and YAML documents, and the backing secret of each certificate, which
+// holds its private key.
+func rememberSeed(seed *akvemu.Seed) error {
+	remember(clientSecret)
+	for _, vs := range seed.Vaults {
+		v, err := openVault(vs.Name)
+		if err != nil {
+			return err
+		}
+		for _, s := range vs.Secrets {
+			if s.Value != nil {
+				remember(*s.Value)
+			}
+			for _, version := range s.Versions {
+				remember(version.Value)
+			}
+		}
+		for _, c := range vs.Certificates {
+			resp, err := v.secrets.GetSecret(context.Background(), c.Name, "", nil)
+			if err != nil {
+				return err
+			}
+			remember(*resp.Value)
+		}
+	}
+	return nil
 }
 
 // setSecret stores a secret version in the suite's vault and returns its version.

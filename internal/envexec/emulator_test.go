@@ -29,6 +29,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // The emulator's identities and objects. Every value is test data, made
@@ -58,9 +59,6 @@ const (
 	chinaValue = "ni-hao-Jj0"
 )
 
-// allValues are the plain values above, for leak checks.
-var allValues = []string{dbPassword, basicPass, jsonK1, jsonK2, yamlB, padded, chinaValue, spSecret, userPassword}
-
 // refs are the AzureKeyVaultSecrets of the tests, as the webhook writes them.
 var refs = envexec.Refs{
 	"db":           {Vault: vault, Name: "db-password", Type: "secret"},
@@ -86,6 +84,11 @@ type emu struct {
 	dir                    string
 	certPEMFile, tokenFile string
 	miClientID             string
+	// values are every object's value (a certificate's holds its private
+	// key) and the identities' secrets: what logs and errors never show.
+	values *leakcheck.Set
+	// seeded are the objects' values by name.
+	seeded map[string]string
 }
 
 func newEmu(t *testing.T) *emu {
@@ -124,7 +127,20 @@ func newEmu(t *testing.T) *emu {
 			{Name: chinaVault, TenantID: tenant, Cloud: "AzureChina", Secrets: []akvemu.SecretSeed{{Name: "greeting", Value: to.Ptr(chinaValue)}}},
 		},
 	}
-	return &emu{Server: akvemu.StartForTest(t, seed), dir: dir, certPEMFile: certPEMFile, tokenFile: federatedToken(t, dir), miClientID: miClientID}
+	e := &emu{Server: akvemu.StartForTest(t, seed), dir: dir, certPEMFile: certPEMFile, tokenFile: federatedToken(t, dir), miClientID: miClientID,
+		values: leakcheck.Of(t, spSecret, userPassword), seeded: map[string]string{}}
+	for _, v := range seed.Vaults {
+		for _, s := range v.Secrets {
+			e.seeded[s.Name] = *s.Value
+			e.values.Add(v.Name+"/"+s.Name, *s.Value)
+		}
+		for _, c := range v.Certificates {
+			e.seeded[c.Name] = e.readRaw(t, keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			e.values.Add(v.Name+"/"+c.Name, e.seeded[c.Name])
+		}
+	}
+	e.Counters().Reset() // tests count their own requests
+	return e
 }
 
 // spEnv is the client-secret service principal's environment.
@@ -151,11 +167,18 @@ func (e *emu) run(t *testing.T, environ ...string) result {
 	r.err = envexec.Run(ctx, envexec.Options{Argv: []string{"prog", "arg"}, Environ: env, Stderr: &logs, Transport: e.HTTPClient(), Exec: capture(&r.exec)})
 	r.took = time.Since(start)
 	r.logs = logs.String()
-	noneOf(t, r.logs, allValues...)
-	if r.err != nil {
-		noneOf(t, r.err.Error(), allValues...)
-	}
+	e.noValues(t, r)
 	return r
+}
+
+// noValues fails if the logs or the error of a run hold any value of the
+// emulator, in any form (leakcheck).
+func (e *emu) noValues(t testing.TB, r result) {
+	t.Helper()
+	e.values.Check(t, "the logs", r.logs)
+	if r.err != nil {
+		e.values.Check(t, "the error", r.err.Error())
+	}
 }
 
 // ok asserts the run reached the exec and returns the program's environment.

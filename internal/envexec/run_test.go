@@ -124,12 +124,12 @@ func TestRunModes(t *testing.T) {
 		}
 	})
 	t.Run("incomplete AZURE_* credentials", func(t *testing.T) {
-		env := append(slices.Clone(base), `LATCHKEY_REFS={"akvs":{"vault":"kv","name":"n","type":"secret"}}`, "AZURE_CLIENT_SECRET=cs-Tt6")
+		env := append(slices.Clone(base), `LATCHKEY_REFS={"akvs":{"vault":"kv","name":"n","type":"secret"}}`, "AZURE_CLIENT_SECRET=cs-secret-Tt6")
 		err := envexec.Run(context.Background(), envexec.Options{Argv: []string{"prog"}, Environ: env, Exec: capture(&execCall{})})
 		if envexec.ExitCode(err) != envexec.ExitFailure || !strings.Contains(err.Error(), "AZURE_TENANT_ID") || !strings.Contains(err.Error(), "variable X") {
 			t.Fatalf("Run = %v", err)
 		}
-		noneOf(t, err.Error(), "cs-Tt6")
+		noneOf(t, err.Error(), "cs-secret-Tt6")
 	})
 }
 

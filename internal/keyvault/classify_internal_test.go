@@ -14,6 +14,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // response builds an HTTP response with a JSON body and headers (pairs).
@@ -104,9 +106,10 @@ func TestClassify(t *testing.T) {
 			if !strings.Contains(msg, tt.detail) || !strings.Contains(msg, ref.String()) {
 				t.Errorf("message %q lacks %q or the ref", msg, tt.detail)
 			}
-			for _, leak := range []string{"secret-value-123", "{", "error_description", "RESPONSE"} {
-				if strings.Contains(msg, leak) {
-					t.Errorf("message leaks %q: %s", leak, msg)
+			leakcheck.Of(t, "secret-value-123").Check(t, "the message", msg)
+			for _, s := range []string{"{", "error_description", "RESPONSE"} {
+				if strings.Contains(msg, s) {
+					t.Errorf("message holds %q, a piece of the response: %s", s, msg)
 				}
 			}
 		})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // Identities and objects of the test seed. Every value is test data.
@@ -269,12 +270,19 @@ func wantClass(t *testing.T, err, class error) *keyvault.Error {
 	return e
 }
 
-// noneOf asserts msg contains none of the secrets.
-func noneOf(t *testing.T, msg string, secrets ...string) {
+// noneOf asserts msg shows none of the secrets, in any form (leakcheck).
+func noneOf(t testing.TB, msg string, secrets ...string) {
 	t.Helper()
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			t.Fatalf("message leaks %q: %s", s, msg)
+	leakcheck.Of(t, secrets...).Check(t, "the message", msg)
+}
+
+// noResponse asserts msg holds nothing of a raw Entra ID or Key Vault
+// response: no JSON, no error description, no token.
+func noResponse(t testing.TB, msg string) {
+	t.Helper()
+	for _, s := range []string{"error_description", "{", "RESPONSE", "Bearer"} {
+		if strings.Contains(msg, s) {
+			t.Errorf("message holds %q, a piece of the response: %s", s, msg)
 		}
 	}
 }

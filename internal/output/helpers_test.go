@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"testing"
+
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 func pemBlock(typ string, der []byte) []byte {
@@ -35,23 +37,9 @@ func assertErr(t *testing.T, err, want error) {
 	}
 }
 
-// assertNoLeak fails if the error contains secret, or any 12-byte run of it.
-func assertNoLeak(t *testing.T, err error, secret []byte) {
+// assertNoLeak fails if the error shows secret, or any 12-byte run of it,
+// in any form (leakcheck.CheckError).
+func assertNoLeak(t testing.TB, err error, secret []byte) {
 	t.Helper()
-	if err == nil || len(secret) == 0 {
-		return
-	}
-	msg := []byte(err.Error())
-	const window = 12
-	if len(secret) < window {
-		if bytes.Contains(msg, secret) {
-			t.Fatalf("error %q contains secret material %q", msg, secret)
-		}
-		return
-	}
-	for i := 0; i+window <= len(secret); i++ {
-		if bytes.Contains(msg, secret[i:i+window]) {
-			t.Fatalf("error %q contains secret material %q", msg, secret[i:i+window])
-		}
-	}
+	leakcheck.CheckError(t, err, string(secret))
 }

@@ -3,10 +3,12 @@ package output_test
 import (
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
@@ -79,6 +81,23 @@ func TestErrorsNeverContainValues(t *testing.T) {
 		if !covered[sentinel] {
 			t.Errorf("no error path covers %v", sentinel)
 		}
+	}
+}
+
+// TestAssertNoLeakFindsLeaks shows the check above can fail: an error that
+// shows its input in any planted form (a JSON-escaped document, a line of a
+// PEM key, base64, quoted…) or quotes 12 bytes of it is reported.
+func TestAssertNoLeakFindsLeaks(t *testing.T) {
+	for _, p := range leakcheck.Plants(t) {
+		err := fmt.Errorf("%w: %s", output.ErrInvalidDocument, p.Text)
+		if !leakcheck.Caught(t, func(tb testing.TB) { assertNoLeak(tb, err, []byte(p.Secret)) }) {
+			t.Errorf("%s: not reported", p.Form)
+		}
+	}
+	const doc = `{"k": "a-document-value-S3CR3T"}`
+	err := fmt.Errorf("%w: invalid character after %q", output.ErrInvalidDocument, "document-val")
+	if !leakcheck.Caught(t, func(tb testing.TB) { assertNoLeak(tb, err, []byte(doc)) }) {
+		t.Error("12 bytes of the input: not reported")
 	}
 }
 

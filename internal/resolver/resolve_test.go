@@ -51,8 +51,8 @@ func binaryClient(t *testing.T, r *testResolver, pod *corev1.Pod, container, caF
 
 // TestResolve: the binary's client gets, through the real resolver, every
 // kind of placeholder of the container that asks: a secret, a
-// certificate's tls.crt and tls.key (one read), a multi-key secret's key,
-// a user:pass secret's password, a transformed secret; an init container
+// certificate's tls.crt and tls.key (one read), a key of a multi-key
+// secret in JSON and of one in YAML, a user:pass secret's password, a transformed secret; an init container
 // too, and placeholders the webhook pinned from a ConfigMap.
 func TestResolve(t *testing.T) {
 	t.Parallel()
@@ -61,6 +61,9 @@ func TestResolve(t *testing.T) {
 	w.akvs("web", vault, "web-tls", v2beta1.ObjectTypeCertificate)
 	w.akvs("settings", vault, "settings", v2beta1.ObjectTypeMultiKeyValueSecret, func(a *v2beta1.AzureKeyVaultSecret) {
 		a.Spec.Vault.Object.ContentType = v2beta1.ContentTypeJSON
+	})
+	w.akvs("settings-yaml", vault, "settings-yaml", v2beta1.ObjectTypeMultiKeyValueSecret, func(a *v2beta1.AzureKeyVaultSecret) {
+		a.Spec.Vault.Object.ContentType = v2beta1.ContentTypeYAML
 	})
 	w.akvs("basic", vault, "basic", v2beta1.ObjectTypeSecret)
 	w.akvs("padded", vault, "padded", v2beta1.ObjectTypeSecret, func(a *v2beta1.AzureKeyVaultSecret) {
@@ -71,12 +74,14 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	main := app("app", "DB", "db@azurekeyvault", "CRT", "web@azurekeyvault?tls.crt", "KEY", "web@azurekeyvault?tls.key",
-		"API_KEY", "settings@azurekeyvault?api-key", "PASS", "basic@azurekeyvault?password", "TRIMMED", "padded@azurekeyvault", "PLAIN", "hello")
+		"API_KEY", "settings@azurekeyvault?api-key", "YAML_API_KEY", "settings-yaml@azurekeyvault?api-key", "PASS", "basic@azurekeyvault?password",
+		"TRIMMED", "padded@azurekeyvault", "PLAIN", "hello")
 	main.EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app-env"}}}}
 	pod := w.pod("web-1", main, app("init-migrate", "DB", "db@azurekeyvault"))
 
 	env := []string{"DB=db@azurekeyvault", "CRT=web@azurekeyvault?tls.crt", "KEY=web@azurekeyvault?tls.key",
-		"API_KEY=settings@azurekeyvault?api-key", "PASS=basic@azurekeyvault?password", "TRIMMED=padded@azurekeyvault",
+		"API_KEY=settings@azurekeyvault?api-key", "YAML_API_KEY=settings-yaml@azurekeyvault?api-key", "PASS=basic@azurekeyvault?password",
+		"TRIMMED=padded@azurekeyvault",
 		"FROM_CM=db@azurekeyvault", "PLAIN=hello"}
 	b := bindings(env...)
 	values, err := binaryClient(t, w.r, pod, "app", suite.pki.caFile).Resolve(context.Background(), b)
@@ -87,7 +92,7 @@ func TestResolve(t *testing.T) {
 	for i, bd := range b {
 		got[bd.Var] = values[i]
 	}
-	for k, want := range map[string]string{"DB": dbPassword, "API_KEY": apiKey, "PASS": basicPass, "TRIMMED": padded, "FROM_CM": dbPassword} {
+	for k, want := range map[string]string{"DB": dbPassword, "API_KEY": apiKey, "YAML_API_KEY": yamlAPIKey, "PASS": basicPass, "TRIMMED": padded, "FROM_CM": dbPassword} {
 		if got[k] != want {
 			t.Errorf("%s = %.12q…, want %.12q…", k, got[k], want)
 		}

@@ -115,7 +115,7 @@ func TestCertManagerMode(t *testing.T) {
 	}
 	pod = f.start(ctx, t, f.deployment("after-renewal", nil, aliases))
 	f.checkOutput(ctx, t, pod, "sa_token=absent")
-	f.checkNoLeaks(ctx, t, pod)
+	f.checkNoLeaks(ctx, t)
 }
 
 // installBesideCertManager starts cert-manager and installs release r

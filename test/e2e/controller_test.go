@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +25,8 @@ import (
 // TestControllerSyncsREADMEExamples runs the controller as the chart
 // installs it (two replicas, leader election, restricted pods) and applies
 // the akv2k8s README's examples as written: the Secrets appear, and no value
-// shows in the controller's logs, read through the API server.
+// of Key Vault shows, in any form, in the controller's logs (previous runs
+// too), read through the API server.
 func TestControllerSyncsREADMEExamples(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -89,16 +89,13 @@ func TestControllerSyncsREADMEExamples(t *testing.T) {
 	if err != nil || len(pods.Items) != 2 {
 		t.Fatalf("controller pods: %d, %v", len(pods.Items), err)
 	}
-	secrets := []string{"asdfasdfasdf", "local-dev-client-secret", string(cert.Data["tls.key"])}
-	for _, p := range pods.Items {
-		logs, err := cs.CoreV1().Pods(releaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
-		if err != nil {
+	places := map[string]string{}
+	for i := range pods.Items {
+		if err := addLogs(ctx, cs, &pods.Items[i], places); err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range secrets {
-			if strings.Contains(string(logs), strings.TrimSpace(s)) {
-				t.Errorf("pod %s logged a secret value", p.Name)
-			}
-		}
+	}
+	for _, l := range env.leaks.FindAll(places) {
+		t.Error(l)
 	}
 }

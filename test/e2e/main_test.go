@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 var stateDir = flag.String("e2e.state", filepath.Join(os.TempDir(), "latchkey-e2e"), "folder for the cluster's state and logs")
@@ -31,6 +32,10 @@ var env struct {
 	// app runs `toolbox env-hashes --wait` from its image's ENTRYPOINT/CMD.
 	app string
 	emu *akvemu.Server
+	// leaks are what no log, event or pod may show (see seededValues);
+	// seeded are the Key Vault objects' values by name.
+	leaks  *leakcheck.Set
+	seeded map[string]string
 	// chart is the chart folder and values the values file it was installed with.
 	chart, values string
 }

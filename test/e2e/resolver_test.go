@@ -59,7 +59,7 @@ func TestInjectorResolverMode(t *testing.T) {
 			t.Errorf("no resolver logged serving %s/%s", pod.Name, c)
 		}
 	}
-	f.checkNoLeaks(ctx, t, pod)
+	f.checkNoLeaks(ctx, t)
 }
 
 // resolverLogs is the logs of every resolver pod of release r.
@@ -158,6 +158,7 @@ func TestResolverCARotation(t *testing.T) {
 	if err != nil {
 		t.Errorf("the namespace's CA bundle did not become the former current, the former next and a new CA: %v", err)
 	}
+	f.checkNoLeaks(ctx, t) // the app's runs before and after the rotation too
 }
 
 // TestResolverScaledToZero: with no resolver running, a starting container
@@ -217,7 +218,7 @@ func TestResolverScaledToZero(t *testing.T) {
 	scaleResolver(ctx, t, f.cs, resolverReplicas)
 	pod = waitForRunningPod(ctx, t, f.cs, f.ns, "app=outage")
 	f.checkOutput(ctx, t, pod, "sa_token=absent")
-	f.checkNoLeaks(ctx, t, pod)
+	f.checkNoLeaks(ctx, t)
 }
 
 // resolverAliases maps the name of release r's resolver Service to its

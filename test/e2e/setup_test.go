@@ -128,6 +128,9 @@ func startEmulator(ctx context.Context, moduleDir string) error {
 		return fmt.Errorf("emulator: %w", err)
 	}
 	env.emu = emu
+	if env.leaks, env.seeded, err = seededValues(ctx, seed); err != nil {
+		return fmt.Errorf("reading the seeded objects: %w", err)
+	}
 	return nil
 }
 

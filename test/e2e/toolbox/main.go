@@ -2,6 +2,9 @@
 // static subcommands, so test pods need no shell and no base image.
 //
 //	toolbox cp SRC DST          copy a file (DST's folder must exist)
+//	toolbox cat FILE [MARK]     print a file; with MARK, exit the first
+//	                            time (creating MARK, so the kubelet starts
+//	                            the container again), then wait for SIGTERM
 //	toolbox report FILE TOKEN   print FILE's content, the `aud` of the JWT in
 //	                            TOKEN, and the filesystem type FILE lives on
 //	toolbox sleep DURATION      sleep, then exit 0
@@ -47,11 +50,13 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: toolbox cp|report|sleep ARGS")
+		return errors.New("usage: toolbox cp|cat|report|sleep|env-hashes|apiserver-version ARGS")
 	}
 	switch cmd, args := args[0], args[1:]; {
 	case cmd == "cp" && len(args) == 2:
 		return copyFile(args[0], args[1])
+	case cmd == "cat" && (len(args) == 1 || len(args) == 2):
+		return cat(args, out)
 	case cmd == "report" && len(args) == 2:
 		return report(args[0], args[1], out)
 	case cmd == "apiserver-version" && len(args) == 0:
@@ -68,6 +73,28 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q with %d arguments", cmd, len(args))
 	}
+}
+
+func cat(args []string, out io.Writer) error {
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(data); err != nil || len(args) == 1 {
+		return err
+	}
+	if _, err := os.Stat(args[1]); errors.Is(err, os.ErrNotExist) {
+		return os.WriteFile(args[1], nil, 0o644) // the first run ends
+	}
+	waitForSignal()
+	return nil
+}
+
+// waitForSignal returns on SIGTERM or SIGINT.
+func waitForSignal() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	<-sigs
 }
 
 func copyFile(src, dst string) error {
@@ -212,9 +239,7 @@ func envHashes(out io.Writer, wait bool) error {
 		return err
 	}
 	if wait {
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-		<-sigs
+		waitForSignal()
 	}
 	return nil
 }
