@@ -64,6 +64,15 @@ images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, i
 test: kube-binaries docs-tools ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
 	$(kube_env) $(GO) test $(GOTEST_FLAGS) $(PKGS)
 
+# Each fuzz target runs for FUZZTIME (a go test -fuzztime: 5s, 10000x).
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: kube-binaries ## Run every fuzz target in the tree for FUZZTIME each (default 5s), from its committed corpus (FUZZ=regexp picks some).
+	@# hack/fuzz.sh finds the targets (every func FuzzXxx in a _test.go);
+	@# some packages' TestMain starts an API server, hence kube_env.
+	@$(kube_env) hack/fuzz.sh '$(FUZZTIME)' '$(FUZZ)'
+
 E2E_STATE := $(CURDIR)/.cache/e2e
 
 .PHONY: test-e2e
@@ -85,7 +94,8 @@ bench: kube-binaries ## Benchmarks against the targets of the product brief, eac
 	@# Each benchmark measures once and reports; test/bench's TestMain starts
 	@# the API server, the Key Vault emulator and the controller process.
 	$(kube_env) $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchtime=1x -count=1 -timeout 30m ./test/bench/
-	@# The resolver: 500 pods of one Deployment asking at once (and at 100/s).
+	@# The resolver: 500 pods of one Deployment asking at once (alone and
+	@# beside a flood of forged tokens) and at 100/s.
 	$(kube_env) $(GO) test -run '^$$' -bench '$(or $(BENCH),ResolverRollout)' -benchtime=1x -count=1 -timeout 10m ./internal/resolver/
 	@# The in-container binary's start overhead (exec to exec, 10 placeholders;
 	@# target < 50 ms beyond Key Vault round trips), averaged over 10 starts.

@@ -2,6 +2,8 @@ package akvemu
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -59,12 +61,21 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// putFaults sets a fault configuration from JSON.
+// putFaults sets a fault configuration from JSON of at most
+// maxAdminBodyBytes, checked before it is parsed.
 func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("fault configuration larger than %d bytes", maxAdminBodyBytes), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		http.Error(w, "reading the fault configuration: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	var cfg FaultConfig
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	if err := json.Unmarshal(body, &cfg); err != nil {
 		http.Error(w, "invalid fault configuration: "+err.Error(), http.StatusBadRequest)
 		return
 	}

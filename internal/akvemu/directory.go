@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 )
@@ -144,7 +143,7 @@ func loadIssuerKeys(s *Seed, is FederatedIssuerSeed) ([]publicKeyEntry, error) {
 	var keys []publicKeyEntry
 	jwksData := []byte(is.JWKS)
 	if is.JWKSFile != "" {
-		b, err := os.ReadFile(s.path(is.JWKSFile))
+		b, err := readBounded(s.path(is.JWKSFile), maxSeedFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("reading JWKS: %w", err)
 		}

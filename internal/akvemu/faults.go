@@ -1,7 +1,6 @@
 package akvemu
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -58,10 +57,15 @@ type FaultConfig struct {
 
 // Validate reports the first invalid field.
 func (c FaultConfig) Validate() error {
+	if len(c.Rules) > maxFaultRules {
+		return fmt.Errorf("%d rules, more than %d", len(c.Rules), maxFaultRules)
+	}
 	for i, r := range c.Rules {
 		switch {
 		case r.Latency < 0 || r.RetryAfter < 0:
 			return fmt.Errorf("rule %d: negative duration", i)
+		case r.Latency > maxFaultLatency || r.RetryAfter > maxFaultLatency:
+			return fmt.Errorf("rule %d: a duration over %s (drop the connection instead)", i, maxFaultLatency)
 		case r.Fraction < 0 || r.Fraction > 1:
 			return fmt.Errorf("rule %d: fraction %v is outside 0..1", i, r.Fraction)
 		case r.Count < 0:
@@ -72,8 +76,8 @@ func (c FaultConfig) Validate() error {
 			return fmt.Errorf("rule %d: drop and status are exclusive", i)
 		}
 	}
-	if t := c.Throttle; t != nil && (t.Rate <= 0 || t.Burst < 1) {
-		return errors.New("throttle needs a positive rate and a burst of at least 1")
+	if t := c.Throttle; t != nil && (t.Rate < minThrottleRate || t.Rate > maxThrottleRate || t.Burst < 1 || t.Burst > maxThrottleBurst) {
+		return fmt.Errorf("throttle needs a rate of %g to %g per second and a burst of 1 to %d", minThrottleRate, maxThrottleRate, maxThrottleBurst)
 	}
 	return nil
 }
@@ -126,10 +130,14 @@ func newFaults(now func() time.Time) *Faults {
 }
 
 // Set replaces the configuration of a vault; vault "" sets the global default,
-// which applies to every vault without its own.
+// which applies to every vault without its own. At most maxFaultVaults
+// vaults have their own.
 func (f *Faults) Set(vault string, cfg FaultConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if vault != "" && !vaultNamePattern.MatchString(vault) {
+		return fmt.Errorf("invalid vault name %q (3-24 letters, digits and dashes)", vault)
 	}
 	ac := &activeConfig{throttle: cfg.Throttle}
 	if cfg.Throttle != nil {
@@ -141,6 +149,9 @@ func (f *Faults) Set(vault string, cfg FaultConfig) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.vaults[vault]; vault != "" && !ok && len(f.vaults) >= maxFaultVaults {
+		return fmt.Errorf("%d vaults have a fault configuration of their own; clear some first", maxFaultVaults)
+	}
 	if vault == "" {
 		f.global = ac
 		clear(f.buckets)
@@ -249,6 +260,7 @@ func (f *Faults) decide(vault, op string) faultDecision {
 	}
 	clear(ac.rules[len(kept):])
 	ac.rules = kept
+	d.latency = min(d.latency, maxFaultLatency)
 	if !decided && vault != "" && ac.throttle != nil && (ac.throttle.Operation == "" || ac.throttle.Operation == op) {
 		if wait, ok := f.take(vault, ac.throttle); !ok {
 			d.status, d.retryAfter = 429, wait

@@ -12,7 +12,7 @@ func TestFaultDecisions(t *testing.T) {
 	if err := f.Set("", FaultConfig{Rules: []FaultRule{{Latency: 5 * time.Millisecond}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Set("v", FaultConfig{Rules: []FaultRule{
+	if err := f.Set("kv-v", FaultConfig{Rules: []FaultRule{
 		{Operation: "GetSecret", Status: 429, RetryAfter: time.Second, Count: 2},
 		{Latency: time.Millisecond},
 	}}); err != nil {
@@ -22,10 +22,10 @@ func TestFaultDecisions(t *testing.T) {
 		vault, op string
 		want      faultDecision
 	}{
-		{"v", "GetSecret", faultDecision{latency: time.Millisecond, status: 429, retryAfter: time.Second}},
-		{"v", "SetSecret", faultDecision{latency: time.Millisecond}},
-		{"v", "GetSecret", faultDecision{latency: time.Millisecond, status: 429, retryAfter: time.Second}},
-		{"v", "GetSecret", faultDecision{latency: time.Millisecond}}, // count used up
+		{"kv-v", "GetSecret", faultDecision{latency: time.Millisecond, status: 429, retryAfter: time.Second}},
+		{"kv-v", "SetSecret", faultDecision{latency: time.Millisecond}},
+		{"kv-v", "GetSecret", faultDecision{latency: time.Millisecond, status: 429, retryAfter: time.Second}},
+		{"kv-v", "GetSecret", faultDecision{latency: time.Millisecond}}, // count used up
 		{"other", "GetSecret", faultDecision{latency: 5 * time.Millisecond}},
 		{"", "Token", faultDecision{}}, // global rules without an operation skip Entra
 	}
@@ -34,19 +34,19 @@ func TestFaultDecisions(t *testing.T) {
 			t.Errorf("step %d: decide(%q, %q) = %+v, want %+v", i, s.vault, s.op, got, s.want)
 		}
 	}
-	if got := f.Get("v"); len(got.Rules) != 1 {
+	if got := f.Get("kv-v"); len(got.Rules) != 1 {
 		t.Errorf("expired rule kept: %+v", got)
 	}
 }
 
 func TestFaultFraction(t *testing.T) {
 	f := newFaults(time.Now)
-	if err := f.Set("v", FaultConfig{Rules: []FaultRule{{Status: 503, Fraction: 0.25}}}); err != nil {
+	if err := f.Set("kv-v", FaultConfig{Rules: []FaultRule{{Status: 503, Fraction: 0.25}}}); err != nil {
 		t.Fatal(err)
 	}
 	hits := 0
 	for range 4000 {
-		if f.decide("v", "GetSecret").status == 503 {
+		if f.decide("kv-v", "GetSecret").status == 503 {
 			hits++
 		}
 	}
@@ -58,23 +58,23 @@ func TestFaultFraction(t *testing.T) {
 func TestThrottleBucket(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f := newFaults(func() time.Time { return now })
-	if err := f.Set("v", FaultConfig{Throttle: &Throttle{Rate: 2, Burst: 3}}); err != nil {
+	if err := f.Set("kv-v", FaultConfig{Throttle: &Throttle{Rate: 2, Burst: 3}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if d := f.decide("v", "GetSecret"); d.status != 0 {
+		if d := f.decide("kv-v", "GetSecret"); d.status != 0 {
 			t.Fatalf("request %d throttled within burst", i)
 		}
 	}
-	d := f.decide("v", "GetSecret")
+	d := f.decide("kv-v", "GetSecret")
 	if d.status != 429 || d.retryAfter != time.Second {
 		t.Fatalf("4th request: %+v, want 429 after 1s", d)
 	}
 	now = now.Add(500 * time.Millisecond) // refills one token at 2/s
-	if d := f.decide("v", "GetSecret"); d.status != 0 {
+	if d := f.decide("kv-v", "GetSecret"); d.status != 0 {
 		t.Fatalf("after refill: %+v", d)
 	}
-	if d := f.decide("v", "GetSecret"); d.status != 429 {
+	if d := f.decide("kv-v", "GetSecret"); d.status != 429 {
 		t.Fatalf("bucket should be empty again: %+v", d)
 	}
 	if d := f.decide("w", "GetSecret"); d.status != 0 {
@@ -131,9 +131,25 @@ func FuzzFaultConfigJSON(f *testing.F) {
 			return
 		}
 		fs := newFaults(time.Now)
-		if err := fs.Set("v", c); err != nil {
+		if err := fs.Set("vault-v", c); err != nil {
 			t.Fatalf("valid config refused: %v", err)
 		}
-		_ = fs.decide("v", "GetSecret")
+		_ = fs.decide("vault-v", "GetSecret")
 	})
+}
+
+// TestFaultLatencyCapped: the latencies of applying rules add up to
+// maxFaultLatency at most.
+func TestFaultLatencyCapped(t *testing.T) {
+	f := newFaults(time.Now)
+	var cfg FaultConfig
+	for range 20 {
+		cfg.Rules = append(cfg.Rules, FaultRule{Latency: maxFaultLatency})
+	}
+	if err := f.Set("kv-v", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.decide("kv-v", "GetSecret"); d.latency != maxFaultLatency {
+		t.Errorf("20 rules of %s: latency %s, want %s", maxFaultLatency, d.latency, maxFaultLatency)
+	}
 }

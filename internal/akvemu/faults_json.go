@@ -1,7 +1,9 @@
 package akvemu
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,10 +31,24 @@ func (r FaultRule) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
+// strictUnmarshal is json.Unmarshal refusing unknown fields (a custom
+// UnmarshalJSON does not inherit the caller's decoder settings).
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
 // UnmarshalJSON reads durations written as strings such as "150ms" or "2s".
 func (r *FaultRule) UnmarshalJSON(b []byte) error {
 	var w faultRuleJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := strictUnmarshal(b, &w); err != nil {
 		return fmt.Errorf("fault rule: %w", err)
 	}
 	out := FaultRule{Operation: w.Operation, Status: w.Status, Drop: w.Drop, Fraction: w.Fraction, Count: w.Count}
@@ -75,7 +91,7 @@ func (c FaultConfig) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the shape MarshalJSON writes.
 func (c *FaultConfig) UnmarshalJSON(b []byte) error {
 	var w faultConfigJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	if err := strictUnmarshal(b, &w); err != nil {
 		return fmt.Errorf("fault config: %w", err)
 	}
 	*c = FaultConfig{Rules: w.Rules}

@@ -3,7 +3,6 @@ package akvemu
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -205,7 +204,7 @@ type GenerateKeySeed struct {
 // LoadSeedFile reads a YAML (or JSON) seed; relative paths in it resolve
 // against the file's folder.
 func LoadSeedFile(path string) (*Seed, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, maxSeedBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading seed: %w", err)
 	}
@@ -218,8 +217,12 @@ func LoadSeedFile(path string) (*Seed, error) {
 }
 
 // ParseSeed decodes a YAML (or JSON) seed strictly: unknown fields are errors,
-// so a misspelt key fails loudly instead of seeding nothing.
+// so a misspelt key fails loudly instead of seeding nothing. A seed over
+// maxSeedBytes is refused before it is parsed.
 func ParseSeed(data []byte) (*Seed, error) {
+	if len(data) > maxSeedBytes {
+		return nil, fmt.Errorf("parsing seed: larger than %d bytes", maxSeedBytes)
+	}
 	var s Seed
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		return nil, fmt.Errorf("parsing seed: %w", err)
@@ -284,8 +287,25 @@ func (s *Seed) Validate() error {
 			errs = append(errs, fmt.Errorf("federatedIssuers[%d]: issuer is required", i))
 		}
 	}
+	objects, generated := 0, 0
 	for i, v := range s.Vaults {
 		errs = append(errs, v.validate(fmt.Sprintf("vaults[%d]", i), knownTenant)...)
+		for _, sec := range v.Secrets {
+			objects += max(len(sec.Versions), 1)
+		}
+		objects += len(v.Certificates) + len(v.Keys)
+		generated += len(v.Keys)
+		for _, c := range v.Certificates {
+			if c.Generate != nil {
+				generated++
+			}
+		}
+	}
+	if objects > maxSeedObjects {
+		errs = append(errs, fmt.Errorf("vaults: %d secret versions, certificates and keys, more than %d", objects, maxSeedObjects))
+	}
+	if generated > maxSeedGenerated {
+		errs = append(errs, fmt.Errorf("vaults: %d keys and certificates to generate, more than %d", generated, maxSeedGenerated))
 	}
 	return errors.Join(errs...)
 }
@@ -306,6 +326,14 @@ func (v VaultSeed) validate(where string, knownTenant func(where, id string)) []
 		}
 		if (s.Value == nil) == (len(s.Versions) == 0) {
 			errs = append(errs, fmt.Errorf("%s.secrets[%d]: give exactly one of value and versions", where, j))
+		}
+		if s.Value != nil && len(*s.Value) > maxSeedValueBytes {
+			errs = append(errs, fmt.Errorf("%s.secrets[%d]: value larger than %d bytes", where, j, maxSeedValueBytes))
+		}
+		for k, ver := range s.Versions {
+			if len(ver.Value) > maxSeedValueBytes {
+				errs = append(errs, fmt.Errorf("%s.secrets[%d].versions[%d]: value larger than %d bytes", where, j, k, maxSeedValueBytes))
+			}
 		}
 	}
 	for j, c := range v.Certificates {
@@ -343,7 +371,7 @@ func (s *Seed) readPEM(src PEMSource) ([]byte, error) {
 	if src.PEM != "" {
 		return []byte(src.PEM), nil
 	}
-	b, err := os.ReadFile(s.path(src.File))
+	b, err := readBounded(s.path(src.File), maxSeedFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", src.File, err)
 	}

@@ -2,7 +2,6 @@ package akvemu
 
 import (
 	"fmt"
-	"os"
 	"time"
 )
 
@@ -79,12 +78,12 @@ func (s *Server) seedCertificate(seed *Seed, v *vault, cs CertificateSeed) error
 		}
 	case cs.PFXFile != "":
 		var data []byte
-		if data, err = os.ReadFile(seed.path(cs.PFXFile)); err == nil {
+		if data, err = readBounded(seed.path(cs.PFXFile), maxSeedFileBytes); err == nil {
 			m, err = parsePFX(data, cs.Password)
 		}
 	case cs.PEMFile != "":
 		var data []byte
-		if data, err = os.ReadFile(seed.path(cs.PEMFile)); err == nil {
+		if data, err = readBounded(seed.path(cs.PEMFile), maxSeedFileBytes); err == nil {
 			m, err = parsePEMBundle(data)
 		}
 	default:

@@ -98,7 +98,7 @@ func startResolver(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Serve
 	if c.Node != nil {
 		cfg.Host = c.Node.IP
 	}
-	cfg.Audience, cfg.CABundle = resolverAudience, pki.CAFile
+	cfg.Audience, cfg.CABundle, cfg.InjectionMarkKeys = resolverAudience, pki.CAFile, pki.MarkKeys
 	cfg.AuthMode = "environment"
 	cfg.Transport = emu.HTTPClient()
 	cfg.Registry = prometheus.NewRegistry()
@@ -135,7 +135,7 @@ func startWebhook(ctx context.Context, c *devcluster.Cluster, pki *servingPKI, i
 	}
 	cfg := webhook.DefaultConfig()
 	cfg.Host, cfg.Port, cfg.CertDir = "127.0.0.1", port, pki.CertDir
-	cfg.EnvImage, cfg.Resolver = image, res
+	cfg.EnvImage, cfg.Resolver, cfg.InjectionMarkKeys = image, res, pki.MarkKeys
 	if c.Node != nil {
 		cfg.InsecureRegistries = []string{c.Node.Registry.Host}
 	}

@@ -1,6 +1,7 @@
 package devenv
 
 import (
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -21,12 +22,15 @@ type servingPKI struct {
 	// CAFile holds the CA alone; CAPEM is its content.
 	CAFile string
 	CAPEM  []byte
+	// MarkKeys is the file of the admission mark key the webhook signs
+	// with and the resolver verifies with.
+	MarkKeys string
 }
 
 // newServingPKI writes a fresh CA and a certificate for 127.0.0.1 (and
 // extraIPs: the node's address, which pods reach the resolver at) under
-// dir/latchkey-tls, every file 0600. A new CA each run: nothing outlives the
-// cluster that trusts it.
+// dir/latchkey-tls, with the admission mark key, every file 0600. A new CA
+// and key each run: nothing outlives the cluster that trusts them.
 func newServingPKI(dir string, extraIPs ...net.IP) (*servingPKI, error) {
 	certPEM, keyPEM, err := cert.GenerateSelfSignedCertKey("127.0.0.1", extraIPs, []string{"localhost"})
 	if err != nil {
@@ -38,6 +42,7 @@ func newServingPKI(dir string, extraIPs ...net.IP) (*servingPKI, error) {
 	}
 	p := &servingPKI{CertDir: filepath.Join(dir, "latchkey-tls")}
 	p.CAFile, p.CAPEM = filepath.Join(p.CertDir, "ca.crt"), caPEM
+	p.MarkKeys = filepath.Join(p.CertDir, "injection-mark-keys")
 	if err := os.MkdirAll(p.CertDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -46,7 +51,7 @@ func newServingPKI(dir string, extraIPs ...net.IP) (*servingPKI, error) {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"tls.key", keyPEM}, {"tls.crt", certPEM}, {"ca.crt", caPEM}} {
+	}{{"tls.key", keyPEM}, {"tls.crt", certPEM}, {"ca.crt", caPEM}, {"injection-mark-keys", []byte(rand.Text() + rand.Text() + "\n")}} {
 		if err := os.WriteFile(filepath.Join(p.CertDir, f.name), f.data, 0o600); err != nil {
 			return nil, err
 		}

@@ -162,6 +162,11 @@ func (c *ResolverClient) Resolve(ctx context.Context, bindings []Binding) ([]str
 	if err != nil {
 		return nil, allVars(bindings, err)
 	}
+	// The resolver refuses more; say so here, without asking.
+	if len(env) > protocol.MaxVariables || len(body) > protocol.MaxRequestBytes {
+		return nil, allVars(bindings, fmt.Errorf("%w: %d placeholders (%d bytes) are more than the resolver serves to one container (%d placeholders, %d bytes)",
+			ErrResolverRefused, len(env), len(body), protocol.MaxVariables, protocol.MaxRequestBytes))
+	}
 	c.o.Log.LogAttrs(ctx, slog.LevelDebug, "asking the resolver", slog.String("url", c.endpoint),
 		slog.String("container", c.o.Container), slog.Int("variables", len(bindings)))
 	var waited time.Duration

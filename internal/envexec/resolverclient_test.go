@@ -277,6 +277,31 @@ func TestResolverClientUnreachable(t *testing.T) {
 	}
 }
 
+// TestResolverClientBounds: more placeholders than the resolver serves to
+// one container, or a request larger than it reads, fail at once, naming
+// the bound, without a request.
+func TestResolverClientBounds(t *testing.T) {
+	f := newScriptedResolver(t, values)
+	var waits []time.Duration
+	c, _ := clientFor(t, f, &waits)
+	var many, long []string
+	for i := range protocol.MaxVariables + 1 {
+		many = append(many, fmt.Sprintf("V%d=a@azurekeyvault", i))
+	}
+	for i := range 100 {
+		long = append(long, fmt.Sprintf("V%d=a@azurekeyvault?%s", i, strings.Repeat("q", protocol.MaxRequestBytes/100)))
+	}
+	for name, env := range map[string][]string{"variables": many, "bytes": long} {
+		_, err := c.Resolve(context.Background(), envexec.FindPlaceholders(env))
+		if !errors.Is(err, envexec.ErrResolverRefused) || !strings.Contains(err.Error(), "more than the resolver serves") || len(waits) != 0 {
+			t.Errorf("too many %s: %v after %v", name, err, waits)
+		}
+	}
+	if n := f.requests(); n != 0 {
+		t.Errorf("%d requests, want 0", n)
+	}
+}
+
 // TestResolverClientWrongCA: a certificate the bundle does not verify is
 // final: no retries, and the error names the bundle.
 func TestResolverClientWrongCA(t *testing.T) {

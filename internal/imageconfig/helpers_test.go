@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ type front struct {
 	refreshTokens map[string]bool
 	// exchange answers POST /oauth2/exchange; nil: 404.
 	exchange func(form url.Values) (status int, body string)
+	// token, when set, answers /token instead of the front.
+	token http.HandlerFunc
+	// realm, when set, is the token service the Bearer challenge names
+	// (default /token on the registry itself).
+	realm string
 
 	requests  atomic.Int64 // every request
 	manifests atomic.Int64 // GET/HEAD of manifests
@@ -89,6 +95,10 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveExchange(w, r)
 		return
 	case "/token":
+		if f.token != nil {
+			f.token(w, r)
+			return
+		}
 		f.serveToken(w, r)
 		return
 	}
@@ -118,7 +128,11 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case authBasic:
 			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
 		case authBearer:
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s://%s/token",service="%s"`, scheme, r.Host, r.Host))
+			realm := f.realm
+			if realm == "" {
+				realm = fmt.Sprintf("%s://%s/token", scheme, r.Host)
+			}
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s",service="%s"`, realm, r.Host))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
@@ -199,6 +213,8 @@ type registryOpts struct {
 	// host, when set, is the name the registry is reached by (e.g.
 	// myregistry.azurecr.io); a dial-redirecting transport makes it work.
 	host string
+	// ip, when set, is the address to listen on (default 127.0.0.1).
+	ip string
 }
 
 func newTestRegistry(t *testing.T, o registryOpts) *testRegistry {
@@ -210,11 +226,19 @@ func newTestRegistry(t *testing.T, o registryOpts) *testRegistry {
 
 	tr.srv = httptest.NewUnstartedServer(tr.front)
 	tr.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshakes the tests break on purpose
+	if o.ip != "" {
+		l, err := net.Listen("tcp", net.JoinHostPort(o.ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = tr.srv.Listener.Close()
+		tr.srv.Listener = l
+	}
 	tr.transport = &http.Transport{}
 	if o.plainHTTP {
 		tr.srv.Start()
 	} else {
-		cert, pool := selfSignedCert(t, o.host)
+		cert, pool := selfSignedCert(t, o.host, o.ip)
 		tr.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		tr.srv.StartTLS()
 		tr.transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
@@ -233,9 +257,9 @@ func newTestRegistry(t *testing.T, o registryOpts) *testRegistry {
 	return tr
 }
 
-// selfSignedCert is a certificate for 127.0.0.1 and host, and a pool that
-// trusts it.
-func selfSignedCert(t *testing.T, host string) (tls.Certificate, *x509.CertPool) {
+// selfSignedCert is a certificate for 127.0.0.1, host and ip, and a pool
+// that trusts it.
+func selfSignedCert(t *testing.T, host, ip string) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -254,6 +278,9 @@ func selfSignedCert(t *testing.T, host string) (tls.Certificate, *x509.CertPool)
 	}
 	if host != "" {
 		tmpl.DNSNames = []string{host}
+	}
+	if ip != "" {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -401,11 +428,19 @@ func dockerConfigJSON(registry, user, pass string) []byte {
 	return b
 }
 
-// newResolver is a Resolver reaching tr, with o's other settings.
+// loopback is the test registries' network, which the webhook refuses by
+// default.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// newResolver is a Resolver reaching tr, with o's other settings; it may
+// connect to loopback addresses unless o says which networks it may.
 func newResolver(t *testing.T, tr *testRegistry, o Options) *Resolver {
 	t.Helper()
 	if o.Transport == nil && tr != nil {
 		o.Transport = tr.transport
+	}
+	if o.AllowNetworks == nil {
+		o.AllowNetworks = loopback
 	}
 	r, err := New(o)
 	if err != nil {

@@ -29,6 +29,25 @@
 // The webhook's own ACR identity is not a per-namespace credential: kubelet
 // pulls with the node's identity for every namespace too, so answers got
 // through it are no more private than the images themselves.
+//
+// # A registry is hostile until bounded
+//
+// Whoever writes the pod spec chooses the registry, and the registry
+// chooses its token service and redirect targets. Nothing it sends is
+// parsed before it is bounded: manifests and indexes to 4 MiB, configs to
+// 4 MiB (each refused at once when a document or Content-Length declares
+// more, and cut when the bytes run past it), indexes to 1024 manifests,
+// ENTRYPOINT and CMD to 64 KiB each, every other answer (pings, tokens,
+// errors) to 64 KiB, headers to 64 KiB, redirects to 5; answers are asked
+// for uncompressed and a gzip one is inflated only up to the same limits;
+// configs are decoded for the four fields used, nothing else. At most
+// Options.MaxConcurrentLookups lookups talk to registries at once, and the
+// caches are bounded in entries and bytes, so memory stays bounded however
+// many pods name hostile registries. The webhook does not connect to
+// loopback, link-local or cloud metadata addresses (see refusedNetworks
+// and Options.AllowNetworks) for registries, token services or redirects,
+// and its errors name the failure's class and the registry as the pod
+// named it, never an answer's content or where else the registry sent it.
 package imageconfig
 
 import (
@@ -37,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -47,7 +67,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Defaults of Options.
@@ -71,19 +90,49 @@ const (
 	DefaultMaxEntries = 4096
 	// DefaultUserAgent is the User-Agent of registry requests.
 	DefaultUserAgent = "latchkey-webhook"
+	// DefaultMaxConcurrentLookups bounds the lookups that talk to
+	// registries at once. Each holds at most a manifest and a config (4 MiB
+	// each, about twice that while being read), so a few dozen MiB in all;
+	// lookups answered from the caches or joining one in progress do not
+	// count.
+	DefaultMaxConcurrentLookups = 8
+	// maxImageRefLen bounds an image reference (Docker limits the name to
+	// 255 characters).
+	maxImageRefLen = 1024
+	// maxConfigCacheBytes bounds the cached configs' ENTRYPOINT, CMD, USER
+	// and WORKDIR together.
+	maxConfigCacheBytes = 16 << 20
 )
 
 // Options configure a Resolver. The zero value gives the defaults.
 type Options struct {
 	// Transport carries every request (registries, token endpoints, the ACR
-	// exchange): set it for registries with a private CA, or in tests.
-	// Default: a clone of go-containerregistry's default transport (which
-	// honours HTTPS_PROXY).
+	// exchange): set it for registries with a private CA, or in tests. It
+	// must be an *http.Transport: it is cloned, and the clone gets the
+	// network policy at every dial, timeouts no longer than Timeout and a
+	// bounded header. Default: a clone of go-containerregistry's default
+	// transport (which honours HTTPS_PROXY; proxies are reached wherever
+	// they are).
 	Transport http.RoundTripper
 	// InsecureRegistries are the registries (host[:port], as in image
 	// references) that may be spoken to over plain HTTP. Nothing else is,
-	// not even localhost.
+	// not even localhost. The operator named them, so they are also reached
+	// whatever their address (see AllowNetworks).
 	InsecureRegistries []string
+	// AllowNetworks are networks the webhook connects to although they are
+	// refused by default: loopback, link-local (with the cloud metadata
+	// services), Azure's host endpoint, multicast (see refusedNetworks).
+	// For a registry on such an address that is not listed as insecure.
+	AllowNetworks []netip.Prefix
+	// DenyNetworks are refused besides, whatever AllowNetworks says: e.g.
+	// the cluster's service and node networks, where a pod's author should
+	// not make the webhook knock. Insecure registries and proxies are
+	// reached still.
+	DenyNetworks []netip.Prefix
+	// MaxConcurrentLookups bounds the lookups talking to registries at once
+	// (default DefaultMaxConcurrentLookups); others wait within their
+	// deadline.
+	MaxConcurrentLookups int
 	// AzureCredential is the webhook's Azure identity for the ACR token
 	// exchange; nil skips the exchange.
 	AzureCredential azcore.TokenCredential
@@ -155,6 +204,8 @@ type Resolver struct {
 	now         func() time.Time
 	log         logr.Logger
 	identityKey []byte
+	// slots holds a token per lookup talking to a registry.
+	slots chan struct{}
 
 	mu       sync.Mutex
 	tags     *lru[tagKey, v1.Hash]
@@ -224,8 +275,13 @@ func New(o Options) (*Resolver, error) {
 		maxEntries = DefaultMaxEntries
 	}
 	r.tags = newLRU[tagKey, v1.Hash](maxEntries)
-	r.configs = newLRU[configKey, Result](maxEntries)
+	r.configs = newLRU[configKey, Result](maxEntries).withCost(maxConfigCacheBytes, resultSize)
 	r.failures = newLRU[lookupKey, *LookupError](maxEntries)
+	slots := o.MaxConcurrentLookups
+	if slots <= 0 {
+		slots = DefaultMaxConcurrentLookups
+	}
+	r.slots = make(chan struct{}, slots)
 	for _, h := range o.InsecureRegistries {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if u, err := url.Parse("//" + h); err != nil || h == "" || u.Host != h {
@@ -237,15 +293,12 @@ func New(o Options) (*Resolver, error) {
 		return nil, fmt.Errorf("drawing the cache identity key: %w", err)
 	}
 
-	base := o.Transport
-	if base == nil {
-		dt, ok := remote.DefaultTransport.(*http.Transport)
-		if !ok {
-			return nil, errors.New("go-containerregistry's default transport is not an *http.Transport")
-		}
-		base = dt.Clone()
+	pol := newNetPolicy(o.AllowNetworks, o.DenyNetworks, r.insecure)
+	t, err := newTransport(o.Transport, r.timeout, pol, r.insecure)
+	if err != nil {
+		return nil, err
 	}
-	r.transport = &schemeGuard{inner: base, insecure: r.insecure}
+	r.transport = t
 	if o.AzureCredential != nil {
 		r.acr = &acrExchanger{
 			cred:   o.AzureCredential,
@@ -272,10 +325,14 @@ func orDefault(d, def time.Duration) time.Duration {
 // author.
 func (r *Resolver) Lookup(ctx context.Context, req Request) (Result, error) {
 	plat := req.Platform.withDefaults(r.platform)
+	if len(req.Image) > maxImageRefLen {
+		return Result{}, &LookupError{Image: req.Image, Platform: plat, Class: ErrInvalidImage,
+			Reason: fmt.Sprintf("the image reference is longer than %d characters", maxImageRefLen)}
+	}
 	ref, err := r.parseImage(req.Image)
 	if err != nil {
 		return Result{}, &LookupError{Image: req.Image, Platform: plat, Class: ErrInvalidImage,
-			Reason: "the image is not a valid reference (" + truncate(err.Error(), 200) + ")", cause: err}
+			Reason: "the image is not a valid reference (" + truncate(err.Error(), 200) + ")"}
 	}
 	cands, notes := r.candidates(ref, req.PullSecrets)
 	k := lookupKey{identity: r.identity(cands), ref: ref.Name(), platform: plat}
@@ -308,8 +365,8 @@ func (r *Resolver) Lookup(ctx context.Context, req Request) (Result, error) {
 		return f.res.clone(), nil
 	case <-ctx.Done():
 		r.leave(k, f)
-		v := classify(ctx.Err())
-		lerr := &LookupError{Platform: plat, Class: v.class, Reason: v.reason, cause: ctx.Err()}
+		v := classify(ctx.Err(), "")
+		lerr := &LookupError{Platform: plat, Class: v.class, Reason: v.reason, cause: contextCause(ctx.Err())}
 		return Result{}, lerr.forRequest(req.Image, notes)
 	}
 }
@@ -350,9 +407,20 @@ func (r *Resolver) startLocked(ctx context.Context, k lookupKey, ref name.Refere
 	return f
 }
 
-// run makes the lookup and hands its answer to the waiting callers.
+// run makes the lookup, once a slot is free, and hands its answer to the
+// waiting callers.
 func (r *Resolver) run(ctx context.Context, k lookupKey, f *flight, ref name.Reference, cands []candidate) {
-	res, err := r.fetch(ctx, k, ref, cands)
+	var (
+		res Result
+		err *LookupError
+	)
+	select {
+	case r.slots <- struct{}{}:
+		res, err = r.fetch(ctx, k, ref, cands)
+		<-r.slots
+	case <-ctx.Done():
+		err = &LookupError{Platform: k.platform, Class: ErrTimeout, Reason: (&busyError{}).Error(), cause: contextCause(ctx.Err())}
+	}
 	f.cancel()
 	r.mu.Lock()
 	if r.flights[k] == f {
@@ -380,6 +448,13 @@ func (r *Resolver) leave(k lookupKey, f *flight) {
 		delete(r.flights, k)
 	}
 	f.cancel()
+}
+
+// busyError: every slot stayed taken until the lookup's deadline.
+type busyError struct{}
+
+func (*busyError) Error() string {
+	return "the webhook was busy with other image lookups until the deadline"
 }
 
 // isAnswer reports whether a failure of class is the registry's answer

@@ -316,6 +316,7 @@ func TestLookupNotFoundAndInvalid(t *testing.T) {
 		{tr.ref("nothing:v1"), ErrNotFound},
 		{tr.ref("Bad Name!"), ErrInvalidImage},
 		{"", ErrInvalidImage},
+		{tr.ref("app/" + strings.Repeat("a", 2000) + ":v1"), ErrInvalidImage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {
@@ -329,6 +330,9 @@ func TestLookupNotFoundAndInvalid(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "set command (and args)") {
 				t.Errorf("message %q does not tell the user to set command", err)
+			}
+			if len(err.Error()) > 1000 {
+				t.Errorf("message of %d bytes", len(err.Error()))
 			}
 		})
 	}
@@ -432,7 +436,7 @@ func TestLookupUnreachable(t *testing.T) {
 	t.Run("untrusted certificate", func(t *testing.T) {
 		r := newResolver(t, nil, Options{Transport: &http.Transport{}})
 		_, err := r.Lookup(t.Context(), Request{Image: tr.ref("app:v1")})
-		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "TLS certificate is not trusted") {
+		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "TLS certificate of the registry is not trusted") {
 			t.Fatalf("err = %v, want ErrRegistry about the certificate", err)
 		}
 	})
@@ -441,8 +445,8 @@ func TestLookupUnreachable(t *testing.T) {
 		closed.srv.Close()
 		r := newResolver(t, closed, Options{})
 		_, err := r.Lookup(t.Context(), Request{Image: closed.ref("app:v1")})
-		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "cannot reach the registry") {
-			t.Fatalf("err = %v, want ErrRegistry saying it cannot reach the registry", err)
+		if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "the registry refused the connection") {
+			t.Fatalf("err = %v, want ErrRegistry saying the registry refused the connection", err)
 		}
 	})
 	t.Run("server errors", func(t *testing.T) {

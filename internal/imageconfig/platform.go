@@ -3,6 +3,7 @@ package imageconfig
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -127,6 +128,9 @@ func variantNumber(variant string) (int, bool) {
 	return n, err == nil
 }
 
+// maxPlatformsListed bounds how many platforms a message lists.
+const maxPlatformsListed = 10
+
 // platformsOf lists the platforms of an index's manifests, for messages.
 func platformsOf(manifests []v1.Descriptor) string {
 	var out []string
@@ -135,14 +139,52 @@ func platformsOf(manifests []v1.Descriptor) string {
 		if m.Platform == nil || m.Platform.OS == "" || m.Platform.OS == "unknown" {
 			continue
 		}
-		s := Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}.String()
+		p := Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}
+		s := p.String()
+		if !p.known() {
+			s = "?"
+		}
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
 	}
-	if len(out) == 0 {
-		return "no platform at all"
+	unknown := slices.Contains(out, "?")
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "?" })
+	var more []string
+	if len(out) > maxPlatformsListed {
+		more = append(more, fmt.Sprintf("%d more", len(out)-maxPlatformsListed))
+		out = out[:maxPlatformsListed]
 	}
-	return fmt.Sprintf("only %s", strings.Join(out, ", "))
+	if unknown {
+		more = append(more, "platforms the webhook does not know")
+	}
+	switch {
+	case len(out) == 0 && len(more) == 0:
+		return "no platform at all"
+	case len(out) == 0:
+		return "only " + strings.Join(more, " and ")
+	case len(more) > 0:
+		return fmt.Sprintf("only %s and %s", strings.Join(out, ", "), strings.Join(more, " and "))
+	}
+	return "only " + strings.Join(out, ", ")
+}
+
+// knownOS and knownArch are Go's operating systems and architectures
+// (which OCI platforms use): the platforms a message may name. Any other
+// is a registry's word, not repeated.
+var (
+	knownOS = []string{"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux",
+		"netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows"}
+	knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle",
+		"ppc64", "ppc64le", "riscv64", "s390x", "wasm"}
+)
+
+// known reports whether a message may name p.
+func (p Platform) known() bool {
+	if !slices.Contains(knownOS, p.OS) || !slices.Contains(knownArch, p.Architecture) {
+		return false
+	}
+	n, ok := variantNumber(p.Variant)
+	return p.Variant == "" || (ok && n >= 1 && n <= 9 && len(p.Variant) == 2)
 }

@@ -108,7 +108,7 @@ func start(t *testing.T) *install {
 		t.Fatal(err)
 	}
 	write(t, certDir, "tls.key", pemOf("PRIVATE KEY", keyDER))
-	rs, err := resolver.NewServer("127.0.0.1:0", certDir, http.NotFoundHandler(), logr.Discard())
+	rs, err := resolver.NewServer("127.0.0.1:0", certDir, http.NotFoundHandler(), resolver.DefaultServerTimeouts, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,11 @@ type Options struct {
 	CRDDirectoryPaths []string
 	// WebhookInstallOptions make the API server call webhooks served by the test.
 	WebhookInstallOptions envtest.WebhookInstallOptions
+	// CertDir, when set, holds the API server's certificates and
+	// service-account keys and outlives its stops: a test can restart it
+	// (env.ControlPlane.GetAPIServer()) with other flags, such as a new
+	// service-account signing key.
+	CertDir string
 }
 
 // Start runs an API server and etcd for the duration of t and returns the environment; stopping is registered with
@@ -47,6 +52,9 @@ func New(opts Options) (*envtest.Environment, *rest.Config, error) {
 		CRDDirectoryPaths:     opts.CRDDirectoryPaths,
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: opts.WebhookInstallOptions,
+	}
+	if opts.CertDir != "" {
+		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: opts.CertDir}
 	}
 	cfg, err := env.Start()
 	if err != nil {

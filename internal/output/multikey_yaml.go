@@ -1,11 +1,45 @@
 package output
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 
 	"go.yaml.in/yaml/v3"
 )
+
+// firstYAMLDocument is doc up to the end of its first document: the line
+// before the next document marker ("---" or "..." at the start of a line,
+// then a space, a tab or the line's end). Such a line ends a document
+// wherever it stands, inside a scalar too (YAML 1.2, c-forbidden). The
+// marker that opens the first document, after nothing but comments,
+// directives and blank lines, belongs to it.
+func firstYAMLDocument(doc []byte) []byte {
+	opened := false
+	for off := 0; off < len(doc); {
+		line := doc[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		switch trimmed := bytes.TrimRight(line, "\r\n"); {
+		case isDocumentMarker(trimmed, "---") && !opened:
+			opened = true
+		case isDocumentMarker(trimmed, "---") || isDocumentMarker(trimmed, "..."):
+			return doc[:off]
+		case len(bytes.TrimSpace(trimmed)) > 0 && trimmed[0] != '#' && trimmed[0] != '%':
+			opened = true // content: the next marker ends the document
+		}
+		off += len(line)
+	}
+	return doc
+}
+
+// isDocumentMarker reports whether line starts with marker followed by
+// whitespace or nothing.
+func isDocumentMarker(line []byte, marker string) bool {
+	rest, ok := bytes.CutPrefix(line, []byte(marker))
+	return ok && (len(rest) == 0 || rest[0] == ' ' || rest[0] == '\t')
+}
 
 // maxMergeDepth bounds nested YAML merge keys ("<<"), which can otherwise
 // refer to themselves.
@@ -14,9 +48,13 @@ const maxMergeDepth = 16
 // parseYAMLDocument reads the document as a node tree so that scalars keep
 // the text they were written with, the way akv2k8s's yaml.v2 decoding into
 // map[string]string did ("0800" and "1.10" stay as written).
+//
+// Only the first document of a stream is read, as yaml.v2 did: what follows
+// its end is not looked at (yaml.v3 alone would refuse "a: 1\n--- \"x" for
+// the second document's unterminated string).
 func parseYAMLDocument(doc []byte) (map[string][]byte, error) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(doc, &root); err != nil {
+	if err := yaml.Unmarshal(firstYAMLDocument(doc), &root); err != nil {
 		// yaml errors quote the input: describe, never wrap.
 		return nil, fmt.Errorf("%w: not a YAML document", ErrInvalidDocument)
 	}
@@ -61,11 +99,18 @@ func collectMapping(n *yaml.Node, out map[string][]byte, depth int) error {
 			merges = append(merges, v)
 			continue
 		}
+		// A key reads as a value does (akv2k8s's yaml.v2 decoding into
+		// map[string]string did): "~: v" has the key "", a !!binary key is
+		// decoded.
+		key, err := yamlValueText(k)
+		if err != nil {
+			return err
+		}
 		text, err := yamlValueText(v)
 		if err != nil {
 			return err
 		}
-		out[k.Value] = text
+		out[string(key)] = text
 	}
 	for _, m := range merges {
 		if err := merge(m, out, depth); err != nil {

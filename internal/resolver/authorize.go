@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -16,10 +17,10 @@ import (
 // (docs/design/injection.md; internal/webhook's constants, repeated so the
 // resolver does not link the webhook; a test compares them).
 const (
-	// InjectedAnnotation marks a pod the webhook admitted.
-	InjectedAnnotation = "latchkey.dev/injected"
+	// InjectedAnnotation holds the webhook's admission mark.
+	InjectedAnnotation = injectmark.Annotation
 	// BinaryPath is the command of every container the webhook rewrote.
-	BinaryPath = "/latchkey/bin/latchkey-env"
+	BinaryPath = injectmark.BinaryPath
 	// ResolverURLEnv is set only in containers rewritten in resolver mode
 	// (the others read Key Vault themselves and never get the token).
 	ResolverURLEnv = "LATCHKEY_RESOLVER_URL"
@@ -36,6 +37,8 @@ type Request struct {
 	Pod      *corev1.Pod
 	// NamespaceEnabled: the pod's namespace carries the injection label now.
 	NamespaceEnabled bool
+	// Marks verify the webhook's admission mark on Pod.
+	Marks *injectmark.Keys
 	// Container is the container the request names.
 	Container string
 	// CallerIP is the request's source address; checked against the pod's
@@ -46,7 +49,8 @@ type Request struct {
 
 // Authorize is step 4 (and 5) of the checks: the stored pod is the token's
 // (same UID, same ServiceAccount), is not being deleted, its namespace is
-// still labelled, the webhook admitted it, and the container named is one
+// still labelled, it carries the mark the webhook wrote when it admitted
+// it (an HMAC no user can write), and the container named is one
 // of its containers or init containers (never an ephemeral container) that
 // latchkey rewrote in resolver mode; optionally the caller is at the pod's
 // IP. It returns that container, which it does not copy: treat it as
@@ -65,8 +69,8 @@ func Authorize(r Request) (*corev1.Container, *Denial) {
 	if !r.NamespaceEnabled {
 		return nil, deny(http.StatusForbidden, protocol.CodeNamespaceNotEnabled, "namespace %s is not labelled for injection", id.Namespace)
 	}
-	if pod.Annotations[InjectedAnnotation] != "true" {
-		return nil, deny(http.StatusForbidden, protocol.CodePodNotInjected, "pod %s/%s was not admitted by latchkey's webhook", id.Namespace, id.PodName)
+	if !r.Marks.Verify(pod) {
+		return nil, deny(http.StatusForbidden, protocol.CodePodNotInjected, "pod %s/%s does not carry the mark latchkey's webhook writes on the pods it rewrites", id.Namespace, id.PodName)
 	}
 	c := findContainer(pod, r.Container)
 	if c == nil {
@@ -104,7 +108,7 @@ func findContainer(pod *corev1.Pod, name string) *corev1.Container {
 // with latchkey's binary in resolver mode: a container it left in direct
 // mode reads Key Vault itself, with its own identity, and is not served.
 func rewrittenForResolver(c *corev1.Container) bool {
-	if len(c.Command) == 0 || c.Command[0] != BinaryPath {
+	if !injectmark.Rewritten(c) {
 		return false
 	}
 	hasURL := false
@@ -139,14 +143,21 @@ type Wanted struct {
 	envexec.Placeholder
 }
 
-// MatchPlaceholders is step 6: every variable the request names must be a
+// MatchPlaceholders is step 5: every variable the request names must be a
 // placeholder, and the container's env in the stored spec must give that
 // variable exactly that value (its last entry of that name, the one the
-// container sees). The placeholders come back sorted by variable.
+// container sees). A request cannot name more variables than that env
+// holds. The placeholders come back sorted by variable. It costs
+// O(variables + env).
 func MatchPlaceholders(c *corev1.Container, env map[string]string) ([]Wanted, *Denial) {
 	if len(env) == 0 {
 		return nil, deny(http.StatusBadRequest, protocol.CodeBadRequest, "the request names no variable")
 	}
+	if len(env) > len(c.Env) {
+		return nil, deny(http.StatusBadRequest, protocol.CodeBadRequest, "the request names %d variables; container %s's env in the stored pod spec holds %d",
+			len(env), c.Name, len(c.Env))
+	}
+	spec := specValues(c)
 	var out []Wanted
 	var notPlaceholders, notInSpec []string
 	for _, name := range sortedKeys(env) {
@@ -155,7 +166,7 @@ func MatchPlaceholders(c *corev1.Container, env map[string]string) ([]Wanted, *D
 			notPlaceholders = append(notPlaceholders, name)
 			continue
 		}
-		if specValue(c, name) != env[name] {
+		if v, ok := spec[name]; !ok || v != env[name] {
 			notInSpec = append(notInSpec, name)
 			continue
 		}
@@ -174,19 +185,19 @@ func MatchPlaceholders(c *corev1.Container, env map[string]string) ([]Wanted, *D
 	return out, nil
 }
 
-// specValue is the literal value the container's env gives name: its last
-// entry wins, as in the kubelet; an entry from valueFrom has none.
-func specValue(c *corev1.Container, name string) string {
-	v := ""
+// specValues are the literal values the container's env gives each
+// variable: its last entry wins, as in the kubelet; an entry from valueFrom
+// has none.
+func specValues(c *corev1.Container) map[string]string {
+	m := make(map[string]string, len(c.Env))
 	for _, e := range c.Env {
-		if e.Name == name {
-			v = e.Value
-			if e.ValueFrom != nil {
-				v = ""
-			}
+		if e.ValueFrom != nil {
+			delete(m, e.Name)
+			continue
 		}
+		m[e.Name] = e.Value
 	}
-	return v
+	return m
 }
 
 func sortedKeys[V any](m map[string]V) []string {

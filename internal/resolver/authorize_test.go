@@ -1,14 +1,17 @@
 package resolver
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -22,10 +25,20 @@ func rewritten(name string, env ...string) corev1.Container {
 	return c
 }
 
-// storedPod is an injected pod of ServiceAccount app in namespace team.
+// testMarks are the tests' admission mark keys.
+var testMarks = func() *injectmark.Keys {
+	k, err := injectmark.New([]byte(strings.Repeat("m", injectmark.MinKeyBytes)))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// storedPod is an injected pod of ServiceAccount app in namespace team,
+// changed by mutate, then marked by the webhook.
 func storedPod(mutate ...func(*corev1.Pod)) *corev1.Pod {
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web-1", UID: "uid-1", Annotations: map[string]string{InjectedAnnotation: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web-1", UID: "uid-1"},
 		Spec: corev1.PodSpec{
 			ServiceAccountName: "app",
 			InitContainers:     []corev1.Container{rewritten("migrate", "DB", "db@azurekeyvault")},
@@ -42,6 +55,13 @@ func storedPod(mutate ...func(*corev1.Pod)) *corev1.Pod {
 	for _, m := range mutate {
 		m(p)
 	}
+	p.Annotations = map[string]string{InjectedAnnotation: testMarks.Sign(p.Namespace, p)}
+	return p
+}
+
+// changed is p changed after the webhook marked it.
+func changed(p *corev1.Pod, change func(*corev1.Pod)) *corev1.Pod {
+	change(p)
 	return p
 }
 
@@ -63,8 +83,19 @@ func TestAuthorize(t *testing.T) {
 		{"default ServiceAccount", storedPod(func(p *corev1.Pod) { p.Spec.ServiceAccountName = "" }), "app", false, "", protocol.CodePodMismatch},
 		{"terminating", storedPod(func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{} }), "app", false, "", protocol.CodePodTerminating},
 		{"namespace unlabelled", storedPod(), "app", true, "", protocol.CodeNamespaceNotEnabled},
-		{"not injected", storedPod(func(p *corev1.Pod) { delete(p.Annotations, InjectedAnnotation) }), "app", false, "", protocol.CodePodNotInjected},
-		{"injected annotation not true", storedPod(func(p *corev1.Pod) { p.Annotations[InjectedAnnotation] = "false" }), "app", false, "", protocol.CodePodNotInjected},
+		{"not injected", changed(storedPod(), func(p *corev1.Pod) { delete(p.Annotations, InjectedAnnotation) }), "app", false, "", protocol.CodePodNotInjected},
+		{"forged mark: true", changed(storedPod(), func(p *corev1.Pod) { p.Annotations[InjectedAnnotation] = "true" }), "app", false, "", protocol.CodePodNotInjected},
+		{"forged mark: another key", changed(storedPod(), func(p *corev1.Pod) {
+			other, _ := injectmark.New([]byte(strings.Repeat("o", injectmark.MinKeyBytes)))
+			p.Annotations[InjectedAnnotation] = other.Sign(p.Namespace, p)
+		}), "app", false, "", protocol.CodePodNotInjected},
+		{"mark of another namespace", changed(storedPod(), func(p *corev1.Pod) { p.Namespace = "other" }), "app", false, "", protocol.CodePodNotInjected},
+		{"a placeholder added after the mark", changed(storedPod(), func(p *corev1.Pod) {
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MORE", Value: "admin@azurekeyvault"})
+		}), "app", false, "", protocol.CodePodNotInjected},
+		{"a container made to look rewritten after the mark", changed(storedPod(), func(p *corev1.Pod) {
+			p.Spec.Containers[1].Command = []string{BinaryPath, "run", "--", "/sidecar"}
+		}), "sidecar", false, "", protocol.CodePodNotInjected},
 		{"no such container", storedPod(), "nope", false, "", protocol.CodeContainerNotFound},
 		{"ephemeral container", storedPod(), "debug", false, "", protocol.CodeContainerNotFound},
 		{"container not rewritten", storedPod(), "sidecar", false, "", protocol.CodeContainerNotRewritten},
@@ -80,7 +111,9 @@ func TestAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, d := Authorize(Request{Identity: theIdentity, Pod: tt.pod, NamespaceEnabled: !tt.disabled, Container: tt.container,
+			id := theIdentity
+			id.Namespace = tt.pod.Namespace
+			c, d := Authorize(Request{Identity: id, Pod: tt.pod, NamespaceEnabled: !tt.disabled, Marks: testMarks, Container: tt.container,
 				CallerIP: tt.podIP, RequirePodIP: tt.podIP != ""})
 			switch {
 			case tt.want == "" && d != nil:
@@ -114,6 +147,13 @@ func TestMatchPlaceholders(t *testing.T) {
 		{"a plain value is not a placeholder", map[string]string{"PLAIN": "hello"}, http.StatusBadRequest, nil, nil, nil},
 		{"valueFrom is never a placeholder", map[string]string{"FROM": "db@azurekeyvault"}, http.StatusForbidden, []string{"FROM"}, nil, nil},
 		{"nothing asked", map[string]string{}, http.StatusBadRequest, nil, nil, nil},
+		{"more variables than the env holds", func() map[string]string {
+			m := map[string]string{}
+			for i := range len(c.Env) + 1 {
+				m[fmt.Sprintf("V%d", i)] = "db@azurekeyvault"
+			}
+			return m
+		}(), http.StatusBadRequest, nil, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -79,11 +81,11 @@ func TestReviewCache(t *testing.T) {
 		wantErr string
 		calls   int32 // reviews made so far
 	}
-	long := Claims{Expiry: time.Unix(1_800_000_600, 0)}
+	long := time.Unix(1_800_000_600, 0)
 	tests := []struct {
 		name   string
 		ttl    time.Duration
-		claims Claims
+		expiry time.Time
 		steps  []step
 	}{
 		{"reused within the TTL, asked again after", time.Minute, long, []step{
@@ -95,7 +97,7 @@ func TestReviewCache(t *testing.T) {
 			{0, "good", false, "", 1},
 			{time.Minute, "good", false, "", 2},
 		}},
-		{"never past the token's expiry", time.Minute, Claims{Expiry: time.Unix(1_800_000_020, 0)}, []step{
+		{"never past the token's expiry", time.Minute, time.Unix(1_800_000_020, 0), []step{
 			{0, "good", false, "", 1},
 			{19 * time.Second, "good", false, "", 1},
 			{time.Second, "good", false, "", 2},
@@ -128,7 +130,7 @@ func TestReviewCache(t *testing.T) {
 			for i, s := range tt.steps {
 				clock.Advance(s.advance)
 				f.fail.Store(s.fail)
-				_, err := r.Review(context.Background(), s.token, tt.claims)
+				_, err := r.Review(context.Background(), s.token, tt.expiry)
 				switch {
 				case s.wantErr == "" && err != nil:
 					t.Fatalf("step %d: %v", i, err)
@@ -149,12 +151,12 @@ func TestReviewSingleFlight(t *testing.T) {
 	clock := newFakeClock()
 	f := &fakeReviews{ok: map[string]bool{"good": true}, gate: make(chan struct{})}
 	r := &Reviewer{Create: f.create, Audience: "latchkey-x", TTL: time.Minute, Now: clock.Now}
-	claims := Claims{Expiry: clock.Now().Add(10 * time.Minute)}
+	expiry := clock.Now().Add(10 * time.Minute)
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for range 20 {
 		wg.Go(func() {
-			_, err := r.Review(context.Background(), "good", claims)
+			_, err := r.Review(context.Background(), "good", expiry)
 			errs <- err
 		})
 	}
@@ -173,8 +175,42 @@ func TestReviewSingleFlight(t *testing.T) {
 		t.Errorf("%d reviews for one token, want 1", n)
 	}
 	clock.Advance(2 * time.Minute)
-	if _, err := r.Review(context.Background(), "other", claims); err == nil || r.Len() != 1 {
+	if _, err := r.Review(context.Background(), "other", expiry); err == nil || r.Len() != 1 {
 		t.Errorf("after the sweep: %v, %d entries; want a refusal and only its entry", err, r.Len())
+	}
+}
+
+// TestReviewBounds: reviews not answered by the cache are limited
+// globally (503 with Retry-After beyond), cached answers are not, and the
+// cache stores no more than MaxEntries.
+func TestReviewBounds(t *testing.T) {
+	clock := newFakeClock()
+	f := &fakeReviews{ok: map[string]bool{"good": true}}
+	r := &Reviewer{Create: f.create, Audience: "latchkey-x", TTL: time.Minute, Now: clock.Now,
+		Limit: rate.NewLimiter(1, 2), MaxEntries: 2}
+	expiry := clock.Now().Add(10 * time.Minute)
+	for i := range 2 {
+		if _, err := r.Review(context.Background(), fmt.Sprintf("forged-%d", i), expiry); err == nil || !strings.Contains(err.Error(), protocol.CodeTokenRejected) {
+			t.Fatalf("forged token %d: %v", i, err)
+		}
+	}
+	_, err := r.Review(context.Background(), "forged-2", expiry)
+	var d *Denial
+	if !errors.As(err, &d) || d.Status != http.StatusServiceUnavailable || d.RetryAfter <= 0 {
+		t.Fatalf("over the limit: %v, want 503 with Retry-After", err)
+	}
+	if _, err := r.Review(context.Background(), "forged-0", expiry); err == nil || !strings.Contains(err.Error(), protocol.CodeTokenRejected) {
+		t.Errorf("a cached refusal: %v", err)
+	}
+	if n := f.calls.Load(); n != 2 {
+		t.Errorf("%d reviews, want 2", n)
+	}
+	clock.Advance(time.Second)
+	if _, err := r.Review(context.Background(), "good", expiry); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Len(); n > 2 {
+		t.Errorf("%d entries cached, want at most 2", n)
 	}
 }
 

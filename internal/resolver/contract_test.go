@@ -39,7 +39,7 @@ func TestContractWithTheWebhook(t *testing.T) {
 	}}
 	d := &webhook.Defaulter{
 		Reader:  fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(akvs).Build(),
-		Options: webhook.Options{Image: "env:1", Resolver: &webhook.ResolverOptions{URL: "https://resolver", Audience: "aud", CAConfigMap: "ca"}},
+		Options: webhook.Options{Image: "env:1", Resolver: &webhook.ResolverOptions{URL: "https://resolver", Audience: "aud", CAConfigMap: "ca"}, Marks: suite.marks},
 	}
 	pod := podSpec("team", "web-1", app("app", "DB", "db@azurekeyvault"))
 	if err := d.Default(context.Background(), pod); err != nil {
@@ -47,7 +47,7 @@ func TestContractWithTheWebhook(t *testing.T) {
 	}
 	pod.UID = "uid-1"
 	id := resolver.Identity{Namespace: "team", ServiceAccount: "app", PodName: "web-1", PodUID: "uid-1"}
-	c, denial := resolver.Authorize(resolver.Request{Identity: id, Pod: pod, NamespaceEnabled: true, Container: "app"})
+	c, denial := resolver.Authorize(resolver.Request{Identity: id, Pod: pod, NamespaceEnabled: true, Marks: suite.marks, Container: "app"})
 	if denial != nil {
 		t.Fatalf("a container the webhook rewrote is refused: %v", denial)
 	}

@@ -45,7 +45,7 @@ func (d *Denial) result() string {
 		return "unauthenticated"
 	case http.StatusForbidden:
 		return "denied"
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestTimeout:
 		return "bad_request"
 	case http.StatusTooManyRequests:
 		return "rate_limited"

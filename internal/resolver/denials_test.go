@@ -2,10 +2,13 @@ package resolver_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -89,6 +92,36 @@ func TestDenials(t *testing.T) {
 		{"not a JWT", func(t *testing.T) denial {
 			return denial{local, ask(t, local, "not-a-jwt", "app", fruitEnv), "", ""}
 		}, http.StatusUnauthorized, protocol.CodeTokenMalformed},
+
+		// Forgeries of a real token: no API call, no cache entry.
+		{"unsigned token (alg none)", func(t *testing.T) denial {
+			return denial{local, ask(t, local, unsignedCopy(t, tokenA), "app", fruitEnv), "", ""}
+		}, http.StatusUnauthorized, protocol.CodeTokenMalformed},
+
+		{"token re-signed with another key under the issuer's key id", func(t *testing.T) denial {
+			stranger, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return denial{local, ask(t, local, resign(t, tokenA, stranger, kid(t, tokenA)), "app", fruitEnv), "", ""}
+		}, http.StatusUnauthorized, protocol.CodeTokenRejected},
+
+		{"token whose claims name another pod", func(t *testing.T) denial {
+			forged := tampered(t, tokenA, func(c map[string]any) {
+				c["kubernetes.io"].(map[string]any)["pod"] = map[string]any{"name": "pod-b", "uid": string(podB.UID)}
+			})
+			return denial{local, ask(t, local, forged, "app", fruitEnv), "", ""}
+		}, http.StatusUnauthorized, protocol.CodeTokenRejected},
+
+		{"token not valid yet", func(t *testing.T) denial {
+			r := newResolver(t, nil)
+			r.clock.Advance(-2 * time.Minute) // the API server's clock runs ahead
+			d := denial{r, ask(t, r, token(t, podA, audience), "app", fruitEnv), "", ""}
+			if n := r.reviews.Load() + r.podGets.Load(); n != 0 {
+				t.Errorf("%d API calls for a token not valid yet, want 0", n)
+			}
+			return d
+		}, http.StatusUnauthorized, protocol.CodeTokenRejected},
 
 		{"token without pod claims", func(t *testing.T) denial {
 			tr, err := suite.cs.CoreV1().ServiceAccounts(w.ns).CreateToken(context.Background(), "app", &authenticationv1.TokenRequest{
@@ -206,6 +239,27 @@ func TestDenials(t *testing.T) {
 			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), w.ns, "pod-bypassed"}
 		}, http.StatusForbidden, protocol.CodePodNotInjected},
 
+		{"pod created with a forged mark", func(t *testing.T) denial {
+			injected := w.pod("template-forged", app("app", "FRUIT", "fruit@azurekeyvault"))
+			p := podSpec(w.ns, "pod-forged-mark")
+			p.Spec = injected.Spec // looks rewritten, claims the webhook's admission
+			p.Annotations = map[string]string{resolver.InjectedAnnotation: "true"}
+			w.store(p)
+			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), w.ns, "pod-forged-mark"}
+		}, http.StatusForbidden, protocol.CodePodNotInjected},
+
+		{"pod carrying the mark of another pod", func(t *testing.T) denial {
+			marked := w.pod("template-marked", app("app", "DB", "db@azurekeyvault"))
+			p := podSpec(w.ns, "pod-copied-mark")
+			p.Spec, p.Annotations = *marked.Spec.DeepCopy(), marked.Annotations
+			for i, e := range p.Spec.Containers[0].Env {
+				if e.Name == "DB" {
+					p.Spec.Containers[0].Env[i] = corev1.EnvVar{Name: "FRUIT", Value: "fruit@azurekeyvault"}
+				}
+			}
+			w.store(p)
+			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), w.ns, "pod-copied-mark"}
+		}, http.StatusForbidden, protocol.CodePodNotInjected},
 		// Turned invalid after the pod was admitted (the webhook refuses
 		// pods naming one that is invalid already).
 		{"AzureKeyVaultSecret that cannot be used", func(t *testing.T) denial {
@@ -265,8 +319,8 @@ func TestDenials(t *testing.T) {
 	if n := kvReads(denyVault) - before; n != 0 {
 		t.Errorf("denied requests made %d Key Vault reads, want 0", n)
 	}
-	if n := local.reviews.Load(); n != 0 {
-		t.Errorf("tokens refused by the local checks cost %d TokenReviews, want 0", n)
+	if n, gets := local.reviews.Load(), local.podGets.Load(); n != 0 || gets != 0 {
+		t.Errorf("tokens refused by the local checks cost %d TokenReviews and %d pod reads, want 0", n, gets)
 	}
 }
 

@@ -7,19 +7,28 @@
 // A request (protocol.Request) carries the pod's projected service-account
 // token. The resolver checks, in order, each step a small pure function:
 //
-//  1. the token locally: the install's audience in aud, exp in the future
-//     (CheckToken), without calling the API server;
-//  2. TokenReview with spec.audiences, the audience back in
-//     status.audiences (Reviewer; cached by the token's SHA-256 for at most
-//     a minute and never past its exp);
-//  3. the pod's name and UID from the review's pod extras only, namespace and
-//     ServiceAccount from the username (IdentityOf);
-//  4. the stored pod (a GET, cached by UID for a few seconds): same UID and
-//     ServiceAccount, not terminating, the namespace still labelled, admitted
-//     by the webhook, the container named rewritten in resolver mode
-//     (Authorize); optionally the caller at the pod's IP;
+//  1. the token, without calling the API server (TokenVerifier): a JWS of
+//     an asymmetric algorithm, the install's audience in aud, exp in the
+//     future, nbf and iat not (CheckClaims on the unverified claims), the
+//     cluster's issuer in iss, then its signature against the issuer's
+//     published keys (IssuerKeys: OIDC discovery from the API server, read
+//     every minute and, for a key id it does not know, at most every 10
+//     seconds), and the same claims again as signed; a forged token costs
+//     nothing more. TokenReview (Reviewer) only while the keys have never
+//     been read, bounded;
+//  2. the pod from the kubernetes.io claim (IdentityOfClaims), which must
+//     agree with the subject;
+//  3. the namespace's token bucket, a slot among the requests in flight,
+//     and the body: at most protocol.MaxRequestBytes and
+//     protocol.MaxVariables, within a timeout (protocol.DecodeRequest);
+//  4. the stored pod (a GET, cached by UID for a few seconds; a watch-fed
+//     cache can replace PodSource): same UID and ServiceAccount, not
+//     terminating, the namespace still labelled, the webhook's admission
+//     mark verifies (internal/injectmark), the container named rewritten in
+//     resolver mode (Authorize); optionally the caller at the pod's IP;
 //  5. the placeholders: each variable with that very value in that
-//     container's env in the stored spec (MatchPlaceholders);
+//     container's env in the stored spec, no more variables than that env
+//     holds, in O(variables + env) (MatchPlaceholders);
 //  6. the values: the AzureKeyVaultSecrets of the pod's namespace (from an
 //     informer), the tenancy guard, the shared single-flight Key Vault cache,
 //     output.Query.

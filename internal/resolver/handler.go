@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,26 +18,31 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
 // Handler serves protocol.ResolvePath: the checks in order, then the values.
 type Handler struct {
-	// Audience is the install's: the projected tokens carry it.
-	Audience   string
-	Reviewer   *Reviewer
+	// Verifier authenticates the token before anything else.
+	Verifier   *TokenVerifier
 	Pods       *PodSource
 	Namespaces *Namespaces
 	Values     *Values
 	Limiter    *NamespaceLimiter
+	// InFlight bounds the authenticated requests handled at once.
+	InFlight *InFlight
+	// Marks verify the webhook's admission mark on the stored pod.
+	Marks *injectmark.Keys
 	// RequirePodIP refuses callers whose address is not the pod's.
 	RequirePodIP bool
 	// Timeout bounds one request (API and Key Vault included).
 	Timeout time.Duration
-	Log     logr.Logger
-	Metrics *Metrics
-	// Now is the clock of the token checks; nil means time.Now.
-	Now func() time.Time
+	// BodyTimeout bounds the reading of a body, from the moment the token
+	// is accepted (DefaultServerTimeouts.Body when zero).
+	BodyTimeout time.Duration
+	Log         logr.Logger
+	Metrics     *Metrics
 }
 
 // Namespaces says whether a namespace carries the injection label, from
@@ -85,7 +91,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	var o outcome
-	values, err := h.serve(ctx, r, &o)
+	values, err := h.serve(ctx, w, r, &o)
 	if err != nil {
 		var d *Denial
 		if !errors.As(err, &d) {
@@ -99,8 +105,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.record(r, o, time.Since(start))
 }
 
-// serve runs the checks in order and resolves the values.
-func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[string]string, error) {
+// serve runs the checks in order and resolves the values. Nothing is read
+// of the body, and no API call made, before the token is verified.
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) (map[string]string, error) {
 	if r.Method != http.MethodPost {
 		return nil, deny(http.StatusMethodNotAllowed, protocol.CodeBadRequest, "use POST")
 	}
@@ -108,20 +115,10 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	if !ok {
 		return nil, deny(http.StatusUnauthorized, protocol.CodeTokenMissing, "no bearer token")
 	}
-	// 1. Local checks: no API call for a token that cannot be ours.
-	claims, err := CheckToken(token, h.Audience, h.now())
-	if err != nil {
-		return nil, tokenDenial(err)
-	}
-	// 2. TokenReview, cached by the token's hash.
-	user, err := h.Reviewer.Review(ctx, token, claims)
+	// 1-3. The token, verified locally, and the pod it is bound to.
+	id, err := h.Verifier.Verify(ctx, token)
 	if err != nil {
 		return nil, err
-	}
-	// 3. The pod, from the review's extras only.
-	id, d := IdentityOf(user)
-	if d != nil {
-		return nil, d
 	}
 	o.id = id
 	if retry, ok := h.Limiter.Allow(id.Namespace); !ok {
@@ -129,7 +126,12 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 		d.RetryAfter = retry
 		return nil, d
 	}
-	req, err := decodeRequest(r)
+	release, err := h.InFlight.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	req, err := h.decodeRequest(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -144,12 +146,12 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	if err != nil {
 		return nil, err
 	}
-	c, d := Authorize(Request{Identity: id, Pod: pod, NamespaceEnabled: enabled, Container: req.Container,
+	c, d := Authorize(Request{Identity: id, Pod: pod, NamespaceEnabled: enabled, Marks: h.Marks, Container: req.Container,
 		CallerIP: callerIP(r), RequirePodIP: h.RequirePodIP})
 	if d != nil {
 		return nil, d
 	}
-	// 6. Only the placeholders of that container's env in the stored spec.
+	// 5. Only the placeholders of that container's env in the stored spec.
 	wanted, d := MatchPlaceholders(c, req.Env)
 	if d != nil {
 		return nil, d
@@ -157,7 +159,7 @@ func (h *Handler) serve(ctx context.Context, r *http.Request, o *outcome) (map[s
 	for _, w := range wanted {
 		o.akvs = append(o.akvs, w.AKVS)
 	}
-	// 7. The values, under the tenancy guard, through the shared cache.
+	// 6. The values, under the tenancy guard, through the shared cache.
 	return h.Values.Resolve(ctx, id.Namespace, wanted)
 }
 
@@ -201,20 +203,6 @@ func unavailable(err error) *Denial {
 	return d
 }
 
-// tokenDenial is a 401 for a failed local token check.
-func tokenDenial(err error) *Denial {
-	code := protocol.CodeTokenMalformed
-	switch {
-	case errors.Is(err, errTokenMissing):
-		code = protocol.CodeTokenMissing
-	case errors.Is(err, errWrongAudience):
-		code = protocol.CodeTokenWrongAudience
-	case errors.Is(err, errTokenExpired):
-		code = protocol.CodeTokenExpired
-	}
-	return deny(http.StatusUnauthorized, code, "%v", err)
-}
-
 // bearer extracts the token of an Authorization header.
 func bearer(header string) (string, bool) {
 	scheme, token, ok := strings.Cut(header, " ")
@@ -225,12 +213,26 @@ func bearer(header string) (string, bool) {
 	return token, token != ""
 }
 
-// decodeRequest reads the body strictly.
-func decodeRequest(r *http.Request) (protocol.Request, error) {
-	var req protocol.Request
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, protocol.MaxRequestBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+// decodeRequest reads the body: at most protocol.MaxRequestBytes and
+// protocol.MaxVariables, within BodyTimeout.
+func (h *Handler) decodeRequest(w http.ResponseWriter, r *http.Request) (protocol.Request, error) {
+	timeout := h.BodyTimeout
+	if timeout <= 0 {
+		timeout = DefaultServerTimeouts.Body
+	}
+	// Not every ResponseWriter can (an HTTP/2 one can); the server's
+	// ReadTimeout bounds the body then.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	req, err := protocol.DecodeRequest(http.MaxBytesReader(w, r.Body, protocol.MaxRequestBytes), protocol.MaxVariables)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return req, deny(http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, "the body is larger than %d bytes", protocol.MaxRequestBytes)
+	case errors.Is(err, protocol.ErrTooManyVariables):
+		return req, deny(http.StatusRequestEntityTooLarge, protocol.CodeBadRequest, "the request names more than %d variables", protocol.MaxVariables)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return req, deny(http.StatusRequestTimeout, protocol.CodeBadRequest, "the body did not arrive within %s", timeout)
+	case err != nil:
 		return req, deny(http.StatusBadRequest, protocol.CodeBadRequest, "the body is not a resolve request")
 	}
 	if req.Container == "" {
@@ -267,11 +269,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client went away: nothing to do
-}
-
-func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
 }

@@ -16,6 +16,10 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	reviews  *prometheus.CounterVec
+	// verifications counts tokens verified by how; keyFetches the reads of
+	// the issuer's keys by result.
+	verifications, keyFetches *prometheus.CounterVec
+	inFlight                  prometheus.Gauge
 
 	legacyRequests, legacyRequestsFailed prometheus.Counter
 }
@@ -34,8 +38,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_resolver_token_reviews_total",
-			Help: "Token reviews by result: cached, joined (waited for one in flight), authenticated, rejected, error (the last three are requests to the API server).",
+			Help: "Token reviews, made only while the service-account issuer's keys cannot be read, by result: cached, joined (waited for one in flight), limited (refused: too many at once), authenticated, rejected, error (the last three are requests to the API server).",
 		}, []string{"result"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_resolver_token_verifications_total",
+			Help: "Tokens whose signature verified, by how: local (against the service-account issuer's keys) or tokenreview (the fallback while the keys cannot be read).",
+		}, []string{"how"}),
+		keyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_resolver_issuer_key_reads_total",
+			Help: "Reads of the service-account issuer's discovery document and keys from the API server, by result: fetched or failed.",
+		}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latchkey_resolver_requests_in_flight",
+			Help: "Authenticated requests being handled.",
+		}),
 		// akv2k8s's help texts, verbatim (the first counted every request
 		// all the same, as this one does).
 		legacyRequests: prometheus.NewCounter(prometheus.CounterOpts{
@@ -45,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "akv2k8s_auth_requests_failed_total", Help: "The total number failed auth requests",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.legacyRequests, m.legacyRequestsFailed} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.verifications, m.keyFetches, m.inFlight, m.legacyRequests, m.legacyRequestsFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -71,5 +87,19 @@ func (m *Metrics) observe(result, code string, d time.Duration) {
 func (m *Metrics) observeReview(result string) {
 	if m != nil {
 		m.reviews.WithLabelValues(result).Inc()
+	}
+}
+
+// observeVerification counts one verified token.
+func (m *Metrics) observeVerification(how string) {
+	if m != nil {
+		m.verifications.WithLabelValues(how).Inc()
+	}
+}
+
+// observeKeyFetch counts one read of the issuer's keys.
+func (m *Metrics) observeKeyFetch(result string) {
+	if m != nil {
+		m.keyFetches.WithLabelValues(result).Inc()
 	}
 }

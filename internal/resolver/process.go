@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -34,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
@@ -50,6 +52,9 @@ type Config struct {
 	CertDir string
 	// Audience of the projected tokens (the webhook's --resolver-audience).
 	Audience string
+	// InjectionMarkKeys is the file of the keys that verify the webhook's
+	// admission mark (the webhook's --injection-mark-keys).
+	InjectionMarkKeys string
 	// CABundle is the file of the CAs that verify the resolver (current and
 	// next); CAConfigMap the ConfigMap it is published as in every labelled
 	// namespace. An empty CABundle publishes nothing.
@@ -74,6 +79,14 @@ type Config struct {
 	ReviewCacheTTL time.Duration
 	// RequestTimeout bounds one request.
 	RequestTimeout time.Duration
+	// MaxInFlight bounds the authenticated requests handled at once.
+	MaxInFlight int
+	// KeyRefresh and KeyRefetch: how often the issuer's keys are read, and
+	// how often at most when a token names an unknown key id
+	// (DefaultKeyRefresh and DefaultKeyRefetch when zero).
+	KeyRefresh, KeyRefetch time.Duration
+	// Server holds the server's timeouts (DefaultServerTimeouts when zero).
+	Server ServerTimeouts
 	// QPS and Burst bound the resolver's requests to the API server.
 	QPS   float32
 	Burst int
@@ -110,7 +123,9 @@ func DefaultConfig() Config {
 		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
 		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
 		RequestTimeout: 20 * time.Second,
-		// A rollout of 500 pods costs 500 token reviews and 500 pod reads.
+		MaxInFlight:    DefaultMaxInFlight,
+		// A rollout of 500 pods costs 500 pod reads (and, while the issuer's
+		// keys cannot be read, 500 token reviews).
 		QPS: 500, Burst: 1000,
 		LeaderElection: true, LeaderElectionID: "latchkey-resolver",
 		MetricsAddr: ":8080", HealthAddr: ":8081",
@@ -123,6 +138,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Port, "port", c.Port, "HTTPS port pods reach the resolver at")
 	fs.StringVar(&c.CertDir, "cert-dir", c.CertDir, "folder holding tls.crt and tls.key; reloaded when they change")
 	fs.StringVar(&c.Audience, "audience", c.Audience, "audience of the service-account tokens pods present (the webhook's --resolver-audience); required")
+	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line) that verify the webhook's admission mark (the webhook's --injection-mark-keys); required")
 	fs.StringVar(&c.CABundle, "ca-bundle", c.CABundle, "PEM file of the CAs that verify the resolver (current and next), published to every labelled namespace; empty publishes nothing")
 	fs.StringVar(&c.CAConfigMap, "ca-configmap", c.CAConfigMap, "name of the ConfigMap holding the CA bundle as ca.crt in each labelled namespace")
 	fs.DurationVar(&c.CABundlePoll, "ca-bundle-poll-interval", c.CABundlePoll, "how often the CA bundle file is re-read")
@@ -135,8 +151,9 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second each namespace may make (token bucket refill)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
 	fs.DurationVar(&c.PodCacheTTL, "pod-cache-ttl", c.PodCacheTTL, "how long a pod read is reused for the same pod's other containers; also how long a deleted pod may still be served")
-	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry)")
+	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry); reviews are made only while the service-account issuer's keys cannot be read")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time limit of one request")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "authenticated requests one replica handles at once (four times as many wait; beyond: 503)")
 	fs.Func("kube-api-qps", fmt.Sprintf("requests per second to the API server (default %v)", c.QPS), func(s string) error {
 		f, err := strconv.ParseFloat(s, 32)
 		c.QPS = float32(f)
@@ -162,6 +179,14 @@ func (c Config) Validate() error {
 	}
 	if c.Audience == "" {
 		errs = append(errs, errors.New("audience is required: the webhook's --resolver-audience"))
+	}
+	if c.InjectionMarkKeys == "" {
+		errs = append(errs, errors.New("injection-mark-keys is required: the webhook's --injection-mark-keys"))
+	} else if _, err := injectmark.Load(c.InjectionMarkKeys); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, errors.New("max-in-flight must be positive"))
 	}
 	if c.CABundle != "" && len(validation.IsDNS1123Subdomain(c.CAConfigMap)) > 0 {
 		errs = append(errs, fmt.Errorf("ca-configmap %q is not a ConfigMap name", c.CAConfigMap))
@@ -214,6 +239,9 @@ func (c Config) authConfig() keyvault.AuthConfig {
 type Resolver struct {
 	Manager ctrl.Manager
 	Server  *Server
+	// Verifier authenticates tokens; its Keys are read once the manager
+	// starts.
+	Verifier *TokenVerifier
 }
 
 // Start runs the resolver until ctx ends.
@@ -259,26 +287,32 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err := mgr.Add(tenancy.Watcher{Source: policy, Interval: c.TenancyPoll}); err != nil {
 		return nil, err
 	}
+	marks, err := injectmark.Load(c.InjectionMarkKeys)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := newVerifier(mgr, c, m, log)
+	if err != nil {
+		return nil, err
+	}
+	inFlight := NewInFlight(c.MaxInFlight)
+	inFlight.Gauge = m.inFlight
 	h := &Handler{
-		Audience: c.Audience,
-		Reviewer: &Reviewer{
-			Create: func(ctx context.Context, tr *authenticationv1.TokenReview) (*authenticationv1.TokenReview, error) {
-				return tr, mgr.GetClient().Create(ctx, tr)
-			},
-			Audience: c.Audience, TTL: c.ReviewCacheTTL, Now: c.Now, Observe: m.observeReview,
-		},
+		Verifier:   verifier,
 		Pods:       &PodSource{Reader: mgr.GetAPIReader(), TTL: c.PodCacheTTL, Now: c.Now},
 		Namespaces: &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Label: c.NamespaceLabel},
 		Values: &Values{AKVS: mgr.GetCache(), Live: mgr.GetAPIReader(), Tenancy: policy, Objects: objects,
 			RefreshInterval: c.RefreshInterval},
 		Limiter:      &NamespaceLimiter{Rate: rate.Limit(c.RateLimit), Burst: c.RateBurst, Now: c.Now},
+		InFlight:     inFlight,
+		Marks:        marks,
 		RequirePodIP: c.RequirePodIP,
 		Timeout:      c.RequestTimeout,
+		BodyTimeout:  c.Server.Body,
 		Log:          log.WithName("resolve"),
 		Metrics:      m,
-		Now:          c.Now,
 	}
-	srv, err := NewServer(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.CertDir, h, log.WithName("server"))
+	srv, err := NewServer(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.CertDir, h, c.Server, log.WithName("server"))
 	if err != nil {
 		return nil, err
 	}
@@ -291,9 +325,51 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err := setupPublisher(mgr, c, log); err != nil {
 		return nil, err
 	}
-	log.Info("resolver configured", "identity", identity, "audience", c.Audience, "address", srv.Addr().String(),
+	log.Info("resolver configured", "identity", identity, "audience", c.Audience, "maxInFlight", c.MaxInFlight, "address", srv.Addr().String(),
 		"refreshInterval", c.RefreshInterval.String(), "requirePodIP", c.RequirePodIP, "tenancyPolicy", c.TenancyPolicy)
-	return &Resolver{Manager: mgr, Server: srv}, nil
+	return &Resolver{Manager: mgr, Server: srv, Verifier: verifier}, nil
+}
+
+// Fallback review bounds: while the issuer's keys cannot be read, tokens
+// the review cache has not seen cost a TokenReview each, at most this many
+// a second across the replica.
+const (
+	fallbackReviewRate  = 50
+	fallbackReviewBurst = 100
+)
+
+// newVerifier builds the token verifier: the issuer's keys read from the
+// API server (a runnable keeps them fresh), and TokenReview as the
+// fallback while they cannot be read.
+func newVerifier(mgr ctrl.Manager, c Config, m *Metrics, log logr.Logger) (*TokenVerifier, error) {
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, err
+	}
+	rc := cs.Discovery().RESTClient()
+	keys := &IssuerKeys{
+		Get: func(ctx context.Context, path string) ([]byte, error) {
+			return rc.Get().AbsPath(path).DoRaw(ctx)
+		},
+		Refresh: c.KeyRefresh, MinRefetch: c.KeyRefetch, Now: c.Now,
+		Observe: m.observeKeyFetch, Log: log.WithName("issuer"),
+	}
+	if err := mgr.Add(keys); err != nil {
+		return nil, err
+	}
+	return &TokenVerifier{
+		Audience: c.Audience,
+		Keys:     keys,
+		Fallback: &Reviewer{
+			Create: func(ctx context.Context, tr *authenticationv1.TokenReview) (*authenticationv1.TokenReview, error) {
+				return tr, mgr.GetClient().Create(ctx, tr)
+			},
+			Audience: c.Audience, TTL: c.ReviewCacheTTL, Now: c.Now, Observe: m.observeReview,
+			Limit: rate.NewLimiter(fallbackReviewRate, fallbackReviewBurst),
+		},
+		Now:     c.Now,
+		Observe: m.observeVerification,
+	}, nil
 }
 
 // addChecks adds the health check (the process answers) and the readiness

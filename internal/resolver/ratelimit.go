@@ -1,21 +1,88 @@
 package resolver
 
 import (
+	"context"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
-// Rate limit defaults, per namespace. The burst lets a 1,000-replica
-// rollout start at once; the rate refills it in ten seconds. A flood from
-// one pod costs little besides: its token review and its pod are cached,
-// and Key Vault sees one read per object per refresh interval whatever the
-// load.
+// Rate limit defaults, per namespace. A rollout reaches the resolver no
+// faster than kube-scheduler binds its pods (its default client budget is
+// 50 requests a second, burst 100, one binding per pod), and each pod asks
+// once per rewritten container: 100 a second with a burst of 200 lets a
+// rollout of any size through without a refusal. Pods beyond the burst
+// (500 created and bound at once) get 429 with Retry-After; the binary
+// waits and asks again, and the shared cache answers its retry without
+// another Key Vault read. A namespace that floods gets no more than this
+// share of the resolver and of the API server's budget.
 const (
 	DefaultRateLimit = 100
-	DefaultRateBurst = 1000
+	DefaultRateBurst = 200
 )
+
+// DefaultMaxInFlight bounds the authenticated requests one replica handles
+// at once (each holds at most protocol.MaxRequestBytes of body); up to
+// four times as many wait for a slot, the rest answer 503.
+const DefaultMaxInFlight = 256
+
+// InFlight bounds the requests handled at once. A nil *InFlight bounds
+// nothing.
+type InFlight struct {
+	slots      chan struct{}
+	waiting    atomic.Int64
+	maxWaiting int64
+	// Gauge, if set, follows the requests handled.
+	Gauge prometheus.Gauge
+}
+
+// NewInFlight handles max requests at once and lets 4×max wait.
+func NewInFlight(max int) *InFlight {
+	return &InFlight{slots: make(chan struct{}, max), maxWaiting: 4 * int64(max)}
+}
+
+// Acquire waits for a slot until ctx ends; with too many waiting already it
+// answers 503 at once. release gives the slot back.
+func (f *InFlight) Acquire(ctx context.Context) (release func(), err error) {
+	if f == nil {
+		return func() {}, nil
+	}
+	select {
+	case f.slots <- struct{}{}:
+	default:
+		if f.waiting.Add(1) > f.maxWaiting {
+			f.waiting.Add(-1)
+			d := deny(http.StatusServiceUnavailable, protocol.CodeAPIUnavailable, "the resolver is busy")
+			d.RetryAfter = time.Second
+			return nil, d
+		}
+		select {
+		case f.slots <- struct{}{}:
+			f.waiting.Add(-1)
+		case <-ctx.Done():
+			f.waiting.Add(-1)
+			return nil, ctx.Err()
+		}
+	}
+	if f.Gauge != nil {
+		f.Gauge.Inc()
+	}
+	return func() {
+		if f.Gauge != nil {
+			f.Gauge.Dec()
+		}
+		<-f.slots
+	}, nil
+}
+
+// Len is the number of requests handled now.
+func (f *InFlight) Len() int { return len(f.slots) }
 
 // NamespaceLimiter is a token bucket per namespace.
 type NamespaceLimiter struct {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	authenticationv1 "k8s.io/api/authentication/v1"
 
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
@@ -23,6 +24,8 @@ const (
 	// negativeReviewTTL is how long a refused token stays refused without
 	// asking again: a replayed bad token costs one review per period.
 	negativeReviewTTL = 10 * time.Second
+	// DefaultMaxReviewEntries bounds the review cache: about 2 MB.
+	DefaultMaxReviewEntries = 10_000
 )
 
 // TokenReviewFunc creates a TokenReview and returns it with its status.
@@ -31,7 +34,10 @@ type TokenReviewFunc func(ctx context.Context, review *authenticationv1.TokenRev
 // Reviewer asks the API server who a token belongs to (TokenReview with
 // the resolver's audience) and caches the answer by the token's SHA-256,
 // for TTL and never past the token's exp. Concurrent reviews of one token
-// share one request.
+// share one request. It is the fallback of TokenVerifier while the
+// issuer's keys cannot be read: a token it has not seen costs an API call,
+// so those calls are bounded globally (Limit) and the cache in size
+// (MaxEntries).
 type Reviewer struct {
 	Create   TokenReviewFunc
 	Audience string
@@ -43,6 +49,12 @@ type Reviewer struct {
 	// Observe, if set, counts reviews by result: cached, joined (waited
 	// for a review in flight), authenticated, rejected or error.
 	Observe func(result string)
+	// Limit bounds the reviews made (not those answered from the cache):
+	// beyond it a request answers 503 with Retry-After. Nil: no bound.
+	Limit *rate.Limiter
+	// MaxEntries bounds the cache; a full cache stores nothing new until
+	// entries expire. Zero: DefaultMaxReviewEntries.
+	MaxEntries int
 
 	mu        sync.Mutex
 	entries   map[[sha256.Size]byte]*reviewEntry
@@ -67,9 +79,8 @@ const reviewTimeout = 10 * time.Second
 
 // Review returns the user a token authenticates as for the resolver's
 // audience, a 401 Denial when it does not, or another error when the API
-// server could not say (the caller answers 503). claims are the token's,
-// from CheckToken.
-func (r *Reviewer) Review(ctx context.Context, token string, claims Claims) (authenticationv1.UserInfo, error) {
+// server could not say (the caller answers 503). expiry is the token's exp.
+func (r *Reviewer) Review(ctx context.Context, token string, expiry time.Time) (authenticationv1.UserInfo, error) {
 	key := sha256.Sum256([]byte(token))
 	now := r.now()
 	r.mu.Lock()
@@ -84,6 +95,20 @@ func (r *Reviewer) Review(ctx context.Context, token string, claims Claims) (aut
 		return e.user, denialOrNil(e.denial)
 	}
 	leader := e == nil || e.stored
+	if leader && r.Limit != nil {
+		if rv := r.Limit.ReserveN(now, 1); !rv.OK() || rv.DelayFrom(now) > 0 {
+			wait := time.Second
+			if rv.OK() {
+				wait = rv.DelayFrom(now)
+				rv.CancelAt(now)
+			}
+			r.mu.Unlock()
+			r.observe("limited")
+			d := deny(http.StatusServiceUnavailable, protocol.CodeAPIUnavailable, "too many tokens to review at once")
+			d.RetryAfter = wait
+			return authenticationv1.UserInfo{}, d
+		}
+	}
 	if leader {
 		e = &reviewEntry{done: make(chan struct{})}
 		r.entries[key] = e
@@ -91,7 +116,7 @@ func (r *Reviewer) Review(ctx context.Context, token string, claims Claims) (aut
 	r.mu.Unlock()
 	if leader {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
-		r.run(rctx, key, e, token, claims)
+		r.run(rctx, key, e, token, expiry)
 		cancel()
 	} else {
 		r.observe("joined")
@@ -110,7 +135,7 @@ func (r *Reviewer) Review(ctx context.Context, token string, claims Claims) (aut
 // run makes the review and stores its answer until it expires: TTL for an
 // authenticated token, negativeReviewTTL for a refused one, and never past
 // the token's exp. A failed request is not stored.
-func (r *Reviewer) run(ctx context.Context, key [sha256.Size]byte, e *reviewEntry, token string, claims Claims) {
+func (r *Reviewer) run(ctx context.Context, key [sha256.Size]byte, e *reviewEntry, token string, tokenExpiry time.Time) {
 	review, err := r.Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{r.Audience}}})
 	ttl := min(r.TTL, MaxReviewTTL)
 	switch {
@@ -129,8 +154,8 @@ func (r *Reviewer) run(ctx context.Context, key [sha256.Size]byte, e *reviewEntr
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	close(e.done)
-	e.expires = expiry(r.now(), ttl, claims.Expiry)
-	if e.err == nil && e.expires.After(r.now()) {
+	e.expires = expiry(r.now(), ttl, tokenExpiry)
+	if e.err == nil && e.expires.After(r.now()) && len(r.entries) <= r.maxEntries() {
 		e.stored = true
 	} else if r.entries[key] == e {
 		delete(r.entries, key)
@@ -174,6 +199,13 @@ func (r *Reviewer) sweepLocked(now time.Time) {
 			delete(r.entries, k)
 		}
 	}
+}
+
+func (r *Reviewer) maxEntries() int {
+	if r.MaxEntries > 0 {
+		return r.MaxEntries
+	}
+	return DefaultMaxReviewEntries
 }
 
 // Len is the number of reviews stored or in flight, for tests.

@@ -28,10 +28,38 @@ type Server struct {
 	serving atomic.Bool
 }
 
+// ServerTimeouts bound how long a connection may take to send a request.
+type ServerTimeouts struct {
+	// ReadHeader bounds the TLS handshake and the headers; Read the whole
+	// request, body included; Body the body from the moment the token is
+	// accepted (the request may have waited for a slot); Idle a kept-alive
+	// connection between requests.
+	ReadHeader, Read, Body, Idle time.Duration
+}
+
+// DefaultServerTimeouts are the server's timeouts: a pod sends its request,
+// a few kilobytes, at once; a client that trickles it is cut off in
+// seconds, not held.
+var DefaultServerTimeouts = ServerTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Body: 5 * time.Second, Idle: 30 * time.Second}
+
+// maxHeaderBytes bounds a request's headers: the token (at most
+// maxTokenBytes) and a few more.
+const maxHeaderBytes = 32 << 10
+
 // NewServer listens on addr at once (so a busy port fails the start, and
 // tests can listen on port 0 and read Addr) and serves handler at
-// protocol.ResolvePath and 200 at protocol.HealthPath.
-func NewServer(addr, certDir string, handler http.Handler, logger logr.Logger) (*Server, error) {
+// protocol.ResolvePath and 200 at protocol.HealthPath. Zero timeouts are
+// DefaultServerTimeouts'.
+func NewServer(addr, certDir string, handler http.Handler, timeouts ServerTimeouts, logger logr.Logger) (*Server, error) {
+	if timeouts.ReadHeader <= 0 {
+		timeouts.ReadHeader = DefaultServerTimeouts.ReadHeader
+	}
+	if timeouts.Read <= 0 {
+		timeouts.Read = DefaultServerTimeouts.Read
+	}
+	if timeouts.Idle <= 0 {
+		timeouts.Idle = DefaultServerTimeouts.Idle
+	}
 	certs, err := certwatcher.New(filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
@@ -54,11 +82,13 @@ func NewServer(addr, certDir string, handler http.Handler, logger logr.Logger) (
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: certs.GetCertificate,
 		},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: timeouts.ReadHeader,
+		ReadTimeout:       timeouts.Read,
+		// The answer waits for the request's own timeout (Key Vault reads
+		// included); a client that does not read it is cut off after this.
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    timeouts.Idle,
+		MaxHeaderBytes: maxHeaderBytes,
 		// TLS handshake failures (a client with the wrong CA) are the
 		// client's to report; keep them out of the error log's default
 		// writer but visible at debug level.

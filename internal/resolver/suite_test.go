@@ -41,6 +41,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
@@ -66,6 +67,8 @@ const (
 	downVault  = "kv-down"     // Key Vault down, then back
 	benchVault = "kv-bench"    // the rollout benchmark's
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
+	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
+	burstVault = "kv-burst"    // read by TestRolloutBeyondTheBurst only
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
@@ -80,6 +83,8 @@ const (
 	flaky      = "flaky-value-Ii2Gg4"
 	benchValue = "bench-value-Ff6Dd8"
 	crossValue = "cross-value-Ee3Ss1"
+	slowValue  = "slow-value-Qq4Zz9"
+	burstValue = "burst-value-Jj8Kk2"
 )
 
 var suite struct {
@@ -89,6 +94,10 @@ var suite struct {
 	emu    *akvemu.Server
 	pki    *testPKI
 	policy string
+	// markKeys is the file of the install's admission mark keys; marks
+	// sign as the webhook does.
+	markKeys string
+	marks    *injectmark.Keys
 	// values are every value in Key Vault (those above, the documents,
 	// each certificate's private key) and the identity's secret: what
 	// must never show in a log, an answer to a denied request or an error.
@@ -141,6 +150,15 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "pki:", err)
 		return 1
 	}
+	suite.markKeys = filepath.Join(dir, "injection-mark-keys")
+	if err := os.WriteFile(suite.markKeys, []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if suite.marks, err = injectmark.Load(suite.markKeys); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	suite.policy = filepath.Join(dir, "tenancy.yaml")
 	if err := os.WriteFile(suite.policy, []byte("namespaces:\n  "+tenancyNamespace+":\n    - vault: "+vault+"\n"), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -185,6 +203,8 @@ func seed() *akvemu.Seed {
 			{Name: downVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "flaky", Value: to.Ptr(flaky)}}},
 			{Name: benchVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "bench", Value: to.Ptr(benchValue)}}},
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
+			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
+			{Name: burstVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "burst", Value: to.Ptr(burstValue)}}},
 		},
 	}
 }
@@ -235,24 +255,32 @@ type testResolver struct {
 	logs     *syncBuffer
 	clock    *offsetClock
 	registry *prometheus.Registry
-	// reviews and podGets count the resolver's requests to the API server.
-	reviews, podGets *atomic.Int64
-	stop             func()
+	// reviews, podGets and keyReads count the resolver's requests to the
+	// API server (keyReads: its discovery document and JWKS); apiCalls
+	// counts them all.
+	reviews, podGets, keyReads, apiCalls *atomic.Int64
+	stop                                 func()
 }
 
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	tr := &testResolver{logs: &syncBuffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
-		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}}
+		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			// Watches are the informers': one each, not a call per request.
+			if req.URL.Query().Get("watch") != "true" {
+				tr.apiCalls.Add(1)
+			}
 			switch {
 			case req.Method == http.MethodPost && req.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
 				tr.reviews.Add(1)
 			case req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/pods/"):
 				tr.podGets.Add(1)
+			case req.URL.Path == resolver.DiscoveryPath || req.URL.Path == resolver.JWKSPath:
+				tr.keyReads.Add(1)
 			}
 			return rt.RoundTrip(req)
 		})
@@ -260,6 +288,7 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	c := resolver.DefaultConfig()
 	c.Host, c.Port, c.CertDir = "127.0.0.1", 0, suite.pki.certDir
 	c.Audience = audience
+	c.InjectionMarkKeys = suite.markKeys
 	c.AuthMode = "environment"
 	c.TenancyPolicy = suite.policy
 	c.Transport = suite.emu.HTTPClient()
@@ -305,6 +334,15 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	if err != nil {
 		tr.stop()
 		return nil, fmt.Errorf("resolver not serving: %w", err)
+	}
+	// The issuer's keys are read at start; wait for that read, so the API
+	// calls tests count are their requests' alone.
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		return r.Verifier.Keys.Current() != nil, nil
+	})
+	if err != nil {
+		tr.stop()
+		return nil, fmt.Errorf("the resolver did not read the issuer's keys: %w", err)
 	}
 	return tr, nil
 }
@@ -403,6 +441,7 @@ func (w *world) pod(name string, containers ...corev1.Container) *corev1.Pod {
 	injector := &webhook.Defaulter{Reader: suite.client, Options: webhook.Options{
 		Image:    "registry.test/latchkey-env:test",
 		Resolver: &webhook.ResolverOptions{URL: w.r.url, Audience: audience, CAConfigMap: caConfigMap},
+		Marks:    suite.marks,
 	}}
 	if err := injector.Default(context.Background(), p); err != nil {
 		w.t.Fatalf("webhook: %v", err)

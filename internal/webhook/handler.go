@@ -56,8 +56,9 @@ type Defaulter struct {
 	Metrics *Metrics
 }
 
-// Default rewrites a pod's containers that hold placeholders. Errors are
-// admission errors shown to the user; they name objects, never values.
+// Default rewrites a pod's containers that hold placeholders and writes
+// the admission mark. Errors are admission errors shown to the user; they
+// name objects, never values.
 func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	mutated := false
 	defer func() { d.Metrics.observe(mutated, err) }()
@@ -70,9 +71,16 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	if req, err := admission.RequestFromContext(ctx); err == nil && req.Namespace != "" {
 		ns = req.Namespace
 	}
-	configMaps := d.configMapReader(ctx, ns)
-	plans := analyze(pod, configMaps)
+	plans, err := analyze(pod, d.configMapReader(ctx, ns))
+	if err != nil {
+		return err
+	}
 	if len(plans) == 0 {
+		// Nothing new to rewrite; a reinvocation after another webhook
+		// changed the pod signs it as it is now.
+		if markPod(pod, ns, d.Options.Marks) {
+			logger.V(1).Info("admission mark renewed")
+		}
 		return nil
 	}
 	refs, missing, err := d.refs(ctx, ns, plans)
@@ -90,6 +98,7 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	if err := mutate(pod, plans, refs, images, d.Options); err != nil {
 		return err
 	}
+	markPod(pod, ns, d.Options.Marks)
 	mutated = true
 	for i, p := range plans {
 		logger.Info("container rewritten", "container", names[i], "placeholders", describe(p))
@@ -100,22 +109,28 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	return nil
 }
 
-// configMapReader returns a function reading ConfigMaps of ns, each at most
-// once per admission. A missing ConfigMap reads as empty: the kubelet will
-// report it (or skip it, when optional) as it would without us.
-func (d *Defaulter) configMapReader(ctx context.Context, ns string) func(string) map[string]string {
+// configMapReader reads ConfigMaps of ns, each at most once per admission.
+// A missing ConfigMap reads as empty: the kubelet will report it (or skip
+// it, when optional) as it would without us. Any other failure (refused,
+// timed out) is the admission's error: the pod is refused rather than
+// started with a placeholder as its value.
+func (d *Defaulter) configMapReader(ctx context.Context, ns string) ConfigMapData {
 	seen := map[string]map[string]string{}
-	return func(name string) map[string]string {
+	return func(name string) (map[string]string, error) {
 		if data, ok := seen[name]; ok {
-			return data
+			return data, nil
 		}
 		cm := &corev1.ConfigMap{}
-		if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm); err != nil {
+		err := d.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, cm)
+		switch {
+		case apierrors.IsNotFound(err):
 			seen[name] = nil
-			return nil
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("read ConfigMap %s/%s, whose values may be @azurekeyvault placeholders: %w; the pod is refused rather than started with a placeholder as a value", ns, name, err)
 		}
 		seen[name] = cm.Data
-		return cm.Data
+		return cm.Data, nil
 	}
 }
 

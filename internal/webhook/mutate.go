@@ -15,14 +15,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
+	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
 // Names the webhook writes into pods. They are part of the contract with the
 // in-container binary (docs/design/injection.md).
 const (
-	// InjectedAnnotation marks a pod the webhook has handled, so that a
-	// second pass (reinvocation) changes nothing.
-	InjectedAnnotation = "latchkey.dev/injected"
+	// InjectedAnnotation holds the admission mark (internal/injectmark) on
+	// every pod the webhook rewrites: what the resolver checks. The webhook
+	// itself never trusts it: what it already did shows in the containers.
+	InjectedAnnotation = injectmark.Annotation
 	// akv2k8sInitContainer is the init container akv2k8s added; such pods are
 	// already wrapped and left alone.
 	akv2k8sInitContainer = "copy-azurekeyvault-env"
@@ -30,7 +33,7 @@ const (
 	initContainerName = "latchkey-env-install"
 	volumeName        = "latchkey-env"
 	binDir            = "/latchkey/bin"
-	binPath           = binDir + "/latchkey-env"
+	binPath           = injectmark.BinaryPath
 	// RefsEnv carries, per container, the AzureKeyVaultSecrets its
 	// placeholders name: what direct mode needs without API access.
 	RefsEnv = "LATCHKEY_REFS"
@@ -110,11 +113,12 @@ func (p containerPlan) akvsNames() []string {
 	return names
 }
 
-// skip reports why a pod is left alone, or "".
+// skip reports why a pod is left alone, or "". Nothing a pod's author sets
+// makes the webhook skip what it would otherwise rewrite: a pod akv2k8s
+// wrapped gets nothing from latchkey (the resolver serves only pods with
+// latchkey's mark), and a container already rewritten (a reinvocation) is
+// recognised by its command, not by an annotation.
 func skip(pod *corev1.Pod) string {
-	if _, ok := pod.Annotations[InjectedAnnotation]; ok {
-		return "already injected"
-	}
 	for _, c := range pod.Spec.InitContainers {
 		if c.Name == akv2k8sInitContainer {
 			return "already wrapped by akv2k8s"
@@ -123,33 +127,56 @@ func skip(pod *corev1.Pod) string {
 	return ""
 }
 
-// analyze finds the containers to rewrite. configMaps returns the data of a
-// ConfigMap in the pod's namespace (nil when it does not exist).
-func analyze(pod *corev1.Pod, configMaps func(name string) map[string]string) []containerPlan {
+// ConfigMapData returns the data of a ConfigMap of the pod's namespace: nil
+// when it does not exist, an error when it could not be read.
+type ConfigMapData func(name string) (map[string]string, error)
+
+// analyze finds the containers to rewrite: those holding placeholders that
+// do not start with latchkey's binary already (rewritten by an earlier
+// pass of this admission). A ConfigMap that cannot be read is an error:
+// the placeholders it may hold would reach the program as literal values.
+func analyze(pod *corev1.Pod, configMaps ConfigMapData) ([]containerPlan, error) {
 	var plans []containerPlan
-	for i := range pod.Spec.InitContainers {
-		if p, ok := analyzeContainer(&pod.Spec.InitContainers[i], configMaps); ok {
-			p.init, p.index = true, i
-			plans = append(plans, p)
+	for _, set := range []struct {
+		list []corev1.Container
+		init bool
+	}{{pod.Spec.InitContainers, true}, {pod.Spec.Containers, false}} {
+		for i := range set.list {
+			if injectmark.Rewritten(&set.list[i]) {
+				continue
+			}
+			p, ok, err := analyzeContainer(&set.list[i], configMaps)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				p.init, p.index = set.init, i
+				plans = append(plans, p)
+			}
 		}
 	}
-	for i := range pod.Spec.Containers {
-		if p, ok := analyzeContainer(&pod.Spec.Containers[i], configMaps); ok {
-			p.index = i
-			plans = append(plans, p)
-		}
-	}
-	return plans
+	return plans, nil
 }
 
-func analyzeContainer(c *corev1.Container, configMaps func(string) map[string]string) (containerPlan, bool) {
+func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerPlan, bool, error) {
 	p := containerPlan{env: slices.Clone(c.Env)}
+	read := func(name string) (map[string]string, error) {
+		data, err := configMaps(name)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		return data, nil
+	}
 	explicit := map[string]bool{}
 	for i, e := range p.env {
 		explicit[e.Name] = true
 		value := e.Value
 		if ref := e.ValueFrom; ref != nil && ref.ConfigMapKeyRef != nil {
-			v, ok := configMaps(ref.ConfigMapKeyRef.Name)[ref.ConfigMapKeyRef.Key]
+			data, err := read(ref.ConfigMapKeyRef.Name)
+			if err != nil {
+				return p, false, err
+			}
+			v, ok := data[ref.ConfigMapKeyRef.Key]
 			if _, _, isPH := parsePlaceholder(v); !ok || !isPH {
 				continue
 			}
@@ -167,7 +194,11 @@ func analyzeContainer(c *corev1.Container, configMaps func(string) map[string]st
 		if src.ConfigMapRef == nil {
 			continue
 		}
-		for k, v := range configMaps(src.ConfigMapRef.Name) {
+		data, err := read(src.ConfigMapRef.Name)
+		if err != nil {
+			return p, false, err
+		}
+		for k, v := range data {
 			fromConfigMaps[src.Prefix+k] = v
 		}
 	}
@@ -180,7 +211,7 @@ func analyzeContainer(c *corev1.Container, configMaps func(string) map[string]st
 		p.env = append(p.env, corev1.EnvVar{Name: name, Value: v})
 		p.placeholders = append(p.placeholders, placeholder{Var: name, AKVS: akvs, Query: q})
 	}
-	return p, len(p.placeholders) > 0
+	return p, len(p.placeholders) > 0, nil
 }
 
 // Options are the install's choices that mutate applies.
@@ -193,6 +224,9 @@ type Options struct {
 	// Resolver, when set, delivers values to rewritten containers that do
 	// not ask for direct mode. Nil: every container uses direct mode.
 	Resolver *ResolverOptions
+	// Marks sign the admission mark the resolver checks. Nil (direct mode
+	// only, where nothing checks it): the mark is "true".
+	Marks *injectmark.Keys
 }
 
 // ResolverOptions say how pods reach the resolver.
@@ -234,7 +268,8 @@ func needsImage(c *corev1.Container) bool { return len(c.Command) == 0 }
 
 // mutate rewrites the planned containers of pod: the binary becomes their
 // command, the original argv its arguments; it adds the install init
-// container, the volume, and the injected annotation. refs holds the
+// container and the volumes, unless an earlier pass did. The caller then
+// writes the mark (markPod). refs holds the
 // AzureKeyVaultSecrets the plans name that exist; images the image config
 // of every planned container that needs one, by container name.
 //
@@ -255,6 +290,9 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 			return fmt.Errorf("container %s: %w", c.Name, err)
 		}
 		resolver := o.Resolver != nil && !directMode(p.env)
+		if resolver && len(p.placeholders) > protocol.MaxVariables {
+			return fmt.Errorf("container %s: %d @azurekeyvault placeholders; the resolver serves at most %d per container", c.Name, len(p.placeholders), protocol.MaxVariables)
+		}
 		own := map[string]Ref{}
 		for _, name := range p.akvsNames() {
 			r, ok := refs[name]
@@ -283,18 +321,42 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 			usesResolver = true
 		}
 	}
-	if usesResolver {
+	hasVolume := func(name string) bool {
+		return slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name })
+	}
+	if usesResolver && !hasVolume(resolverVolume) {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, resolverVolumeFor(o.Resolver))
 	}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volumeName, VolumeSource: corev1.VolumeSource{
-		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("32Mi"))},
-	}})
-	pod.Spec.InitContainers = append([]corev1.Container{installContainer(o)}, pod.Spec.InitContainers...)
+	if !hasVolume(volumeName) {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volumeName, VolumeSource: corev1.VolumeSource{
+			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("32Mi"))},
+		}})
+	}
+	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == initContainerName }) {
+		pod.Spec.InitContainers = append([]corev1.Container{installContainer(o)}, pod.Spec.InitContainers...)
+	}
+	return nil
+}
+
+// markPod writes the admission mark over pod as it is now, in namespace
+// ns, and reports whether that changed the pod. A pod none of whose
+// containers starts with latchkey's binary gets no mark.
+func markPod(pod *corev1.Pod, ns string, marks *injectmark.Keys) bool {
+	if !slices.ContainsFunc(slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers), func(c corev1.Container) bool { return injectmark.Rewritten(&c) }) {
+		return false
+	}
+	mark := "true"
+	if marks != nil {
+		mark = marks.Sign(ns, pod)
+	}
+	if pod.Annotations[InjectedAnnotation] == mark {
+		return false
+	}
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	pod.Annotations[InjectedAnnotation] = "true"
-	return nil
+	pod.Annotations[InjectedAnnotation] = mark
+	return true
 }
 
 // missingForDirectMode is the admission error for a direct-mode container

@@ -9,6 +9,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 )
 
 func TestParsePlaceholder(t *testing.T) {
@@ -79,7 +81,7 @@ func TestAnalyze(t *testing.T) {
 		"settings": {"DB_PASSWORD": "db@azurekeyvault", "PLAIN": "x", "CERT": "cert@azurekeyvault?tls.crt"},
 		"single":   {"key": "db@azurekeyvault"},
 	}
-	read := func(name string) map[string]string { return cms[name] }
+	read := func(name string) (map[string]string, error) { return cms[name], nil }
 	p := pod(
 		corev1.Container{Name: "untouched", Env: env("A", "b")},
 		corev1.Container{Name: "explicit", Env: env("PASS", "db@azurekeyvault", "MAIL", "me@azurekeyvault.example.com")},
@@ -89,7 +91,7 @@ func TestAnalyze(t *testing.T) {
 			LocalObjectReference: corev1.LocalObjectReference{Name: "single"}, Key: "key"}}}}},
 	)
 	p.Spec.InitContainers = []corev1.Container{{Name: "init", Env: env("CRT", "cert@azurekeyvault?tls.crt")}}
-	plans := analyze(p, read)
+	plans := mustAnalyze(t, p, read)
 	got := map[string]string{}
 	for _, pl := range plans {
 		got[container(p, pl).Name] = describe(pl)
@@ -151,13 +153,13 @@ func TestMutate(t *testing.T) {
 		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}},
 	)
 	p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m:1", Command: []string{"/migrate"}, Env: env("PASS", "db@azurekeyvault")}}
-	plans := analyze(p, func(string) map[string]string { return nil })
+	plans := mustAnalyze(t, p, noConfigMaps)
 	images := map[string]*ImageConfig{"app": {Entrypoint: []string{"/app"}, Cmd: []string{"serve"}}}
 	if err := mutate(p, plans, testRefs, images, testOpts); err != nil {
 		t.Fatal(err)
 	}
 
-	if p.Annotations[InjectedAnnotation] != "true" {
+	if !markPod(p, "ns", nil) || p.Annotations[InjectedAnnotation] != "true" {
 		t.Error("pod not marked injected")
 	}
 	if n := len(p.Spec.InitContainers); n != 2 || p.Spec.InitContainers[0].Name != initContainerName {
@@ -191,19 +193,127 @@ func TestMutate(t *testing.T) {
 		t.Errorf("volume = %+v", vol)
 	}
 
-	// A second pass changes nothing.
+	// A second pass (a reinvocation) changes nothing: the rewritten
+	// containers are recognised by their command.
 	before := p.DeepCopy()
-	if why := skip(p); why == "" {
-		t.Fatal("injected pod not skipped")
+	if plans := mustAnalyze(t, p, noConfigMaps); len(plans) != 0 {
+		t.Fatalf("a second pass plans %d containers", len(plans))
+	}
+	if err := mutate(p, nil, testRefs, nil, testOpts); err != nil || markPod(p, "ns", nil) {
+		t.Fatalf("a second pass: %v", err)
 	}
 	if !reflect.DeepEqual(before, p) {
-		t.Error("skip changed the pod")
+		t.Error("a second pass changed the pod")
+	}
+}
+
+func noConfigMaps(string) (map[string]string, error) { return nil, nil }
+
+func mustAnalyze(t *testing.T, p *corev1.Pod, read ConfigMapData) []containerPlan {
+	t.Helper()
+	plans, err := analyze(p, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plans
+}
+
+// TestForgedMarkIsIgnored: a pod created with the injected annotation, of
+// any value, is rewritten like any other and gets the webhook's own mark;
+// the mark it arrived with never verifies.
+func TestForgedMarkIsIgnored(t *testing.T) {
+	marks, err := injectmark.New([]byte(strings.Repeat("k", injectmark.MinKeyBytes)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOpts
+	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
+	o.Marks = marks
+	for _, forged := range []string{"true", "v1.AAAA", ""} {
+		p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault")})
+		p.Annotations = map[string]string{InjectedAnnotation: forged}
+		if marks.Verify(p) {
+			t.Fatalf("the forged mark %q verifies", forged)
+		}
+		if why := skip(p); why != "" {
+			t.Fatalf("mark %q: pod skipped: %s", forged, why)
+		}
+		plans := mustAnalyze(t, p, noConfigMaps)
+		if len(plans) != 1 {
+			t.Fatalf("mark %q: %d plans, want 1", forged, len(plans))
+		}
+		if err := mutate(p, plans, testRefs, nil, o); err != nil {
+			t.Fatal(err)
+		}
+		markPod(p, "ns", marks)
+		if !reflect.DeepEqual(p.Spec.Containers[0].Command, []string{binPath, "run", "--"}) || !marks.Verify(p) {
+			t.Errorf("mark %q: not rewritten and marked: %+v %v", forged, p.Spec.Containers[0].Command, p.Annotations)
+		}
+	}
+}
+
+// TestReinvocation: another webhook adds a variable to the rewritten
+// container and a container with a placeholder after ours; the
+// reinvocation rewrites the new one only, adds no second install container
+// or volume, and signs the pod as it is now.
+func TestReinvocation(t *testing.T) {
+	marks, err := injectmark.New([]byte(strings.Repeat("k", injectmark.MinKeyBytes)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testOpts
+	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
+	o.Marks = marks
+	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault")})
+	if err := mutate(p, mustAnalyze(t, p, noConfigMaps), testRefs, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	markPod(p, "ns", marks)
+	first := p.Annotations[InjectedAnnotation]
+	p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "TRACE_AGENT", Value: "10.0.0.1"})
+	p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "added", Command: []string{"/added"}, Env: env("CRT", "cert@azurekeyvault?tls.crt")})
+	if marks.Verify(p) {
+		t.Fatal("the mark still verifies after another webhook's change")
+	}
+	plans := mustAnalyze(t, p, noConfigMaps)
+	if len(plans) != 1 || container(p, plans[0]).Name != "added" {
+		t.Fatalf("plans %+v, want the added container only", plans)
+	}
+	if err := mutate(p, plans, testRefs, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	if !markPod(p, "ns", marks) || p.Annotations[InjectedAnnotation] == first || !marks.Verify(p) {
+		t.Error("the mark was not renewed")
+	}
+	if n := len(p.Spec.InitContainers); n != 1 {
+		t.Errorf("%d init containers, want the one install container", n)
+	}
+	if n := len(p.Spec.Volumes); n != 2 {
+		t.Errorf("%d volumes, want the binary's and the resolver's", n)
+	}
+	if args := p.Spec.Containers[0].Args; !reflect.DeepEqual(args, []string{"/app"}) {
+		t.Errorf("the first container was wrapped again: %q", args)
+	}
+}
+
+// TestConfigMapReadFailure: only a ConfigMap that does not exist reads as
+// holding no placeholder; any other failure is analyze's error, naming
+// the container.
+func TestConfigMapReadFailure(t *testing.T) {
+	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}})
+	refused := errors.New("configmaps \"settings\" is forbidden")
+	_, err := analyze(p, func(string) (map[string]string, error) { return nil, refused })
+	if !errors.Is(err, refused) || !strings.HasPrefix(err.Error(), "container app: ") {
+		t.Errorf("analyze = %v, want the read's error for container app", err)
+	}
+	if plans := mustAnalyze(t, p, noConfigMaps); len(plans) != 0 {
+		t.Errorf("a missing ConfigMap planned %d containers", len(plans))
 	}
 }
 
 func TestMutateErrors(t *testing.T) {
 	p := pod(corev1.Container{Name: "app", Env: env("X", "missing@azurekeyvault")}, corev1.Container{Name: "noimage", Env: env("Y", "db@azurekeyvault")})
-	plans := analyze(p, func(string) map[string]string { return nil })
+	plans := mustAnalyze(t, p, noConfigMaps)
 	err := mutate(p.DeepCopy(), plans[:1], testRefs, map[string]*ImageConfig{"app": {Entrypoint: []string{"/a"}}}, testOpts)
 	if err == nil || !strings.HasPrefix(err.Error(), "container app: AzureKeyVaultSecret ns/missing, named by an @azurekeyvault placeholder, does not exist; latchkey runs without a resolver") {
 		t.Errorf("missing AzureKeyVaultSecret, no resolver: %v", err)
@@ -221,7 +331,7 @@ func TestMutateBeforeTheAzureKeyVaultSecret(t *testing.T) {
 	o := testOpts
 	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
 	p := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", "PASS", "db@azurekeyvault")})
-	if err := mutate(p, analyze(p, func(string) map[string]string { return nil }), testRefs, nil, o); err != nil {
+	if err := mutate(p, mustAnalyze(t, p, noConfigMaps), testRefs, nil, o); err != nil {
 		t.Fatal(err)
 	}
 	app := p.Spec.Containers[0]
@@ -241,7 +351,7 @@ func TestMutateBeforeTheAzureKeyVaultSecret(t *testing.T) {
 	}
 
 	direct := pod(corev1.Container{Name: "app", Command: []string{"/app"}, Env: env("LATE", "late@azurekeyvault", DirectModeEnv, "true")})
-	err := mutate(direct, analyze(direct, func(string) map[string]string { return nil }), testRefs, nil, o)
+	err := mutate(direct, mustAnalyze(t, direct, noConfigMaps), testRefs, nil, o)
 	for _, want := range []string{"container app: AzureKeyVaultSecret ns/late", "does not exist", DirectModeEnv + "=true", "create it before the pod"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("direct mode: %v; want it to say %q", err, want)
@@ -265,7 +375,7 @@ func TestMutateResolverMode(t *testing.T) {
 	)
 	o := testOpts
 	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
-	plans := analyze(p, func(string) map[string]string { return nil })
+	plans := mustAnalyze(t, p, noConfigMaps)
 	if err := mutate(p, plans, testRefs, nil, o); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/latchkey-dev/latchkey/internal/imageconfig"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/release"
@@ -42,13 +44,21 @@ type Config struct {
 	EnvImagePullPolicy string
 	// InsecureRegistries may be reached over plain HTTP for image lookups.
 	InsecureRegistries []string
+	// RegistryAllowNetworks and RegistryDenyNetworks adjust the networks
+	// image lookups connect to (imageconfig.Options.AllowNetworks and
+	// DenyNetworks): loopback, link-local and cloud metadata addresses are
+	// refused unless allowed; denied networks are refused besides.
+	RegistryAllowNetworks, RegistryDenyNetworks []netip.Prefix
 	// DefaultPlatform is os/arch for pods whose node selector pins none.
 	DefaultPlatform string
 	// ImageLookups off makes a pod without a command an admission error.
 	ImageLookups bool
 	// Resolver, when its URL is set, makes resolver mode the default for
-	// rewritten containers (issue 5 ships the resolver; until then unset).
+	// rewritten containers.
 	Resolver ResolverOptions
+	// InjectionMarkKeys is the file of the keys that sign the admission mark
+	// the resolver checks (required with the resolver).
+	InjectionMarkKeys string
 	// ACRAuth is the Azure identity used for the ACR token exchange when
 	// looking up images of Azure Container Registries (AKS with an attached
 	// ACR): a keyvault auth mode, or "" for none. Off by default: the
@@ -91,16 +101,37 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.Func("registry-allow-networks", "comma-separated CIDRs image lookups may connect to although loopback, link-local or cloud metadata (e.g. a registry proxy on 127.0.0.1)", prefixList(&c.RegistryAllowNetworks))
+	fs.Func("registry-deny-networks", "comma-separated CIDRs image lookups never connect to (e.g. the cluster's service and node networks); insecure registries excepted", prefixList(&c.RegistryDenyNetworks))
 	fs.StringVar(&c.DefaultPlatform, "default-platform", c.DefaultPlatform, "os/arch of pods whose node selector pins none (default: the webhook's own)")
 	fs.BoolVar(&c.ImageLookups, "image-lookups", c.ImageLookups, "look up ENTRYPOINT/CMD in registries for containers without a command")
 	fs.StringVar(&c.Resolver.URL, "resolver-url", c.Resolver.URL, "URL pods reach the resolver at; empty: direct mode only")
 	fs.StringVar(&c.Resolver.Audience, "resolver-audience", c.Resolver.Audience, "audience of the service-account token pods present to the resolver")
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
+	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line, the first signs) of the admission mark the resolver checks (the resolver's --injection-mark-keys); required with --resolver-url")
 	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
 	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
+}
+
+// prefixList parses a comma-separated list of CIDRs into *dst.
+func prefixList(dst *[]netip.Prefix) func(string) error {
+	return func(s string) error {
+		*dst = nil
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				return fmt.Errorf("%q: want a CIDR such as 10.96.0.0/12", p)
+			}
+			*dst = append(*dst, prefix.Masked())
+		}
+		return nil
+	}
 }
 
 // Logging is the process logger's configuration.
@@ -123,8 +154,13 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("env-image-pull-policy %q: want Always, IfNotPresent or Never", c.EnvImagePullPolicy))
 	}
-	if r := c.Resolver; r.URL != "" && (r.Audience == "" || r.CAConfigMap == "") {
-		errs = append(errs, errors.New("resolver-url needs resolver-audience and resolver-ca-configmap"))
+	if r := c.Resolver; r.URL != "" && (r.Audience == "" || r.CAConfigMap == "" || c.InjectionMarkKeys == "") {
+		errs = append(errs, errors.New("resolver-url needs resolver-audience, resolver-ca-configmap and injection-mark-keys"))
+	}
+	if c.InjectionMarkKeys != "" {
+		if _, err := injectmark.Load(c.InjectionMarkKeys); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := c.platform(); err != nil {
 		errs = append(errs, err)
@@ -170,6 +206,12 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		reg = metrics.Registry
 	}
 	m := NewMetrics(reg)
+	var marks *injectmark.Keys
+	if c.InjectionMarkKeys != "" {
+		if marks, err = injectmark.Load(c.InjectionMarkKeys); err != nil {
+			return nil, err
+		}
+	}
 	d := &Defaulter{
 		Metrics:       m,
 		Reader:        mgr.GetClient(),
@@ -177,6 +219,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Options: Options{
 			Image: c.EnvImage, ImagePullPolicy: corev1.PullPolicy(c.EnvImagePullPolicy),
 			Resolver: resolverOptions(c.Resolver),
+			Marks:    marks,
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},
@@ -184,7 +227,8 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		},
 	}
 	if c.ImageLookups {
-		opts := imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig")}
+		opts := imageconfig.Options{Transport: c.Transport, InsecureRegistries: c.InsecureRegistries, DefaultPlatform: platform, Timeout: c.Timeout / 2, Logger: log.WithName("imageconfig"),
+			AllowNetworks: c.RegistryAllowNetworks, DenyNetworks: c.RegistryDenyNetworks}
 		if c.ACRAuth != "" {
 			cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.Mode(c.ACRAuth), os.Getenv), nil)
 			if err != nil {

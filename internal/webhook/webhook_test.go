@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -17,6 +18,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -29,14 +31,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/metricstest"
@@ -53,11 +59,21 @@ var suite struct {
 	env      *envtest.Environment
 	image    string // an image with ENTRYPOINT [/app] and CMD [serve]
 	registry string
+	// marks are the install's admission mark keys, as the resolver has them.
+	marks *injectmark.Keys
 }
 
 const envImage = "latchkey-env:test"
 
-func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+func TestMain(m *testing.M) {
+	// Fuzzing (make fuzz) needs no cluster, and every fuzz worker process
+	// would start one of its own.
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	os.Exit(runSuite(m))
+}
 
 func runSuite(m *testing.M) int {
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
@@ -102,6 +118,18 @@ func runSuite(m *testing.M) int {
 	// Resolver mode, the chart's default: containers use it unless they set
 	// ENV_INJECTOR_DISABLE_AUTH_SERVICE=true.
 	wc.Resolver = webhook.ResolverOptions{URL: "https://latchkey-resolver.latchkey-system.svc", Audience: "latchkey-resolver-test", CAConfigMap: "latchkey-resolver-ca"}
+	dir, err := os.MkdirTemp("", "webhook-test-")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	wc.InjectionMarkKeys = filepath.Join(dir, "keys")
+	if err := os.WriteFile(wc.InjectionMarkKeys, []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
+		return fail(err)
+	}
+	if suite.marks, err = injectmark.Load(wc.InjectionMarkKeys); err != nil {
+		return fail(err)
+	}
 	logger, err := logging.New(os.Stderr, logging.Options{Level: "error"})
 	if err != nil {
 		return fail(err)
@@ -216,7 +244,9 @@ func refsOf(t *testing.T, c corev1.Container) map[string]webhook.Ref {
 	return nil
 }
 
-func injected(p *corev1.Pod) bool { return p.Annotations[webhook.InjectedAnnotation] == "true" }
+// injected reports whether p carries the webhook's mark, as the resolver
+// verifies it on the stored pod.
+func injected(p *corev1.Pod) bool { return suite.marks.Verify(p) }
 
 func TestPodWithCommandIsRewritten(t *testing.T) {
 	ns := namespace(t, true)
@@ -385,6 +415,92 @@ func TestAdmissionErrors(t *testing.T) {
 	}
 }
 
+// TestForgedMarkIsRewritten: a pod created with the injected annotation
+// ("true", or the mark of another admitted pod) is rewritten like any
+// other; the stored pod carries the webhook's own mark, over what it holds.
+func TestForgedMarkIsRewritten(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	admitted := mustCreatePod(t, newPod(ns, corev1.Container{Name: "other", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")}))
+	if !injected(admitted) {
+		t.Fatal("the admitted pod's mark does not verify")
+	}
+	for _, forged := range []string{"true", admitted.Annotations[webhook.InjectedAnnotation]} {
+		p := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")})
+		p.Annotations = map[string]string{webhook.InjectedAnnotation: forged}
+		got := mustCreatePod(t, p)
+		if app := got.Spec.Containers[0]; app.Command[0] != "/latchkey/bin/latchkey-env" || !injected(got) || got.Annotations[webhook.InjectedAnnotation] == forged {
+			t.Errorf("forged mark %.12q: command %q, mark %q; want rewritten with its own mark", forged, app.Command, got.Annotations[webhook.InjectedAnnotation])
+		}
+	}
+}
+
+// TestConfigMapUnreadable: a ConfigMap the webhook may not read fails the
+// admission, naming it; one that does not exist reads as no placeholder.
+// The API server refuses the read for real (RBAC: a user without
+// ConfigMap access).
+func TestConfigMapUnreadable(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	user, err := suite.env.AddUser(envtest.User{Name: "latchkey-webhook-without-configmaps"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(user.Config(), client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &webhook.Defaulter{Reader: c, Options: webhook.Options{Image: envImage}}
+	fromSettings := corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault"),
+		EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}}
+	p := newPod(ns, fromSettings)
+	err = d.Default(context.Background(), p)
+	for _, want := range []string{"container app: read ConfigMap " + ns + "/settings", "forbidden", "refused rather than started with a placeholder"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Default = %v; want an error saying %q", err, want)
+		}
+	}
+	if p.Spec.Containers[0].Command[0] != "/x" {
+		t.Error("the pod was rewritten although the admission failed")
+	}
+
+	// Through the API server: a missing ConfigMap holds no placeholder.
+	got := mustCreatePod(t, newPod(ns, fromSettings))
+	if !injected(got) || got.Spec.Containers[0].Command[0] != "/latchkey/bin/latchkey-env" {
+		t.Errorf("a pod reading a missing ConfigMap was not rewritten: %+v", got.Spec.Containers[0])
+	}
+}
+
+// TestConfigMapReadErrors: whatever the read fails with (here the API
+// server timing out, through an interceptor), the admission fails; only
+// NotFound admits.
+func TestConfigMapReadErrors(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		fail bool
+	}{
+		{apierrors.NewTimeoutError("the server was slow", 1), true},
+		{apierrors.NewServiceUnavailable("etcd is down"), true},
+		{apierrors.NewNotFound(corev1.Resource("configmaps"), "settings"), false},
+	} {
+		c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
+			Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+				if _, ok := obj.(*corev1.ConfigMap); ok {
+					return tt.err
+				}
+				return c.Get(ctx, key, obj, opts...)
+			},
+		}).Build()
+		d := &webhook.Defaulter{Reader: c, Options: webhook.Options{Image: envImage}}
+		p := newPod("ns", corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"},
+			Env: []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "pw"}}}}})
+		err := d.Default(context.Background(), p)
+		if (err != nil) != tt.fail || (tt.fail && !strings.Contains(err.Error(), "read ConfigMap ns/settings")) {
+			t.Errorf("read fails with %v: Default = %v, want failure %v", tt.err, err, tt.fail)
+		}
+	}
+}
+
 func TestDryRunIsMutatedButNotStored(t *testing.T) {
 	ns := namespace(t, true)
 	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
@@ -480,15 +596,14 @@ func TestMetricsCountAdmissions(t *testing.T) {
 	ph := envVars("PW", "db@azurekeyvault")
 	// Mutated, with a command; mutated, with the command from the image
 	// (one container inspection); refused, its image not found (one
-	// failed inspection); a pod with a placeholder already injected.
+	// failed inspection); a pod the webhook is called for that holds no
+	// placeholder.
 	mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: ph}))
 	mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: suite.image, Env: ph}))
 	if _, err := createPod(t, newPod(ns, corev1.Container{Name: "app", Image: suite.registry + "/team/missing:1", Env: ph})); err == nil {
 		t.Fatal("a pod whose image is not in the registry was admitted")
 	}
-	done := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: ph})
-	done.Annotations = map[string]string{webhook.InjectedAnnotation: "true"}
-	mustCreatePod(t, done)
+	mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("MAIL", "me@azurekeyvault.example.com")}))
 	after := gather(t)
 	for name, want := range map[string]float64{
 		"akv2k8s_pod_inspections_total":               4,

@@ -40,6 +40,8 @@ controller:
 env_injector:
   logLevel: debug
   insecureRegistries: [127.0.0.1:5000]
+  registryAllowNetworks: [127.0.0.1/32]
+  registryDenyNetworks: [10.0.0.0/8, 192.168.0.0/16]
 resolver:
   logLevel: debug
 `

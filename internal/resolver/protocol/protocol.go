@@ -15,6 +15,13 @@
 // docs/design/injection.md describes the statuses and codes.
 package protocol
 
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
 // Paths the resolver serves.
 const (
 	// ResolvePath answers one container's placeholders.
@@ -23,9 +30,17 @@ const (
 	HealthPath = "/healthz"
 )
 
-// MaxRequestBytes bounds a request body: a container's environment is at
-// most a few hundred variables.
-const MaxRequestBytes = 1 << 20
+// Request bounds, checked by the resolver before it parses a body
+// (DecodeRequest) and by the binary before it sends one. A container's
+// placeholders are rarely more than a few dozen; each variable costs about
+// fifty bytes.
+const (
+	// MaxRequestBytes bounds a request body.
+	MaxRequestBytes = 128 << 10
+	// MaxVariables bounds the variables of one request (the resolver also
+	// refuses more than the container's env in the stored spec holds).
+	MaxVariables = 1000
+)
 
 // Request asks for the values of one container's placeholders.
 type Request struct {
@@ -80,8 +95,10 @@ const (
 	CodeTokenMalformed     = "TokenMalformed"
 	CodeTokenWrongAudience = "TokenWrongAudience"
 	CodeTokenExpired       = "TokenExpired"
-	// CodeTokenRejected: TokenReview did not authenticate the token, or
-	// not for the resolver's audience.
+	// CodeTokenRejected: the token is not the cluster's service-account
+	// issuer's (another issuer, a signature that does not verify, a key the
+	// issuer does not publish), not valid yet, or TokenReview (the fallback)
+	// did not authenticate it for the resolver's audience.
 	CodeTokenRejected = "TokenRejected"
 
 	// 403: the caller is known and refused.
@@ -97,7 +114,9 @@ const (
 	CodePodTerminating = "PodTerminating"
 	// CodeNamespaceNotEnabled: the namespace lacks the injection label.
 	CodeNamespaceNotEnabled = "NamespaceNotEnabled"
-	// CodePodNotInjected: the webhook did not admit the pod.
+	// CodePodNotInjected: the pod does not carry the mark the webhook signs
+	// the pods it rewrites with (it did not admit the pod, or the pod
+	// changed since).
 	CodePodNotInjected = "PodNotInjected"
 	// CodeContainerNotFound: no container or init container of that name
 	// (ephemeral containers are never served).
@@ -140,3 +159,107 @@ const (
 	CodeKeyVaultThrottled   = "KeyVaultThrottled"
 	CodeAPIUnavailable      = "KubernetesAPIUnavailable"
 )
+
+// ErrTooManyVariables is DecodeRequest's error for a request naming more
+// variables than allowed.
+var ErrTooManyVariables = errors.New("the request names too many variables")
+
+// DecodeRequest reads one request: a JSON object with "container" (a
+// string) and "env" (an object of strings), each at most once, no other
+// field, no variable twice, and nothing after it. It stops at the
+// (maxVars+1)th variable (ErrTooManyVariables), so a body of many variables
+// costs no more than maxVars of them. The caller bounds the bytes of r
+// (MaxRequestBytes).
+func DecodeRequest(r io.Reader, maxVars int) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(r)
+	if err := delim(dec, '{'); err != nil {
+		return req, err
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		key, err := str(dec)
+		if err != nil {
+			return req, err
+		}
+		if seen[key] {
+			return req, fmt.Errorf("field %q given twice", key)
+		}
+		seen[key] = true
+		switch key {
+		case "container":
+			if req.Container, err = str(dec); err != nil {
+				return req, fmt.Errorf("container: %w", err)
+			}
+		case "env":
+			if req.Env, err = decodeEnv(dec, maxVars); err != nil {
+				return req, err
+			}
+		default:
+			return req, fmt.Errorf("unknown field %q", key)
+		}
+	}
+	if err := delim(dec, '}'); err != nil {
+		return req, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, errors.New("data after the request")
+	}
+	return req, nil
+}
+
+// decodeEnv reads the env object (or null), at most maxVars entries.
+func decodeEnv(dec *json.Decoder, maxVars int) (map[string]string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, errors.New("env is not an object")
+	}
+	env := map[string]string{}
+	for dec.More() {
+		if len(env) >= maxVars {
+			return nil, fmt.Errorf("%w (at most %d)", ErrTooManyVariables, maxVars)
+		}
+		name, err := str(dec)
+		if err != nil {
+			return nil, err
+		}
+		value, err := str(dec)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", name, err)
+		}
+		if _, dup := env[name]; dup {
+			return nil, fmt.Errorf("env %s given twice", name)
+		}
+		env[name] = value
+	}
+	return env, delim(dec, '}')
+}
+
+func delim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %q", want)
+	}
+	return nil
+}
+
+func str(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return "", errors.New("not a string")
+	}
+	return s, nil
+}
