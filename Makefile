@@ -79,13 +79,16 @@ E2E_STATE := $(CURDIR)/.cache/e2e
 test-e2e: kube-binaries node-packages ## End-to-end tests on a real node (root; installs containerd, runc, CNI plugins).
 	@# The suite tears its cluster down itself; the trap also covers a test
 	@# binary killed by its timeout. On failure, the components' logs are shown.
-	@# cert-manager (hack/tools/cert-manager) runs for the chart's certManager mode.
+	@# cert-manager (hack/tools/cert-manager) runs for the chart's certManager mode;
+	@# kube-router's network policy controller (hack/tools/kube-router) enforces
+	@# the install guide's NetworkPolicies in TestNetworkPolicyExample.
 	@# Built as the images and the tools are (no cgo, -trimpath), the suite
 	@# shares their compiled packages: a cold run compiles client-go,
 	@# controller-runtime and the Azure SDK once instead of twice.
 	@$(TOOL) cert-manager >/dev/null
+	@$(TOOL) kube-router >/dev/null
 	@trap 'CGO_ENABLED=0 $(GO) run -trimpath ./hack/dev --teardown --state $(E2E_STATE)' EXIT; \
-	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) $(kube_env) CGO_ENABLED=0 \
+	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) LATCHKEY_KUBE_ROUTER=$$($(TOOL) kube-router) $(kube_env) CGO_ENABLED=0 \
 	  $(GO) test -trimpath -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
 	  for f in $(E2E_STATE)/logs/*.log; do echo "--- $$f (last 30 lines)"; tail -n 30 "$$f"; done; exit 1; }
 

@@ -6,16 +6,22 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/latchkey-dev/latchkey/internal/devcluster"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
@@ -79,16 +85,24 @@ func webhookArg(ctx context.Context, t *testing.T, f *injectorFixture, prefix st
 // TestNetworkPolicyExample applies the network policies of
 // docs/install-aks.md as a user would (latchkey's namespace and release
 // name changed to the suite's, team-a to a test namespace), beside a
-// policy denying all other ingress in latchkey's namespace, and runs an
-// injected pod, which must get its values from the resolver. The node's
-// network (the CNI bridge plugin) enforces no policy: this shows the
-// policies are valid, accepted and leave injection working; test/docs
-// checks statically that they select the resolver and webhook pods and
-// their container ports.
+// policy denying all other ingress in latchkey's namespace, with a
+// NetworkPolicy enforcer on the node: kube-router's network policy
+// controller alone (iptables and ipset; built from
+// hack/tools/kube-router), since the node's CNI bridge plugin enforces
+// nothing by itself. Enforced, the policies must let an injected pod get
+// its values from the resolver (through the resolver's Service, to the
+// resolver pods' port) and let any source reach the webhook's port, while
+// refusing the resolver to pods of a namespace not labelled for injection
+// and the labelled namespace's pods anything but the resolver. Without the
+// enforcer (LATCHKEY_KUBE_ROUTER unset) the test says so and checks only
+// that injection keeps working under the policies; test/docs checks
+// statically that they select the resolver and webhook pods and their
+// container ports.
 func TestNetworkPolicyExample(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	f := newInjectorFixture(ctx, t, "netpol")
+	enforced := startPolicyEnforcer(ctx, t) // before the policies: its cleanup runs after theirs
 	policies := guidePolicies(t)
 	if len(policies) < 3 {
 		t.Fatalf("%d policies in the guide, want the resolver's, the webhook's and the egress example", len(policies))
@@ -122,6 +136,23 @@ func TestNetworkPolicyExample(t *testing.T) {
 			})
 		}
 	}
+	if enforced {
+		waitForPolicyRules(ctx, t, mainRelease.namespace, "latchkey-resolver", "latchkey-webhook")
+		resolverIP, webhookIP := podIP(ctx, t, f, "resolver"), podIP(ctx, t, f, "webhook")
+		outside := createNamespace(ctx, t, "netpol-outside")
+		for _, c := range []struct {
+			ns, addr, want, why string
+		}{
+			{f.ns, resolverIP + ":8443", "dial=ok", "a labelled namespace reaches the resolver pods' port"},
+			{outside, resolverIP + ":8443", "dial=failed", "an unlabelled namespace is refused by the resolver's policy"},
+			{outside, webhookIP + ":9443", "dial=ok", "the webhook's port is open to any source"},
+			{f.ns, webhookIP + ":9443", "dial=failed", "the labelled namespace's egress policy allows only the resolver"},
+		} {
+			if got := dialFrom(ctx, t, c.ns, c.addr); !strings.Contains(got, c.want) {
+				t.Errorf("%s: dial %s from %s: %s, want %s", c.why, c.addr, c.ns, strings.TrimSpace(got), c.want)
+			}
+		}
+	}
 	pod := f.start(ctx, t, f.deployment("netpol", nil, mainRelease.resolverAliases(ctx, t, f.cs)))
 	f.checkOutput(ctx, t, pod, "sa_token=absent")
 	for _, c := range pod.Spec.Containers {
@@ -133,6 +164,130 @@ func TestNetworkPolicyExample(t *testing.T) {
 			t.Errorf("container %s is not in resolver mode", c.Name)
 		}
 	}
+}
+
+// kubeRouterChains are the prefixes of the iptables chains (and ipsets)
+// kube-router's network policy controller makes.
+var kubeRouterChains = []string{"KUBE-ROUTER-", "KUBE-NWPLCY-", "KUBE-POD-FW-", "KUBE-SRC-", "KUBE-DST-"}
+
+// startPolicyEnforcer runs kube-router's network policy controller alone
+// (no routing, no service proxy: kube-proxy and the bridge plugin stay in
+// charge) on the node as a host process, with the admin kubeconfig; its log
+// is <LogDir>/kube-router.log. When the test ends (after the policies are
+// deleted) it stops it and removes its chains and ipsets, so the rest of
+// the suite runs unfiltered; the cluster's teardown removes them too should
+// this process die first. It returns false when LATCHKEY_KUBE_ROUTER is
+// unset (not run through make test-e2e).
+func startPolicyEnforcer(ctx context.Context, t *testing.T) bool {
+	t.Helper()
+	bin := os.Getenv("LATCHKEY_KUBE_ROUTER")
+	if bin == "" {
+		t.Log("LATCHKEY_KUBE_ROUTER is not set (run through make test-e2e): the policies are applied, not enforced")
+		return false
+	}
+	if err := devcluster.RemoveChains(kubeRouterChains...); err != nil { // a killed run's
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(env.cluster.LogDir(), "kube-router.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--kubeconfig="+env.cluster.Kubeconfig, "--hostname-override="+env.cluster.Node.Name,
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+		"--service-cluster-ip-range="+env.cluster.ServiceCIDR(), "--health-port=0", "--metrics-port=0", "--v=2")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = logFile.Close()
+		if err := devcluster.RemoveChains(kubeRouterChains...); err != nil {
+			t.Errorf("removing kube-router's rules: %v", err)
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(logFile.Name())
+			t.Logf("kube-router:\n%s", log)
+		}
+	})
+	select {
+	case err := <-done:
+		t.Fatalf("kube-router exited: %v (log: %s)", err, logFile.Name())
+	case <-time.After(2 * time.Second):
+	}
+	t.Log("NetworkPolicies are enforced by kube-router's network policy controller")
+	return true
+}
+
+// waitForPolicyRules waits until kube-router has programmed a rule for each
+// named policy of namespace ns (its rules' comments name the policy).
+func waitForPolicyRules(ctx context.Context, t *testing.T, ns string, names ...string) {
+	t.Helper()
+	var save []byte
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if save, err = exec.CommandContext(ctx, "iptables-save", "-t", "filter").Output(); err != nil {
+			return false, err
+		}
+		for _, n := range names {
+			if !regexp.MustCompile(`selected by policy name:? ` + regexp.QuoteMeta(n) + ` namespace ` + regexp.QuoteMeta(ns) + `\b`).Match(save) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatalf("kube-router did not program rules for %v in %s: %v\n%s", names, ns, err, save)
+	}
+}
+
+// podIP is the IP of a running pod of the main release's component.
+func podIP(ctx context.Context, t *testing.T, f *injectorFixture, component string) string {
+	t.Helper()
+	pods, err := f.cs.CoreV1().Pods(mainRelease.namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/instance=" + mainRelease.name + ",app.kubernetes.io/component=" + component})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+			return p.Status.PodIP
+		}
+	}
+	t.Fatalf("no running %s pod", component)
+	return ""
+}
+
+// dialFrom runs `toolbox dial addr` in a pod of namespace ns and returns
+// what it printed. The pod dials a few seconds after it starts: the
+// enforcer learns its address from the API server and only then puts it in
+// the sets and chains its policies match.
+func dialFrom(ctx context.Context, t *testing.T, ns, addr string) string {
+	t.Helper()
+	cs, err := env.cluster.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "dial-"}, Spec: corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicyNever, AutomountServiceAccountToken: ptr.To(false),
+		Containers: []corev1.Container{{Name: "dial", Image: env.toolbox, Args: []string{"dial", addr, "8s"}}},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForPodDone(ctx, t, ns, pod.Name)
+	logs, err := cs.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(logs)
 }
 
 // guidePolicies are the NetworkPolicies of docs/install-aks.md's YAML blocks.
