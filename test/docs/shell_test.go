@@ -2,6 +2,7 @@ package docs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -201,5 +202,62 @@ echo $UNSET
 	}
 	if len(s.undefined) != 1 || !strings.Contains(s.undefined[0], "$UNSET") {
 		t.Errorf("undefined = %v", s.undefined)
+	}
+}
+
+// namespaceOf is the namespace a kubectl or helm command names
+// (-n/--namespace), or "".
+func namespaceOf(args []string) string {
+	for i, a := range args {
+		if (a == "-n" || a == "--namespace") && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--namespace="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestNamespaceBeforeUse: in the install guide, each command that creates
+// something in latchkey's namespace (a Secret, the release) comes after the
+// step that creates the namespace, or creates it itself (helm's
+// --create-namespace): a user following the page in order never meets
+// "namespace not found".
+func TestNamespaceBeforeUse(t *testing.T) {
+	s := parseScript(t, guide, readBlocks(t, guide))
+	created := map[string]bool{}
+	for _, c := range s.commands {
+		tool, verb := c.args[0], ""
+		var words []string
+		for i := 1; i < len(c.args); i++ {
+			switch a := c.args[i]; {
+			case a == "-n" || a == "--namespace":
+				i++ // its value
+			case !strings.HasPrefix(a, "-"):
+				words = append(words, a)
+			}
+		}
+		if len(words) > 0 {
+			verb = words[0]
+		}
+		ns := namespaceOf(c.args)
+		switch {
+		case tool == "kubectl" && verb == "create" && len(words) > 2 && (words[1] == "namespace" || words[1] == "ns"):
+			created[words[2]] = true
+		case tool == "kubectl" && (verb == "create" || verb == "apply") && ns != "":
+			if !created[ns] {
+				t.Errorf("%s: creates in namespace %s before the guide creates it", c, ns)
+			}
+		case tool == "helm" && verb == "install":
+			if ns == "" {
+				t.Errorf("%s: names no namespace", c)
+			} else if !created[ns] && !slices.Contains(c.args, "--create-namespace") {
+				t.Errorf("%s: installs into namespace %s before the guide creates it", c, ns)
+			}
+		}
+	}
+	if !created[guideNamespace] {
+		t.Errorf("the guide never creates the namespace %s", guideNamespace)
 	}
 }
