@@ -41,7 +41,7 @@ func TestInjectedPodStaysRestricted(t *testing.T) {
 			}
 			o := testOpts
 			o.Resolver = resolver
-			if err := mutate(p, analyze(p, func(string) map[string]string { return nil }), testRefs, nil, o); err != nil {
+			if err := mutate(p, mustAnalyze(t, p, noConfigMaps), testRefs, nil, o); err != nil {
 				t.Fatal(err)
 			}
 			if len(p.Spec.InitContainers) == 0 {
