@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -41,7 +42,8 @@ type Values struct {
 	Tenancy    Guard
 	Objects    ObjectSource
 	// RefreshInterval is how old a Key Vault read may be
-	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it).
+	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it, never
+	// below v2beta1.MinRefreshInterval).
 	RefreshInterval time.Duration
 }
 
@@ -105,7 +107,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 		for _, w := range rd.wanted {
 			value, err := output.Query(refs[w.AKVS].ref.Spec(), rd.obj, w.Query)
 			if err == nil && bytes.IndexByte(value, 0) >= 0 {
-				err = envexec.ErrNULByte
+				err = podcontract.ErrNULByte
 			}
 			if err != nil {
 				failures = append(failures, failure{status: http.StatusUnprocessableEntity, code: protocol.CodeQueryFailed,
@@ -155,10 +157,10 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 				err: fmt.Sprintf("AzureKeyVaultSecret %s/%s cannot be used: %s", ns, name, problems), vars: byAKVS[name], akvs: []string{name}})
 			continue
 		}
-		r := akvsRef{ref: RefOf(akvs), maxAge: v.RefreshInterval}
-		if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
-			r.maxAge = ri.Duration
-		}
+		// An interval below the minimum (stored before the CRD refused it)
+		// is raised to it, as the controller does (its status says so).
+		maxAge, _ := akvs.Spec.EffectiveRefreshInterval(v.RefreshInterval)
+		r := akvsRef{ref: RefOf(akvs), maxAge: maxAge}
 		if r.ref.Version != "" {
 			r.maxAge = math.MaxInt64 // a pinned version never changes
 		}

@@ -47,6 +47,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/metricstest"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
@@ -172,7 +173,7 @@ func namespace(t *testing.T, enabled bool) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "inject-"}}
 	if enabled {
-		ns.Labels = map[string]string{webhook.DefaultNamespaceLabel: "enabled"}
+		ns.Labels = map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}
 	}
 	if err := suite.client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
@@ -233,7 +234,7 @@ func mustCreatePod(t *testing.T, p *corev1.Pod) *corev1.Pod {
 func refsOf(t *testing.T, c corev1.Container) map[string]webhook.Ref {
 	t.Helper()
 	for _, e := range c.Env {
-		if e.Name == webhook.RefsEnv {
+		if e.Name == podcontract.EnvRefs {
 			var refs map[string]webhook.Ref
 			if err := json.Unmarshal([]byte(e.Value), &refs); err != nil {
 				t.Fatal(err)
@@ -350,7 +351,7 @@ func TestKubeSystemIsExcluded(t *testing.T) {
 	if err := suite.client.Get(context.Background(), types.NamespacedName{Name: "kube-system"}, ks); err != nil {
 		t.Fatal(err)
 	}
-	ks.Labels[webhook.DefaultNamespaceLabel] = "enabled"
+	ks.Labels[podcontract.DefaultNamespaceLabel] = "enabled"
 	if err := suite.client.Update(context.Background(), ks); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestPodBeforeItsAzureKeyVaultSecret(t *testing.T) {
 	p := mustCreatePod(t, newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"},
 		Env: envVars("LATE", "late@azurekeyvault", "PW", "db@azurekeyvault")}))
 	app := p.Spec.Containers[0]
-	if !injected(p) || app.Command[0] != "/latchkey/bin/latchkey-env" || !containsEnv(app.Env, webhook.ResolverURLEnv, "https://latchkey-resolver.latchkey-system.svc") {
+	if !injected(p) || app.Command[0] != "/latchkey/bin/latchkey-env" || !containsEnv(app.Env, podcontract.EnvResolverURL, "https://latchkey-resolver.latchkey-system.svc") {
 		t.Fatalf("pod not rewritten for the resolver: %+v", app)
 	}
 	if refs := refsOf(t, app); len(refs) != 1 || refs["db"].Name != "db-object" {
@@ -425,12 +426,12 @@ func TestForgedMarkIsRewritten(t *testing.T) {
 	if !injected(admitted) {
 		t.Fatal("the admitted pod's mark does not verify")
 	}
-	for _, forged := range []string{"true", admitted.Annotations[webhook.InjectedAnnotation]} {
+	for _, forged := range []string{"true", admitted.Annotations[podcontract.InjectedAnnotation]} {
 		p := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/x"}, Env: envVars("PW", "db@azurekeyvault")})
-		p.Annotations = map[string]string{webhook.InjectedAnnotation: forged}
+		p.Annotations = map[string]string{podcontract.InjectedAnnotation: forged}
 		got := mustCreatePod(t, p)
-		if app := got.Spec.Containers[0]; app.Command[0] != "/latchkey/bin/latchkey-env" || !injected(got) || got.Annotations[webhook.InjectedAnnotation] == forged {
-			t.Errorf("forged mark %.12q: command %q, mark %q; want rewritten with its own mark", forged, app.Command, got.Annotations[webhook.InjectedAnnotation])
+		if app := got.Spec.Containers[0]; app.Command[0] != "/latchkey/bin/latchkey-env" || !injected(got) || got.Annotations[podcontract.InjectedAnnotation] == forged {
+			t.Errorf("forged mark %.12q: command %q, mark %q; want rewritten with its own mark", forged, app.Command, got.Annotations[podcontract.InjectedAnnotation])
 		}
 	}
 }

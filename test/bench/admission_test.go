@@ -28,6 +28,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
@@ -78,7 +79,7 @@ func BenchmarkAdmission(b *testing.B) {
 	}
 
 	ns := "bench-admission"
-	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{webhook.DefaultNamespaceLabel: "enabled"}}}); err != nil {
+	if err := e.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}}}); err != nil {
 		b.Fatal(err)
 	}
 	if err := e.client.Create(ctx, &v2beta1.AzureKeyVaultSecret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
@@ -150,7 +151,7 @@ func waitWebhookReady(ctx context.Context, b *testing.B, e *benchEnv, ns string,
 		p := pod.DeepCopy()
 		p.Name = fmt.Sprintf("%s-%d", pod.Name, i)
 		err := e.client.Create(ctx, p)
-		if err == nil && p.Annotations[webhook.InjectedAnnotation] == "true" {
+		if err == nil && p.Annotations[podcontract.InjectedAnnotation] == "true" {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -183,8 +184,8 @@ func createAtRate(ctx context.Context, b *testing.B, e *benchEnv, ns, image stri
 			start := time.Now()
 			err := e.client.Create(ctx, p)
 			d := time.Since(start)
-			if err != nil || p.Annotations[webhook.InjectedAnnotation] != "true" {
-				b.Errorf("pod %s: %v (mutated: %v)", p.Name, err, p.Annotations[webhook.InjectedAnnotation])
+			if err != nil || p.Annotations[podcontract.InjectedAnnotation] != "true" {
+				b.Errorf("pod %s: %v (mutated: %v)", p.Name, err, p.Annotations[podcontract.InjectedAnnotation])
 				return
 			}
 			mu.Lock()

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/latchkey-dev/latchkey/internal/release"
+	treerelease "github.com/latchkey-dev/latchkey/internal/release"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
@@ -186,8 +186,8 @@ func appVersion(t *testing.T) string {
 // (no --env-image) is the same release's.
 func TestAppVersionIsTheRelease(t *testing.T) {
 	v := appVersion(t)
-	if v != release.Version {
-		t.Errorf("appVersion %q, internal/release.Version %q: the chart would pull a tag no release build writes", v, release.Version)
+	if v != treerelease.Version {
+		t.Errorf("appVersion %q, internal/release.Version %q: the chart would pull a tag no release build writes", v, treerelease.Version)
 	}
 	if !regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`).MatchString(v) {
 		t.Errorf("appVersion %q is not a v<semver> release tag", v)
@@ -195,7 +195,7 @@ func TestAppVersionIsTheRelease(t *testing.T) {
 	o := render(t)
 	got := renderedImages(t, o)
 	for _, img := range imageValues {
-		if want := release.Image(img.ours); got[img.path] != want {
+		if want := treerelease.Image(img.ours); got[img.path] != want {
 			t.Errorf("default %s = %q, want %q", img.path, got[img.path], want)
 		}
 	}

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/webhook"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // TestEnvImagePullPath: an injected pod pulls latchkey-env itself, from
@@ -158,7 +158,7 @@ func TestNetworkPolicyExample(t *testing.T) {
 	for _, c := range pod.Spec.Containers {
 		found := false
 		for _, e := range c.Env {
-			found = found || e.Name == webhook.ResolverURLEnv
+			found = found || e.Name == podcontract.EnvResolverURL
 		}
 		if !found {
 			t.Errorf("container %s is not in resolver mode", c.Name)
