@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/release"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
@@ -702,7 +701,7 @@ func TestNamesInProse(t *testing.T) {
 			}
 		}
 	}
-	known["latchkey-env-install"] = initContainerName(t)
+	known[podcontract.InstallContainer] = true // the webhook's install init container
 	name := regexp.MustCompile("`(latchkey-[a-zA-Z0-9<>-]+)`")
 	for _, page := range pages {
 		for _, m := range name.FindAllStringSubmatch(readPage(t, page), -1) {
@@ -711,15 +710,4 @@ func TestNamesInProse(t *testing.T) {
 			}
 		}
 	}
-}
-
-// initContainerName: the webhook's install init container is named
-// latchkey-env-install (internal/webhook).
-func initContainerName(t *testing.T) bool {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "internal/webhook/mutate.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Contains(b, []byte(strconv.Quote("latchkey-env-install")))
 }
