@@ -30,7 +30,7 @@ const acrNullGUID = "00000000-0000-0000-0000-000000000000"
 // refuses Azure Resource Manager tokens; and a token for ACR's audience is
 // of no use to anyone against ARM. The audience is the same in the public,
 // China and US Government clouds.
-const acrTokenScope = "https://containerregistry.azure.net/.default"
+const acrTokenScope = "https://containerregistry.azure.net/.default" //nolint:gosec // an OAuth scope, not a credential
 
 // acrSuffixes are the DNS suffixes of Azure Container Registry login servers.
 var acrSuffixes = []string{".azurecr.io", ".azurecr.cn", ".azurecr.us"}

@@ -137,8 +137,7 @@ func checkCommand(t *testing.T, name, bin, page, text string, s script, c comman
 		out = append(out, filterNewerAz(problems)...)
 		problems = nil
 	}
-	switch {
-	case name == "kubectl" || (name == "helm" && !slices.Contains([]string{"install", "upgrade", "template"}, first(p.path))):
+	if name == "kubectl" || (name == "helm" && !slices.Contains([]string{"install", "upgrade", "template"}, first(p.path))) {
 		for _, f := range p.all("-f", "--filename") {
 			out = append(out, checkFile(page, text, f)...)
 		}

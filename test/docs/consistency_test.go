@@ -77,7 +77,7 @@ func renderOnce(t *testing.T, values string, extra ...string) (rendered, error) 
 	}
 	out, ok, err := run(tools["helm"].bin(t), append(args, extra...)...)
 	if err != nil || !ok {
-		return nil, fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+		return nil, fmt.Errorf("helm %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	return decode(t, out), nil
 }
