@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
@@ -129,13 +129,14 @@ func lostRace(err error) bool {
 // Nothing is written unless every output renders: a bad object never
 // replaces a good one.
 func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
-	ref := refOf(akvs)
+	plan := akvsplan.Of(akvs)
+	ref := plan.Object()
 	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Vault, ref.Name) {
 		// Retried when the policy changes (setup.go requeues everything).
 		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
 			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
 	}
-	obj, err := r.Source.Get(ctx, ref, r.maxAge(akvs, ref))
+	obj, err := r.Source.Get(ctx, ref, plan.MaxAge(r.Options.RefreshInterval))
 	if err != nil {
 		return keyVaultFailure(err)
 	}
@@ -306,13 +307,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, akvs *v2beta1.AzureKeyVaul
 // success, never for a pinned version or an output-less object, and with
 // backoff after a failure, honouring Key Vault's Retry-After.
 func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injectorOnly bool) (ctrl.Result, error) {
+	plan := akvsplan.Of(akvs)
 	switch {
 	case injectorOnly:
 		return ctrl.Result{}, nil
-	case o.ready && akvs.Spec.Vault.Object.Version != "":
+	case o.ready && plan.Pinned():
 		return ctrl.Result{}, nil
 	case o.ready:
-		return ctrl.Result{RequeueAfter: jittered(r.interval(akvs), r.Options.Jitter)}, nil
+		return ctrl.Result{RequeueAfter: jittered(plan.Interval(r.Options.RefreshInterval), r.Options.Jitter)}, nil
 	case o.retryAfter > 0:
 		return ctrl.Result{RequeueAfter: o.retryAfter}, nil
 	case o.permanent:
@@ -322,24 +324,6 @@ func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injector
 		// The workqueue's per-object exponential backoff.
 		return ctrl.Result{}, errors.New(o.message)
 	}
-}
-
-// maxAge is how old a shared read of ref may be to serve this pass: one
-// refresh interval, or any age for a pinned version, which never changes
-// (repairing an edited output then costs no read either).
-func (r *Reconciler) maxAge(akvs *v2beta1.AzureKeyVaultSecret, ref keyvault.Ref) time.Duration {
-	if ref.Pinned() {
-		return math.MaxInt64
-	}
-	return r.interval(akvs)
-}
-
-// interval is the AzureKeyVaultSecret's refresh interval.
-func (r *Reconciler) interval(akvs *v2beta1.AzureKeyVaultSecret) time.Duration {
-	if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
-		return ri.Duration
-	}
-	return r.Options.RefreshInterval
 }
 
 func (r *Reconciler) now() time.Time {

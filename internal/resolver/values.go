@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
@@ -155,13 +155,8 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 				err: fmt.Sprintf("AzureKeyVaultSecret %s/%s cannot be used: %s", ns, name, problems), vars: byAKVS[name], akvs: []string{name}})
 			continue
 		}
-		r := akvsRef{ref: RefOf(akvs), maxAge: v.RefreshInterval}
-		if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
-			r.maxAge = ri.Duration
-		}
-		if r.ref.Version != "" {
-			r.maxAge = math.MaxInt64 // a pinned version never changes
-		}
+		plan := akvsplan.Of(akvs)
+		r := akvsRef{ref: plan.Ref, maxAge: plan.MaxAge(v.RefreshInterval)}
 		if !v.Tenancy.Allows(ns, r.ref.Vault, r.ref.Name) {
 			failures = append(failures, failure{status: http.StatusForbidden, code: protocol.CodeVaultNotAllowed,
 				err:  fmt.Sprintf("namespace %s may not read %s/%s (tenancy policy)", ns, r.ref.Vault, r.ref.Name),
@@ -181,15 +176,6 @@ func (v *Values) get(ctx context.Context, ns, name string) (*v2beta1.AzureKeyVau
 		err = v.Live.Get(ctx, key, akvs)
 	}
 	return akvs, err
-}
-
-// RefOf is what the resolver reads for an AzureKeyVaultSecret, in the form
-// direct mode gets it in LATCHKEY_REFS, so both modes answer a placeholder
-// alike: the object, and the transforms of its output.
-func RefOf(akvs *v2beta1.AzureKeyVaultSecret) envexec.Ref {
-	o := akvs.Spec.Vault.Object
-	return envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
-		Transform: akvs.Spec.Output.TransformNames()}
 }
 
 // keyVaultFailure maps a failed read to the answer: 503 for what waiting
