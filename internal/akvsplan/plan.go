@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
@@ -15,6 +16,9 @@ import (
 // Plan is what one AzureKeyVaultSecret asks for. It names objects and
 // outputs, never values.
 type Plan struct {
+	// Backend is the backend the API type selects: an AzureKeyVaultSecret
+	// reads Azure Key Vault.
+	Backend string
 	// Ref is the object read and how its placeholders are answered
 	// (spec.vault and spec.output.transform), in the form direct mode gets
 	// it in LATCHKEY_REFS: the webhook writes it, the binary decodes it, the
@@ -42,7 +46,7 @@ type Output struct {
 // refuses still has a plan, which callers do not act on.
 func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 	o := akvs.Spec.Vault.Object
-	p := Plan{Ref: envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
+	p := Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
 		ContentType: string(o.ContentType), Transform: akvs.Spec.Output.TransformNames()}}
 	if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
 		p.RefreshInterval = ri.Duration
@@ -69,8 +73,12 @@ func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 	return p
 }
 
-// Object is the Key Vault object the plan reads.
-func (p Plan) Object() keyvault.Ref { return p.Ref.KeyVaultRef() }
+// Object is the object the plan reads, in its backend's store.
+func (p Plan) Object() backend.Ref {
+	r := p.Ref.KeyVaultRef()
+	r.Backend = p.Backend
+	return r
+}
 
 // Pinned reports whether the plan reads one version, which never changes.
 func (p Plan) Pinned() bool { return p.Ref.Version != "" }

@@ -32,20 +32,21 @@ func TestOf(t *testing.T) {
 	}{{
 		name: "injector only: no output",
 		in:   akvs(v2beta1.AzureKeyVaultObject{Name: "db", Type: v2beta1.ObjectTypeSecret}, nil, nil),
-		want: akvsplan.Plan{Ref: envexec.Ref{Vault: "kv", Name: "db", Type: "secret"}},
-		obj:  keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "db"},
+		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: "kv", Name: "db", Type: "secret"}},
+		obj:  keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "db"},
 	}, {
 		name: "secret output without a type is created Opaque; transforms reach the ref and the output",
 		in: akvs(v2beta1.AzureKeyVaultObject{Name: "db", Type: v2beta1.ObjectTypeSecret, Version: "v1"},
 			&v2beta1.AzureKeyVaultOutput{Transform: []v2beta1.Transform{"trim"}, Secret: &v2beta1.AzureKeyVaultOutputSecret{Name: "out", DataKey: "pw"}},
 			&metav1.Duration{Duration: time.Hour}),
 		want: akvsplan.Plan{
-			Ref: envexec.Ref{Vault: "kv", Name: "db", Type: "secret", Version: "v1", Transform: []string{"trim"}},
+			Backend: keyvault.Backend,
+			Ref:     envexec.Ref{Vault: "kv", Name: "db", Type: "secret", Version: "v1", Transform: []string{"trim"}},
 			Outputs: []akvsplan.Output{{Name: "out", CreateType: "Opaque",
 				Spec: output.Spec{ObjectType: "secret", Transforms: []string{"trim"}, Target: output.TargetSecret, DataKey: "pw"}}},
 			RefreshInterval: time.Hour,
 		},
-		obj: keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "db", Version: "v1"},
+		obj: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "db", Version: "v1"},
 	}, {
 		name: "certificate into a TLS Secret and a ConfigMap, Secret first",
 		in: akvs(v2beta1.AzureKeyVaultObject{Name: "tls", Type: v2beta1.ObjectTypeCertificate},
@@ -54,29 +55,31 @@ func TestOf(t *testing.T) {
 				ConfigMap: &v2beta1.AzureKeyVaultOutputConfigMap{Name: "ca", DataKey: "ca.crt"},
 			}, nil),
 		want: akvsplan.Plan{
-			Ref: envexec.Ref{Vault: "kv", Name: "tls", Type: "certificate"},
+			Backend: keyvault.Backend,
+			Ref:     envexec.Ref{Vault: "kv", Name: "tls", Type: "certificate"},
 			Outputs: []akvsplan.Output{
 				{Name: "tls-out", CreateType: "kubernetes.io/tls", Spec: output.Spec{ObjectType: "certificate", Target: output.TargetSecret, SecretType: "kubernetes.io/tls"}},
 				{Name: "ca", Spec: output.Spec{ObjectType: "certificate", Target: output.TargetConfigMap, DataKey: "ca.crt"}},
 			},
 		},
-		obj: keyvault.Ref{Vault: "kv", Kind: keyvault.KindCertificate, Name: "tls"},
+		obj: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindCertificate, Name: "tls"},
 	}, {
 		name: "empty output names are no outputs; v1alpha1 transforms apply; a zero refresh interval is the process's",
 		in: akvs(v2beta1.AzureKeyVaultObject{Name: "k", Type: v2beta1.ObjectTypeKey},
 			&v2beta1.AzureKeyVaultOutput{Transforms: []v2beta1.Transform{"base64encode"}, Secret: &v2beta1.AzureKeyVaultOutputSecret{}, ConfigMap: &v2beta1.AzureKeyVaultOutputConfigMap{}},
 			&metav1.Duration{}),
-		want: akvsplan.Plan{Ref: envexec.Ref{Vault: "kv", Name: "k", Type: "key", Transform: []string{"base64encode"}}},
-		obj:  keyvault.Ref{Vault: "kv", Kind: keyvault.KindKey, Name: "k"},
+		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: "kv", Name: "k", Type: "key", Transform: []string{"base64encode"}}},
+		obj:  keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindKey, Name: "k"},
 	}, {
 		name: "multi-key-value secret: a Key Vault secret, its content type kept",
 		in: akvs(v2beta1.AzureKeyVaultObject{Name: "cfg", Type: v2beta1.ObjectTypeMultiKeyValueSecret, ContentType: v2beta1.ContentTypeYAML},
 			&v2beta1.AzureKeyVaultOutput{ConfigMap: &v2beta1.AzureKeyVaultOutputConfigMap{Name: "cfg"}}, &metav1.Duration{Duration: -time.Minute}),
 		want: akvsplan.Plan{
+			Backend: keyvault.Backend,
 			Ref:     envexec.Ref{Vault: "kv", Name: "cfg", Type: "multi-key-value-secret", ContentType: "application/x-yaml"},
 			Outputs: []akvsplan.Output{{Name: "cfg", Spec: output.Spec{ObjectType: "multi-key-value-secret", ContentType: "application/x-yaml", Target: output.TargetConfigMap}}},
 		},
-		obj: keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "cfg"},
+		obj: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "cfg"},
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			got := akvsplan.Of(c.in)

@@ -26,15 +26,14 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvsplan"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
-// ObjectSource reads Key Vault objects. Implementations share reads: a read
-// younger than maxAge is served again instead of asking Key Vault.
-type ObjectSource interface {
-	Get(ctx context.Context, ref keyvault.Ref, maxAge time.Duration) (keyvault.Object, error)
-}
+// ObjectSource reads objects from whichever backend their Ref names.
+// Implementations share reads: a read younger than maxAge is served again
+// instead of asking the store. backend.Sources over the shared caches is one.
+type ObjectSource = backend.Source
 
 // Options tune the controller.
 type Options struct {
@@ -131,14 +130,14 @@ func lostRace(err error) bool {
 func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
 	plan := akvsplan.Of(akvs)
 	ref := plan.Object()
-	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Vault, ref.Name) {
+	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
 		// Retried when the policy changes (setup.go requeues everything).
 		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
 			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
 	}
 	obj, err := r.Source.Get(ctx, ref, plan.MaxAge(r.Options.RefreshInterval))
 	if err != nil {
-		return keyVaultFailure(err)
+		return storeFailure(err)
 	}
 	rendered := make([]map[string][]byte, len(targets))
 	for i, t := range targets {

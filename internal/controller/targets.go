@@ -8,7 +8,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvsplan"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
@@ -22,7 +22,7 @@ type target struct {
 	createType string
 }
 
-func (t target) render(obj keyvault.Object) (map[string][]byte, error) {
+func (t target) render(obj backend.Object) (map[string][]byte, error) {
 	return output.Render(t.spec, obj)
 }
 

@@ -135,7 +135,7 @@ func newEmu(t *testing.T) *emu {
 			e.values.Add(v.Name+"/"+s.Name, *s.Value)
 		}
 		for _, c := range v.Certificates {
-			e.seeded[c.Name] = e.readRaw(t, keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			e.seeded[c.Name] = e.readRaw(t, keyvault.Ref{Backend: keyvault.Backend, Store: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
 			e.values.Add(v.Name+"/"+c.Name, e.seeded[c.Name])
 		}
 	}
@@ -245,7 +245,7 @@ func TestDirectModeEveryQuery(t *testing.T) {
 	if err != nil || leaf.Subject.CommonName != "web.envexec.test" || len(pair.Certificate) != 2 {
 		t.Errorf("tls.crt: leaf %v (err %v), %d certificates; want web.envexec.test and its intermediate", leaf.Subject, err, len(pair.Certificate))
 	}
-	backing := e.readRaw(t, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "web-tls"})
+	backing := e.readRaw(t, keyvault.Ref{Backend: keyvault.Backend, Store: vault, Kind: keyvault.KindCertificate, Name: "web-tls"})
 	if r["RAW"] != backing {
 		t.Error("raw is not the certificate's backing secret")
 	}

@@ -106,7 +106,7 @@ var kinds = map[string]keyvault.Kind{
 
 // KeyVaultRef is the Key Vault object the ref names.
 func (r Ref) KeyVaultRef() keyvault.Ref {
-	return keyvault.Ref{Vault: r.Vault, Kind: kinds[r.Type], Name: r.Name, Version: r.Version}
+	return keyvault.Ref{Backend: keyvault.Backend, Store: r.Vault, Kind: kinds[r.Type], Name: r.Name, Version: r.Version}
 }
 
 // Spec is what output.Query needs to answer the ref's placeholders.

@@ -97,7 +97,7 @@ func FuzzParseRefs(f *testing.F) {
 			if _, ok := envexec.ParsePlaceholder(name + "@azurekeyvault"); !ok || r.Vault == "" || r.Name == "" {
 				t.Fatalf("ParseRefs(%q) accepted %q: %+v", s, name, r)
 			}
-			if kr := r.KeyVaultRef(); kr.Kind == "" || kr.Vault != r.Vault || kr.Name != r.Name || kr.Version != r.Version {
+			if kr := r.KeyVaultRef(); kr.Kind == "" || kr.Store != r.Vault || kr.Name != r.Name || kr.Version != r.Version {
 				t.Fatalf("KeyVaultRef of %+v = %+v", r, kr)
 			}
 		}
@@ -132,7 +132,7 @@ func TestRefKeyVaultRefAndSpec(t *testing.T) {
 		{envexec.Ref{Vault: "kv", Name: "k", Type: output.ObjectKey}, keyvault.KindKey},
 	}
 	for _, tt := range tests {
-		want := keyvault.Ref{Vault: tt.ref.Vault, Kind: tt.kind, Name: tt.ref.Name, Version: tt.ref.Version}
+		want := keyvault.Ref{Backend: keyvault.Backend, Store: tt.ref.Vault, Kind: tt.kind, Name: tt.ref.Name, Version: tt.ref.Version}
 		if got := tt.ref.KeyVaultRef(); got != want {
 			t.Errorf("KeyVaultRef(%+v) = %+v, want %+v", tt.ref, got, want)
 		}
@@ -187,10 +187,10 @@ func TestPlanReads(t *testing.T) {
 		got = append(got, summary{r.Ref, strings.Join(vars, ",")})
 	}
 	want := []summary{
-		{keyvault.Ref{Vault: "kv", Kind: keyvault.KindCertificate, Name: "tls"}, "CRT,KEY,RAW"},
-		{keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "db"}, "DB,DB_AGAIN"},
-		{keyvault.Ref{Vault: "kv", Kind: keyvault.KindCertificate, Name: "tls", Version: "1"}, "OLD"},
-		{keyvault.Ref{Vault: "other", Kind: keyvault.KindSecret, Name: "db"}, "DB2"},
+		{keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindCertificate, Name: "tls"}, "CRT,KEY,RAW"},
+		{keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "db"}, "DB,DB_AGAIN"},
+		{keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindCertificate, Name: "tls", Version: "1"}, "OLD"},
+		{keyvault.Ref{Backend: keyvault.Backend, Store: "other", Kind: keyvault.KindSecret, Name: "db"}, "DB2"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("PlanReads =\n%+v\nwant\n%+v", got, want)

@@ -73,7 +73,7 @@ func (d *Direct) Resolve(ctx context.Context, bindings []Binding) ([]string, err
 	gates := map[string]chan struct{}{} // per vault: closed after its first attempt
 	var wg sync.WaitGroup
 	for i, r := range reads {
-		vault := strings.ToLower(r.Ref.Vault)
+		vault := strings.ToLower(r.Ref.Store)
 		gate, seen := gates[vault]
 		var open func()
 		if !seen {

@@ -185,7 +185,7 @@ func (s *spanReader) Read(_ context.Context, ref keyvault.Ref) (keyvault.Object,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.spans[ref.Vault+"/"+ref.Name] = [2]time.Time{start, time.Now()}
+	s.spans[ref.Store+"/"+ref.Name] = [2]time.Time{start, time.Now()}
 	return keyvault.Object{Ref: ref, Value: []byte("v")}, nil
 }
 

@@ -35,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
@@ -267,7 +268,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	objects, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
+	objects, identity, err := backends.Open(c.authConfig(), keyvault.ProcessOptions{
 		Transport: c.Transport, Metrics: kvm, Now: c.Now,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})

@@ -248,7 +248,7 @@ func expectedHashes(ctx context.Context, t *testing.T, specs map[string]v2beta1.
 		if spec.Type == v2beta1.ObjectTypeCertificate {
 			kind = keyvault.KindCertificate
 		}
-		obj, err := reader.Read(ctx, keyvault.Ref{Vault: "my-kv", Kind: kind, Name: spec.Name})
+		obj, err := reader.Read(ctx, keyvault.Ref{Backend: keyvault.Backend, Store: "my-kv", Kind: kind, Name: spec.Name})
 		if err != nil {
 			t.Fatal(err)
 		}

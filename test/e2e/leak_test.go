@@ -44,7 +44,7 @@ func seededValues(ctx context.Context, seed *akvemu.Seed) (*leakcheck.Set, map[s
 			seeded[s.Name] = *s.Value
 		}
 		for _, c := range v.Certificates {
-			obj, err := reader.Read(ctx, keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			obj, err := reader.Read(ctx, keyvault.Ref{Backend: keyvault.Backend, Store: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
 			if err != nil {
 				return nil, nil, err
 			}
