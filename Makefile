@@ -105,7 +105,7 @@ bench: kube-binaries ## Benchmarks against the targets of the product brief, eac
 
 .PHONY: lint
 lint: ## Run golangci-lint (pinned in hack/tools/golangci-lint).
-	$$($(TOOL) golangci-lint) run ./...
+	$$($(TOOL) golangci-lint) run --allow-serial-runners ./...
 
 .PHONY: verify
 verify: generate ## Fail if formatting, go.mod or generated files are out of date; then lint.

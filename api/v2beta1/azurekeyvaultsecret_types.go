@@ -65,9 +65,14 @@ type AzureKeyVaultSecretSpec struct {
 	// +optional
 	Output *AzureKeyVaultOutput `json:"output,omitempty"`
 	// RefreshInterval overrides the controller's refresh interval for this
-	// object, as a Go duration such as "90s" or "1h". Objects pinned to a
-	// version are never polled. A latchkey field, unknown to akv2k8s.
+	// object, as a duration such as "90s", "10m" or "1h", at least 30s:
+	// every read spends a budget the whole vault shares. Objects pinned to
+	// a version are never polled. A latchkey field, unknown to akv2k8s.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 90s, 10m or 1h30m (units h, m, s, ms, us, ns)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('30s')",message="must be at least 30s: every read spends the vault's budget, shared by every namespace reading it"
 	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 }
 
@@ -149,7 +154,14 @@ type AzureKeyVaultOutputSecret struct {
 	Name string `json:"name"`
 	// Type of a Secret this creates, verbatim (akv2k8s wrote "opaque" as given);
 	// it also selects the keys written. An existing Secret's type is never changed.
+	// Opaque, kubernetes.io/basic-auth, kubernetes.io/dockerconfigjson,
+	// kubernetes.io/dockercfg, kubernetes.io/ssh-auth, kubernetes.io/tls, or a
+	// custom type outside the domains kubernetes.io, k8s.io and helm.sh (and
+	// their subdomains): types there have a meaning to Kubernetes or Helm (a
+	// service-account or bootstrap token, a release record), so they are
+	// refused.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!self.lowerAscii().matches('^([^/]*[.])?(kubernetes[.]io|k8s[.]io|helm[.]sh)/') || self in ['Opaque', 'kubernetes.io/basic-auth', 'kubernetes.io/dockerconfigjson', 'kubernetes.io/dockercfg', 'kubernetes.io/ssh-auth', 'kubernetes.io/tls']",message="is not allowed: use Opaque, kubernetes.io/basic-auth, kubernetes.io/dockerconfigjson, kubernetes.io/dockercfg, kubernetes.io/ssh-auth, kubernetes.io/tls, or a custom type outside the domains kubernetes.io, k8s.io and helm.sh, to which Kubernetes and Helm give a meaning (a service-account or bootstrap token, a release record)"
 	Type corev1.SecretType `json:"type,omitempty"`
 	// DataKey is the key the value is written under, for types that do not
 	// define their own keys (Opaque and custom types).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/installcheck"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 const usage = "usage: latchkey-env install <dst> | latchkey-env run -- program [args…] | latchkey-env check [flags]\n"
@@ -27,13 +28,13 @@ func main() {
 
 func run(args []string) int {
 	switch {
-	case len(args) == 2 && args[0] == "install":
+	case len(args) == 2 && args[0] == podcontract.CmdInstall:
 		err := envexec.Install(args[1])
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "latchkey-env install: %v\n", err)
 		}
 		return envexec.ExitCode(err)
-	case len(args) >= 3 && args[0] == "run" && args[1] == "--":
+	case len(args) >= 3 && args[0] == podcontract.CmdRun && args[1] == "--":
 		ctx, stop := envexec.NotifyContext(context.Background())
 		defer stop()
 		o := envexec.Options{Argv: args[2:], Environ: os.Environ(), Stderr: os.Stderr}

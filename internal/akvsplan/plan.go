@@ -28,8 +28,8 @@ type Plan struct {
 	// output with an empty name is no output, as akv2k8s read it
 	// (v2beta1.Check decides everything else about the names).
 	Outputs []Output
-	// RefreshInterval is spec.refreshInterval when positive; zero means the
-	// process's own.
+	// RefreshInterval is spec.refreshInterval when positive, never below
+	// v2beta1.MinRefreshInterval; zero means the process's own.
 	RefreshInterval time.Duration
 }
 
@@ -48,9 +48,9 @@ func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 	o := akvs.Spec.Vault.Object
 	p := Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
 		ContentType: string(o.ContentType), Transform: akvs.Spec.Output.TransformNames()}}
-	if ri := akvs.Spec.RefreshInterval; ri != nil && ri.Duration > 0 {
-		p.RefreshInterval = ri.Duration
-	}
+	// An interval below the minimum (stored before the CRD refused it) is
+	// raised to it; the controller's status says so.
+	p.RefreshInterval, _ = akvs.Spec.EffectiveRefreshInterval(0)
 	out := akvs.Spec.Output
 	if out == nil {
 		return p

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 )
@@ -127,6 +129,94 @@ func TestSchemaRefusesWhatAkv2k8sRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSchemaAndControllerAgreeOnSecretTypes: the CRD's CEL rule and
+// v2beta1.SecretTypeRefused (the controller's) decide every output type
+// alike, in every served version, and as the product brief says: akv2k8s's
+// types and custom ones pass; types of the domains Kubernetes and Helm
+// give a meaning to are refused at apply time, naming the rule.
+func TestSchemaAndControllerAgreeOnSecretTypes(t *testing.T) {
+	ns := namespace(t)
+	for _, tc := range []struct {
+		typ     string
+		allowed bool
+	}{
+		{"", true}, {"Opaque", true}, {"opaque", true}, {"my-type", true},
+		{"kubernetes.io/tls", true}, {"kubernetes.io/basic-auth", true}, {"kubernetes.io/dockerconfigjson", true},
+		{"kubernetes.io/dockercfg", true}, {"kubernetes.io/ssh-auth", true},
+		{"example.com/custom", true}, {"fixtures.example/config", true}, {"notkubernetes.io/x", true},
+		{"kubernetes.io.example.com/x", true}, {"example.com/kubernetes.io/x", true}, {"helm.sh.example/x", true},
+		{"kubernetes.io/service-account-token", false}, {"bootstrap.kubernetes.io/token", false},
+		{"KUBERNETES.IO/service-account-token", false}, {"Bootstrap.Kubernetes.IO/token", false},
+		{"kubernetes.io/opaque", false}, {"kubernetes.io/Opaque", false}, {"kubernetes.io/", false},
+		{"k8s.io/x", false}, {"node.k8s.io/x", false}, {"helm.sh/release.v1", false}, {"sub.helm.sh/x", false},
+	} {
+		if got := v2beta1.SecretTypeRefused(corev1.SecretType(tc.typ)) == ""; got != tc.allowed {
+			t.Errorf("SecretTypeRefused(%q): allowed %v, want %v", tc.typ, got, tc.allowed)
+		}
+		for _, v := range []string{"v1alpha1", "v1", "v2alpha1", "v2beta1"} {
+			err := dryRunCreate(ns, v, map[string]any{
+				"vault":  map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "secret"}},
+				"output": map[string]any{"secret": map[string]any{"name": "s", "type": tc.typ}},
+			})
+			switch {
+			case tc.allowed && err != nil:
+				t.Errorf("%s type %q refused: %v", v, tc.typ, err)
+			case !tc.allowed && (err == nil || !strings.Contains(err.Error(), "spec.output.secret.type: Invalid value") || !strings.Contains(err.Error(), "is not allowed")):
+				t.Errorf("%s type %q: %v, want a refusal naming spec.output.secret.type", v, tc.typ, err)
+			}
+		}
+	}
+}
+
+// TestSchemaBoundsRefreshInterval: spec.refreshInterval must be a duration
+// Go reads (the schema's string type accepted "1d", which no consumer can
+// use) and at least v2beta1.MinRefreshInterval, in every served version;
+// what the CRD accepts, the consumers use unraised.
+func TestSchemaBoundsRefreshInterval(t *testing.T) {
+	ns := namespace(t)
+	const notDuration, tooShort = "must be a duration such as", "must be at least 30s"
+	for _, tc := range []struct{ value, refused string }{
+		{"30s", ""}, {"1h30m", ""}, {"10m", ""}, {"0.5m", ""}, {"2h", ""}, {"30000ms", ""},
+		{"29s", tooShort}, {"1ms", tooShort}, {"0s", tooShort}, {"29999ms", tooShort}, {"0.49m", tooShort},
+		{"1d", notDuration}, {"-1m", notDuration}, {"1", notDuration}, {"", notDuration}, {"1 h", notDuration}, {"P1D", notDuration},
+	} {
+		for _, v := range []string{"v1alpha1", "v1", "v2alpha1", "v2beta1"} {
+			err := dryRunCreate(ns, v, map[string]any{
+				"vault":           map[string]any{"name": "v", "object": map[string]any{"name": "o", "type": "secret"}},
+				"refreshInterval": tc.value,
+			})
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("%s refreshInterval %q refused: %v", v, tc.value, err)
+			case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), "spec.refreshInterval") || !strings.Contains(err.Error(), tc.refused)):
+				t.Errorf("%s refreshInterval %q: %v, want a refusal saying %q", v, tc.value, err, tc.refused)
+			}
+		}
+		if tc.refused != "" {
+			continue
+		}
+		d, err := time.ParseDuration(tc.value)
+		if err != nil {
+			t.Errorf("%q accepted by the CRD, but Go cannot read it: %v", tc.value, err)
+			continue
+		}
+		spec := v2beta1.AzureKeyVaultSecretSpec{RefreshInterval: &metav1.Duration{Duration: d}}
+		if got, raised := spec.EffectiveRefreshInterval(time.Hour); got != d || raised {
+			t.Errorf("%q accepted by the CRD, but the consumers use %v (raised %v)", tc.value, got, raised)
+		}
+	}
+}
+
+// dryRunCreate asks the API server to create an AzureKeyVaultSecret with
+// spec under spv.no/<version>, without storing it.
+func dryRunCreate(ns, version string, spec map[string]any) error {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "spv.no/" + version, "kind": "AzureKeyVaultSecret",
+		"metadata": map[string]any{"name": "dry-run", "namespace": ns}, "spec": spec,
+	}}
+	return suite.client.Create(context.Background(), u, client.DryRunAll)
 }
 
 // TestInvalidSpecIsReported: values akv2k8s's schema accepted and latchkey

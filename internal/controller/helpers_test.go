@@ -161,10 +161,10 @@ func inVault(v *testVault) func(*v2beta1.AzureKeyVaultSecret) {
 	return func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.Name = v.name }
 }
 
-// refreshEvery sets spec.refreshInterval.
-func refreshEvery(d time.Duration) func(*v2beta1.AzureKeyVaultSecret) {
-	return func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.RefreshInterval = &metav1.Duration{Duration: d} }
-}
+// everySecond has an AzureKeyVaultSecret refreshed every fastInterval, by
+// the suite's fast shard: tests watching refreshes cannot wait for
+// spec.refreshInterval's minimum.
+func everySecond(a *v2beta1.AzureKeyVaultSecret) { shard(fastShard)(a) }
 
 // shard labels an AzureKeyVaultSecret for a test's own controller (see
 // testControllerLabel).

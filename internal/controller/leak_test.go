@@ -64,7 +64,7 @@ func TestNoValueLeaks(t *testing.T) {
 		if tc.value != "" {
 			v.setSecret(t, tc.name, tc.value, "")
 		}
-		create(t, akvs(ns, tc.name, tc.name, append(tc.mutate, inVault(v), refreshEvery(time.Second))...))
+		create(t, akvs(ns, tc.name, tc.name, append(tc.mutate, inVault(v), everySecond)...))
 	}
 	for _, tc := range tests {
 		status := metav1.ConditionFalse

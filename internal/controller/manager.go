@@ -17,9 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
@@ -40,8 +40,9 @@ type ManagerOptions struct {
 	LeaderElectionNamespace string
 	LeaderElectionID        string
 
-	MetricsAddr string
-	HealthAddr  string
+	// MetricsOptions say how /metrics is served (authenticated by default).
+	runner.MetricsOptions
+	HealthAddr string
 
 	// SkipNameValidation lets several managers run in one process (tests
 	// running shards side by side). controller-runtime otherwise refuses a
@@ -60,7 +61,7 @@ func DefaultManagerOptions() ManagerOptions {
 		// protects it from a burst.
 		Workers: 32, QPS: 300, Burst: 1000,
 		LeaderElection: true, LeaderElectionID: "latchkey-controller",
-		MetricsAddr: ":8080", HealthAddr: ":8081",
+		MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
 		Controller: Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
 	}
 }
@@ -122,7 +123,7 @@ func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Ma
 		Scheme:                  Scheme(),
 		Logger:                  log,
 		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                 opts.MetricsServer(),
 		Controller:              config.Controller{SkipNameValidation: ptr.To(opts.SkipNameValidation)},
 		HealthProbeBindAddress:  opts.HealthAddr,
 		LeaderElection:          opts.LeaderElection,

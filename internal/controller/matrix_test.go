@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 	corev1 "k8s.io/api/core/v1"
@@ -457,7 +456,7 @@ func TestMultiKeyRemovedKeysArePruned(t *testing.T) {
 	for _, d := range docs {
 		remember("prune-"+d.name+"-keep-value", "prune-"+d.name+"-drop-value", "prune-"+d.name+"-kept-value")
 		v.setSecret(t, "multi-"+d.name, d.before, string(d.contentType))
-		create(t, akvs(ns, d.name, "multi-"+d.name, inVault(v), refreshEvery(time.Second),
+		create(t, akvs(ns, d.name, "multi-"+d.name, inVault(v), everySecond,
 			objectOf("multi-"+d.name, v2beta1.ObjectTypeMultiKeyValueSecret, d.contentType)))
 	}
 	for _, d := range docs {

@@ -6,10 +6,12 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/latchkey-dev/latchkey/api/v2beta1"
 )
 
 // Labels and annotations latchkey puts on the Secrets and ConfigMaps it writes.
@@ -131,12 +133,20 @@ type plan struct {
 //
 // Keys we owned but no longer render are removed. An existing Secret's type is
 // never changed.
+//
+// Nothing is ever written into a Secret whose type (the one it will be
+// created with, or the one it has) v2beta1.SecretTypeRefused refuses: the
+// last guard, whatever the spec or the output's history.
 func planWrite(me claimant, others map[string]claimant, cur outputState, want desiredOutput) plan {
 	p := planOwnership(me, others, cur, want)
-	if p.Write {
-		if why := typeMismatch(p.Type, p.Data); why != "" {
-			return refuse(ReasonInvalidOutput, why)
-		}
+	if !p.Write {
+		return p
+	}
+	if why := v2beta1.SecretTypeRefused(corev1.SecretType(p.Type)); why != "" {
+		return refuse(ReasonSecretTypeNotAllowed, "the Secret's "+why)
+	}
+	if why := typeMismatch(p.Type, p.Data); why != "" {
+		return refuse(ReasonInvalidOutput, why)
 	}
 	return p
 }
@@ -263,39 +273,6 @@ func copyOwned(dst, want map[string]string, prev []string) map[string]string {
 	}
 	maps.Copy(dst, want)
 	return dst
-}
-
-// copiedMetadata returns the labels or annotations of an AzureKeyVaultSecret
-// to copy onto its output: users put Reloader and reflector annotations there.
-// Keys that belong to the tools managing the AzureKeyVaultSecret itself are
-// left out, or those tools would adopt, prune or diff the output too.
-func copiedMetadata(in map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range in {
-		if !excludedMetadata(k) {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// excludedMetadata lists the keys never copied: kubectl's and Helm's
-// bookkeeping, Argo CD's tracking label and annotations, Flux's labels, and
-// our own.
-func excludedMetadata(k string) bool {
-	switch k {
-	case "kubectl.kubernetes.io/last-applied-configuration",
-		"app.kubernetes.io/managed-by",
-		"app.kubernetes.io/instance", // Argo CD's default tracking label
-		OwnersAnnotation, ManagedLabel:
-		return true
-	}
-	for _, prefix := range []string{"meta.helm.sh/", "helm.sh/", "argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/", "helm.toolkit.fluxcd.io/", "fluxcd.io/"} {
-		if strings.HasPrefix(k, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

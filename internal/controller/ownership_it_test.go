@@ -204,7 +204,7 @@ func TestOlderAzureKeyVaultSecretKeepsContestedKey(t *testing.T) {
 	toShared := func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Output.Secret.Name = "contested"; inVault(v)(a) }
 	// Names sort the other way round, so a tie on creationTimestamp would
 	// give the key to the younger: the test shows the age decides.
-	older := akvs(ns, "zz-older", "contest-older", toShared, refreshEvery(time.Second), shard(pausedShard))
+	older := akvs(ns, "zz-older", "contest-older", toShared, shard(pausedShard))
 	create(t, older)
 	eventually(t, func() error { // creationTimestamp has whole seconds
 		if !time.Now().After(older.CreationTimestamp.Add(time.Second)) {
@@ -212,10 +212,10 @@ func TestOlderAzureKeyVaultSecretKeepsContestedKey(t *testing.T) {
 		}
 		return nil
 	})
-	create(t, akvs(ns, "aa-younger", "contest-younger", toShared, refreshEvery(time.Second)))
+	create(t, akvs(ns, "aa-younger", "contest-younger", toShared, everySecond))
 	waitForSecret(t, ns, "contested", hasData(data("value", "contest-younger-s3cr3t-value")))
 
-	unpause(t, older, nil)
+	unpause(t, older, map[string]string{testControllerLabel: fastShard})
 	waitForSecret(t, ns, "contested", allOf(hasData(data("value", "contest-older-s3cr3t-value")), ownedBy(map[string][]string{"zz-older": {"value"}, "aa-younger": {}})))
 	waitForReady(t, ns, "zz-older", metav1.ConditionTrue, controller.ReasonSynced)
 	y := waitForReady(t, ns, "aa-younger", metav1.ConditionFalse, controller.ReasonKeyConflict)
@@ -234,9 +234,11 @@ func TestOlderAzureKeyVaultSecretKeepsContestedKey(t *testing.T) {
 }
 
 // TestCopiesLabelsAndAnnotations copies the AzureKeyVaultSecret's labels and
-// annotations except kubectl's, Helm's, Argo CD's and Flux's, keeps what
-// others set on the Secret, and removes a label the AzureKeyVaultSecret no
-// longer has.
+// annotations except those of Kubernetes' reserved domains (the
+// service-account annotation that would make the Secret a token; kubectl's;
+// app.kubernetes.io), Helm's, Argo CD's and Flux's and Helm's owner=helm
+// label, keeps what others set on the Secret, and removes a label the
+// AzureKeyVaultSecret no longer has.
 func TestCopiesLabelsAndAnnotations(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
@@ -245,8 +247,8 @@ func TestCopiesLabelsAndAnnotations(t *testing.T) {
 	a := akvs(ns, "labelled", "labels-object", inVault(v), func(a *v2beta1.AzureKeyVaultSecret) {
 		a.Labels = map[string]string{
 			"app": "web", "tier": "front",
-			"app.kubernetes.io/instance": "argocd-app", "app.kubernetes.io/managed-by": "Helm",
-			"kustomize.toolkit.fluxcd.io/name": "flux", "helm.toolkit.fluxcd.io/name": "release",
+			"app.kubernetes.io/instance": "argocd-app", "app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/name": "web",
+			"kustomize.toolkit.fluxcd.io/name": "flux", "helm.toolkit.fluxcd.io/name": "release", "owner": "helm",
 		}
 		a.Annotations = map[string]string{
 			"reloader.stakater.com/match":                        "true",
@@ -254,6 +256,9 @@ func TestCopiesLabelsAndAnnotations(t *testing.T) {
 			"kubectl.kubernetes.io/last-applied-configuration":   `{"kind":"AzureKeyVaultSecret"}`,
 			"meta.helm.sh/release-name":                          "release",
 			"argocd.argoproj.io/tracking-id":                     "app:spv.no/AzureKeyVaultSecret:ns/labelled",
+			"kubernetes.io/service-account.name":                 "default",
+			"helm.sh/resource-policy":                            "keep",
+			"replicator.v1.mittwald.de/replicate-to":             "team-b",
 		}
 	})
 	create(t, a)
@@ -269,7 +274,7 @@ func TestCopiesLabelsAndAnnotations(t *testing.T) {
 	}
 	waitForSecret(t, ns, "labelled", copied(
 		[]string{"app", controller.ManagedLabel, "tier"},
-		[]string{"reflector.v1.k8s.emberstack.com/reflection-allowed", "reloader.stakater.com/match"}))
+		[]string{"reflector.v1.k8s.emberstack.com/reflection-allowed", "reloader.stakater.com/match", "replicator.v1.mittwald.de/replicate-to"}))
 
 	// Someone else labels the Secret; then the AzureKeyVaultSecret drops a label.
 	s := getSecret(t, ns, "labelled")
@@ -280,7 +285,7 @@ func TestCopiesLabelsAndAnnotations(t *testing.T) {
 	update(t, a, func(a *v2beta1.AzureKeyVaultSecret) { delete(a.Labels, "tier") })
 	waitForSecret(t, ns, "labelled", copied(
 		[]string{"app", controller.ManagedLabel, "team"},
-		[]string{"example.com/note", "reflector.v1.k8s.emberstack.com/reflection-allowed", "reloader.stakater.com/match"}))
+		[]string{"example.com/note", "reflector.v1.k8s.emberstack.com/reflection-allowed", "reloader.stakater.com/match", "replicator.v1.mittwald.de/replicate-to"}))
 }
 
 // TestCleanupOnRename: renaming the output deletes the Secret latchkey
@@ -373,7 +378,7 @@ func TestKeyVaultErrorKeepsGoodSecret(t *testing.T) {
 			ns := namespace(t)
 			v := newVault(t)
 			v.setSecret(t, "kept", "kept-good-s3cr3t-value", "")
-			create(t, akvs(ns, "kept", "kept", inVault(v), refreshEvery(time.Second)))
+			create(t, akvs(ns, "kept", "kept", inVault(v), everySecond))
 			good := waitForSecret(t, ns, "kept", hasData(data("value", "kept-good-s3cr3t-value")))
 			waitForReady(t, ns, "kept", metav1.ConditionTrue, controller.ReasonSynced)
 

@@ -190,21 +190,75 @@ func TestPlanRelease(t *testing.T) {
 	}
 }
 
+// TestCopiedMetadata: what users put on an AzureKeyVaultSecret for tools
+// that act on Secrets (Reloader, reflector, replicator, their own labels)
+// is copied; keys of Kubernetes' reserved domains (and their subdomains),
+// of the tools that manage the AzureKeyVaultSecret itself, of latchkey, and
+// Helm's release-record label are not.
 func TestCopiedMetadata(t *testing.T) {
-	in := map[string]string{
+	copied := map[string]string{
 		"reloader.stakater.com/match":                        "true",
-		"reflector.v1.k8s.emberstack.com/reflection-allowed": "true",
-		"kubectl.kubernetes.io/last-applied-configuration":   "{}",
-		"meta.helm.sh/release-name":                          "r",
-		"argocd.argoproj.io/tracking-id":                     "app:x",
-		"app.kubernetes.io/instance":                         "app",
-		"kustomize.toolkit.fluxcd.io/name":                   "k",
+		"reflector.v1.k8s.emberstack.com/reflection-allowed": "true", // k8s.emberstack.com is not k8s.io
+		"replicator.v1.mittwald.de/replicate-to":             "team-b",
+		"secret.reloader.stakater.com/reload":                "x",
 		"team":                                               "payments",
+		"owner":                                              "team-a", // only owner=helm is Helm's
+		"example.com/kubernetes.io":                          "the name is not the domain",
+		"kubernetes.io.example.com/x":                        "a domain that only starts like it",
+		"notk8s.io/x":                                        "not a subdomain of k8s.io",
 	}
-	got := copiedMetadata(in)
-	keys := sortedKeys(got)
-	if want := "reflector.v1.k8s.emberstack.com/reflection-allowed,reloader.stakater.com/match,team"; strings.Join(keys, ",") != want {
-		t.Errorf("copied %v, want %s", keys, want)
+	kept := map[string]string{
+		// The attack: the token controller fills a Secret so annotated.
+		"kubernetes.io/service-account.name":               "default",
+		"kubernetes.io/service-account.uid":                "uid",
+		"KUBERNETES.IO/service-account.name":               "domains have no case",
+		"kubectl.kubernetes.io/last-applied-configuration": "{}",
+		"kubectl.kubernetes.io/restartedAt":                "now",
+		"app.kubernetes.io/instance":                       "app", // Argo CD's default tracking label
+		"app.kubernetes.io/managed-by":                     "Helm",
+		"app.kubernetes.io/name":                           "app",
+		"service.beta.kubernetes.io/azure-load-balancer":   "x",
+		"k8s.io/x":                         "x",
+		"node.k8s.io/x":                    "x",
+		"meta.helm.sh/release-name":        "r",
+		"helm.sh/resource-policy":          "keep",
+		"helm.sh/hook":                     "pre-install",
+		"argocd.argoproj.io/tracking-id":   "app:x",
+		"argocd.argoproj.io/sync-options":  "Prune=false",
+		"kustomize.toolkit.fluxcd.io/name": "k",
+		"helm.toolkit.fluxcd.io/name":      "h",
+		"fluxcd.io/ignore":                 "true",
+		OwnersAnnotation:                   "{}",
+		ManagedLabel:                       "true",
+		"latchkey.dev/anything":            "x",
+	}
+	in := map[string]string{}
+	maps.Copy(in, copied)
+	maps.Copy(in, kept)
+	if got := copiedMetadata(in); !maps.Equal(got, copied) {
+		t.Errorf("copied %v\nwant %v", sortedKeys(got), sortedKeys(copied))
+	}
+	// Helm's release record: owner=helm is its storage driver's selector.
+	if got := copiedMetadata(map[string]string{"owner": "helm", "name": "r", "status": "deployed"}); got["owner"] != "" || got["name"] != "r" {
+		t.Errorf("copied %v: want owner=helm left out, the rest copied", got)
+	}
+}
+
+// TestPlanWriteNeverWritesARefusedType: whatever the spec says (an object
+// stored before the CRD refused it) and whatever the output's history (a
+// Secret of that type created before), nothing is created or written in a
+// Secret of a type v2beta1.SecretTypeRefused refuses.
+func TestPlanWriteNeverWritesARefusedType(t *testing.T) {
+	for _, typ := range []string{"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token", "helm.sh/release.v1"} {
+		d := want(map[string]string{"token": "x"})
+		d.Type = typ
+		if p := planWrite(alice, nil, outputState{}, d); p.Write || p.Reason != ReasonSecretTypeNotAllowed || !strings.Contains(p.Message, typ) {
+			t.Errorf("create %s: Write=%v Reason=%s %q", typ, p.Write, p.Reason, p.Message)
+		}
+		cur := state(typ, map[string]string{"token": "t"}, []types.UID{alice.UID}, owners{"alice": {Keys: []string{"token"}}})
+		if p := planWrite(alice, nil, cur, want(map[string]string{"token": "x"})); p.Write || p.Reason != ReasonSecretTypeNotAllowed {
+			t.Errorf("write into an existing %s Secret: Write=%v Reason=%s", typ, p.Write, p.Reason)
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.Selector, "selector", m.Selector, "label selector of the AzureKeyVaultSecrets this controller syncs (sharding); default: akv2k8s's OBJECT_LABELS variable")
 	fs.BoolVar(&m.LeaderElection, "leader-elect", m.LeaderElection, "elect a leader among replicas")
 	fs.StringVar(&m.LeaderElectionNamespace, "leader-election-namespace", m.LeaderElectionNamespace, "namespace of the leader election Lease")
-	fs.StringVar(&m.MetricsAddr, "metrics-bind-address", m.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	m.BindFlags(fs) // MetricsOptions: --metrics-bind-address, --metrics-auth
 	fs.StringVar(&m.HealthAddr, "health-probe-bind-address", m.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.TenancyPolicy, "tenancy-policy", c.TenancyPolicy, "file of the allow-list of vaults per namespace; empty allows every vault")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")

@@ -128,6 +128,13 @@ func lostRace(err error) bool {
 // Nothing is written unless every output renders: a bad object never
 // replaces a good one.
 func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret, targets []target) outcome {
+	for _, t := range targets {
+		// Stored before the CRD refused the type: refused again here,
+		// before anything is read or written.
+		if why := v2beta1.SecretTypeRefused(corev1.SecretType(t.createType)); why != "" {
+			return outcome{reason: ReasonSecretTypeNotAllowed, permanent: true, message: "spec.output.secret." + why}
+		}
+	}
 	plan := akvsplan.Of(akvs)
 	ref := plan.Object()
 	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
@@ -155,9 +162,10 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 			return outcome{reason: ReasonOutputWriteFailed, message: fmt.Sprintf("%s %s: %v", t.kind.name(), t.name, err)}
 		}
 		if !p.Write {
-			// A type mismatch needs a spec change; ownership refusals clear
+			// A type mismatch or a refused type needs a spec change; ownership refusals clear
 			// when the other party goes, which the output watch sees.
-			return outcome{reason: p.Reason, message: fmt.Sprintf("%s %s: %s", t.kind.name(), t.name, p.Message), permanent: p.Reason == ReasonInvalidOutput}
+			return outcome{reason: p.Reason, message: fmt.Sprintf("%s %s: %s", t.kind.name(), t.name, p.Message),
+				permanent: p.Reason == ReasonInvalidOutput || p.Reason == ReasonSecretTypeNotAllowed}
 		}
 		if p.Reason == ReasonMergedIntoExisting {
 			o.reason, o.message = ReasonMergedIntoExisting, fmt.Sprintf("synced version %s into the existing %s %s", obj.Version, t.kind.name(), t.name)

@@ -25,10 +25,10 @@ func TestPinnedVersionIsNeverPolled(t *testing.T) {
 	one := pinnedVault.setSecret(t, "pinned", "pinned-one-s3cr3t-value", "")
 	pinnedVault.setSecret(t, "pinned", "pinned-two-s3cr3t-value", "")
 	control.setSecret(t, "polled", "polled-s3cr3t-value", "")
-	create(t, akvs(ns, "pinned", "pinned", inVault(pinnedVault), refreshEvery(time.Second), func(a *v2beta1.AzureKeyVaultSecret) {
+	create(t, akvs(ns, "pinned", "pinned", inVault(pinnedVault), everySecond, func(a *v2beta1.AzureKeyVaultSecret) {
 		a.Spec.Vault.Object.Version = one
 	}))
-	create(t, akvs(ns, "polled", "polled", inVault(control), refreshEvery(time.Second)))
+	create(t, akvs(ns, "polled", "polled", inVault(control), everySecond))
 	waitForSecret(t, ns, "pinned", hasData(data("value", "pinned-one-s3cr3t-value")))
 	waitForReady(t, ns, "pinned", metav1.ConditionTrue, controller.ReasonSynced)
 	waitForReady(t, ns, "polled", metav1.ConditionTrue, controller.ReasonSynced)
@@ -64,7 +64,7 @@ func TestPinnedVersionIsNeverPolled(t *testing.T) {
 func TestSharedObjectIsReadOncePerInterval(t *testing.T) {
 	const (
 		n        = 20
-		interval = time.Second
+		interval = fastInterval
 		measured = 5 * interval
 	)
 	ns := namespace(t)
@@ -72,7 +72,7 @@ func TestSharedObjectIsReadOncePerInterval(t *testing.T) {
 	v.setSecret(t, "shared", "shared-s3cr3t-value", "")
 	start := time.Now()
 	for i := range n {
-		create(t, akvs(ns, fmt.Sprintf("consumer-%02d", i), "shared", inVault(v), refreshEvery(interval)))
+		create(t, akvs(ns, fmt.Sprintf("consumer-%02d", i), "shared", inVault(v), everySecond))
 	}
 	for i := range n {
 		waitForReady(t, ns, fmt.Sprintf("consumer-%02d", i), metav1.ConditionTrue, controller.ReasonSynced)

@@ -3,6 +3,7 @@ package controller
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -31,6 +32,15 @@ const azureIdentityIgnored = "spec.vault.azureIdentity is not used: latchkey rea
 	"(keyVaultAuth, e.g. workload identity); give that identity access to the vault, and remove the field " +
 	"(see docs/migrate-from-akv2k8s.md)"
 
+// ConditionRefreshInterval is present, False with reason BelowMinimum, while
+// spec.refreshInterval is shorter than v2beta1.MinRefreshInterval (an object
+// stored before the CRD refused that): the object is read at the minimum
+// instead. Like AzureIdentity, it does not make the object un-Ready.
+const (
+	ConditionRefreshInterval = "RefreshInterval"
+	ReasonBelowMinimum       = "BelowMinimum"
+)
+
 // Reasons for Ready besides the ownership ones (ownership.go).
 const (
 	ReasonInjectorOnly         = "InjectorOnly"
@@ -44,6 +54,10 @@ const (
 	ReasonInvalidOutput        = "InvalidOutput"
 	ReasonOutputWriteFailed    = "OutputWriteFailed"
 	ReasonVaultNotAllowed      = "VaultNotAllowed"
+	// ReasonSecretTypeNotAllowed: output.secret.type (or the type of the
+	// existing Secret) is one no AzureKeyVaultSecret may write
+	// (v2beta1.SecretTypeRefused); the CRD refuses it for new objects.
+	ReasonSecretTypeNotAllowed = "SecretTypeNotAllowed"
 )
 
 // outcome is what one reconcile did, the input of the status it writes.
@@ -95,6 +109,16 @@ func nextStatus(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now time.Time) v2b
 		})
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, ConditionAzureIdentity)
+	}
+	if ri, raised := akvs.Spec.EffectiveRefreshInterval(0); raised {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: ConditionRefreshInterval, Status: metav1.ConditionFalse, Reason: ReasonBelowMinimum,
+			Message: fmt.Sprintf("spec.refreshInterval %s is below the minimum of %s, which applies instead (the CRD refuses it on the next change)",
+				akvs.Spec.RefreshInterval.Duration, ri),
+			ObservedGeneration: akvs.Generation, LastTransitionTime: metav1.NewTime(now),
+		})
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, ConditionRefreshInterval)
 	}
 	if !o.ready {
 		// A failure keeps the last good output and what status said of it.

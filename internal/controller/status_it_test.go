@@ -60,15 +60,15 @@ func TestStatusReportsWhatWasWritten(t *testing.T) {
 }
 
 // TestKeyVaultChangeUpdatesSecretAndStatus: a new version in Key Vault is
-// written to the Secret within the AzureKeyVaultSecret's own refresh
-// interval (1s here, the suite's default being an hour), the status follows
+// written to the Secret within the refresh interval (1s in the fast shard,
+// the suite's default being an hour), the status follows
 // (version, hash, time of change) and one Normal event says so.
 func TestKeyVaultChangeUpdatesSecretAndStatus(t *testing.T) {
 	t.Parallel()
 	ns := namespace(t)
 	v := newVault(t)
 	one := v.setSecret(t, "rotating", "rotate-one-s3cr3t-value", "")
-	create(t, akvs(ns, "rotating", "rotating", inVault(v), refreshEvery(time.Second)))
+	create(t, akvs(ns, "rotating", "rotating", inVault(v), everySecond))
 	waitForSecret(t, ns, "rotating", hasData(data("value", "rotate-one-s3cr3t-value")))
 	before := waitForReady(t, ns, "rotating", metav1.ConditionTrue, controller.ReasonSynced).Status
 	if before.ObjectVersion != one {
@@ -142,7 +142,7 @@ func TestReadyReasonsForKeyVaultAnswers(t *testing.T) {
 
 // TestNoWritesOrEventsWhenNothingChanges lets an AzureKeyVaultSecret with a
 // Secret and a ConfigMap, and a failing one, refresh several times
-// (refreshInterval 1s) with nothing changed in Key Vault: neither the
+// (every second, in the fast shard) with nothing changed in Key Vault: neither the
 // outputs nor the status are written, and no event is recorded, while Key
 // Vault is read (so refreshes did happen).
 func TestNoWritesOrEventsWhenNothingChanges(t *testing.T) {
@@ -151,10 +151,10 @@ func TestNoWritesOrEventsWhenNothingChanges(t *testing.T) {
 	v := newVault(t)
 	v.setSecret(t, "steady", "steady-s3cr3t-value", "")
 	v.setSecret(t, "steady-bad", "steady-no-colon-s3cr3t-value", "")
-	create(t, akvs(ns, "steady", "steady", inVault(v), refreshEvery(time.Second), func(a *v2beta1.AzureKeyVaultSecret) {
+	create(t, akvs(ns, "steady", "steady", inVault(v), everySecond, func(a *v2beta1.AzureKeyVaultSecret) {
 		a.Spec.Output.ConfigMap = &v2beta1.AzureKeyVaultOutputConfigMap{Name: "steady", DataKey: "value"}
 	}))
-	create(t, akvs(ns, "failing", "steady-bad", inVault(v), refreshEvery(time.Second), withSecretType("kubernetes.io/basic-auth")))
+	create(t, akvs(ns, "failing", "steady-bad", inVault(v), everySecond, withSecretType("kubernetes.io/basic-auth")))
 	waitForSecret(t, ns, "steady", nil)
 	waitForReady(t, ns, "steady", metav1.ConditionTrue, controller.ReasonSynced)
 	waitForReady(t, ns, "failing", metav1.ConditionFalse, controller.ReasonInvalidOutput)

@@ -1,12 +1,15 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 )
 
 func TestNextStatus(t *testing.T) {
@@ -56,6 +59,41 @@ func TestNextStatus(t *testing.T) {
 	injectorOnly := nextStatus(akvs, outcome{ready: true, reason: ReasonInjectorOnly, message: "no output"}, t0.Add(4*time.Hour))
 	if injectorOnly.SecretName != "" || injectorOnly.SecretHash != "" {
 		t.Errorf("status still names the dropped output: %+v", injectorOnly)
+	}
+}
+
+// TestRefreshIntervalBelowMinimum: an interval below the minimum (stored
+// before the CRD refused it) is raised to it, and a condition says so
+// without making the object un-Ready; it goes when the spec is fixed.
+func TestRefreshIntervalBelowMinimum(t *testing.T) {
+	akvs := &v2beta1.AzureKeyVaultSecret{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
+	akvs.Spec.RefreshInterval = &metav1.Duration{Duration: time.Millisecond}
+	r := &Reconciler{Options: Options{RefreshInterval: time.Hour}}
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != v2beta1.MinRefreshInterval {
+		t.Errorf("interval %v, want the minimum %v", got, v2beta1.MinRefreshInterval)
+	}
+	st := nextStatus(akvs, outcome{ready: true, reason: ReasonSynced}, t0)
+	c := meta.FindStatusCondition(st.Conditions, ConditionRefreshInterval)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonBelowMinimum || !strings.Contains(c.Message, "1ms") || !strings.Contains(c.Message, "30s") {
+		t.Fatalf("RefreshInterval condition %+v", c)
+	}
+	if ready := readyCondition(st); ready.Status != metav1.ConditionTrue {
+		t.Errorf("Ready %+v: a raised interval is no failure", ready)
+	}
+
+	akvs.Status = st
+	for _, fixed := range []*metav1.Duration{{Duration: time.Minute}, nil} {
+		akvs.Spec.RefreshInterval = fixed
+		if c := meta.FindStatusCondition(nextStatus(akvs, outcome{ready: true, reason: ReasonSynced}, t0).Conditions, ConditionRefreshInterval); c != nil {
+			t.Errorf("refreshInterval %v: condition %+v kept", fixed, c)
+		}
+	}
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != time.Hour {
+		t.Errorf("no spec interval: %v, want the controller's", got)
+	}
+	akvs.Spec.RefreshInterval = &metav1.Duration{Duration: v2beta1.MinRefreshInterval}
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != v2beta1.MinRefreshInterval {
+		t.Errorf("the minimum itself: %v", got)
 	}
 }
 

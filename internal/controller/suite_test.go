@@ -39,6 +39,14 @@ const (
 	otherVault   = "kv-tests-other"
 )
 
+// fastShard is the shard of the suite's second controller, whose refresh
+// interval (its --refresh-interval, which the admin sets and no minimum
+// bounds) is fastInterval.
+const (
+	fastShard    = "fast"
+	fastInterval = time.Second
+)
+
 // testControllerLabel shards AzureKeyVaultSecrets between the suite's
 // controller and the controllers tests start themselves: the suite's syncs
 // only objects without it, a test's controller only those with its value.
@@ -120,6 +128,18 @@ func runSuite(m *testing.M) int {
 	}
 	defer stop()
 	suite.mgr = mgr
+	// The fast shard: tests that watch refreshes happen label their objects
+	// for it (everySecond), since spec.refreshInterval may not ask for less
+	// than v2beta1.MinRefreshInterval.
+	fast := controllerConfig()
+	fast.Manager.Selector = testControllerLabel + "=" + fastShard
+	fast.Manager.Controller.RefreshInterval = fastInterval
+	_, stopFast, err := startController(ctx, fast, newLogBuffer())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fast controller:", err)
+		return 1
+	}
+	defer stopFast()
 	if suite.watcher, err = client.NewWithWatch(cfg, client.Options{Scheme: controller.Scheme()}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -155,13 +175,19 @@ func controllerConfig() controller.Config {
 	return c
 }
 
-// startController runs a controller until the returned function is called.
+// startController runs a controller against the suite's API server until
+// the returned function is called.
 func startController(ctx context.Context, c controller.Config, logs *syncBuffer) (mgr ctrl.Manager, stop func(), err error) {
+	return startControllerOn(ctx, suite.cfg, c, logs)
+}
+
+// startControllerOn runs a controller against the API server of cfg.
+func startControllerOn(ctx context.Context, cfg *rest.Config, c controller.Config, logs *syncBuffer) (mgr ctrl.Manager, stop func(), err error) {
 	log, err := logging.New(logs, c.Log)
 	if err != nil {
 		return nil, nil, err
 	}
-	mgr, err = controller.Setup(suite.cfg, c, log)
+	mgr, err = controller.Setup(cfg, c, log)
 	if err != nil {
 		return nil, nil, err
 	}

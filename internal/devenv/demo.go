@@ -18,7 +18,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
-	"github.com/latchkey-dev/latchkey/internal/webhook"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // The injection demo: a namespace opted in to injection, the akv2k8s
@@ -39,7 +39,7 @@ const (
 // vault, without output (it exists for the injector only).
 func demoObjects() []client.Object {
 	return []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace, Labels: map[string]string{webhook.DefaultNamespaceLabel: "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace, Labels: map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}}},
 		&v2beta1.AzureKeyVaultSecret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: demoAKVS},
 			Spec: v2beta1.AzureKeyVaultSecretSpec{Vault: v2beta1.AzureKeyVault{
@@ -170,7 +170,7 @@ to the resolver's audience and starts %s with %s set to the secret's value;
 the value never enters the pod spec. The resolver's CA, as published in the namespace:
 
   %s -n %s get configmap %s -o yaml
-`, demoNamespace, webhook.DefaultNamespaceLabel, demoAKVS, demoProgram, demoVar, demoVar, demoAKVS, resolverURL, indent(spec, "  "), demoProgram, demoVar, kubectl, demoNamespace, caConfigMap)
+`, demoNamespace, podcontract.DefaultNamespaceLabel, demoAKVS, demoProgram, demoVar, demoVar, demoAKVS, resolverURL, indent(spec, "  "), demoProgram, demoVar, kubectl, demoNamespace, caConfigMap)
 	return nil
 }
 

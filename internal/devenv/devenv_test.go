@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/webhook"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // TestRunShowsAnInjectedPod runs what `make dev` runs, without a node, until
@@ -43,7 +43,7 @@ func TestRunShowsAnInjectedPod(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"/latchkey/bin/latchkey-env",             // the rewritten command
-		webhook.ResolverURLEnv,                   // resolver mode
+		podcontract.EnvResolverURL,               // resolver mode
 		"value: https://127.0.0.1:",              // the resolver's URL as its value
 		"my-azure-keyvault-secret@azurekeyvault", // the placeholder stays a placeholder
 		"latchkey-env-install",                   // the init container

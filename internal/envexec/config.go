@@ -6,21 +6,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
-// Environment variables the binary reads. The ENV_INJECTOR_* names are
-// akv2k8s's, which users hard-code; they stay in the program's environment.
-// LATCHKEY_* are ours and are removed before the exec.
+// Environment variables only the binary reads: akv2k8s's, which users
+// hard-code; they stay in the program's environment. The variables the
+// webhook writes, and ENV_INJECTOR_DISABLE_AUTH_SERVICE, are the pod
+// contract's (internal/podcontract).
 const (
-	EnvLogLevel           = "ENV_INJECTOR_LOG_LEVEL"
-	EnvLogFormat          = "ENV_INJECTOR_LOG_FORMAT"
-	EnvRetries            = "ENV_INJECTOR_RETRIES"
-	EnvWaitBeforeRetry    = "ENV_INJECTOR_WAIT_BEFORE_RETRY"
-	EnvDisableAuthService = "ENV_INJECTOR_DISABLE_AUTH_SERVICE"
-	// EnvRefs is the JSON the webhook writes (see Refs).
-	EnvRefs = "LATCHKEY_REFS"
-	// OwnPrefix marks the variables removed before the exec.
-	OwnPrefix = "LATCHKEY_"
+	EnvLogLevel        = "ENV_INJECTOR_LOG_LEVEL"
+	EnvLogFormat       = "ENV_INJECTOR_LOG_FORMAT"
+	EnvRetries         = "ENV_INJECTOR_RETRIES"
+	EnvWaitBeforeRetry = "ENV_INJECTOR_WAIT_BEFORE_RETRY"
 )
 
 // Defaults, akv2k8s's.
@@ -83,23 +81,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, []string) {
 			warn(EnvWaitBeforeRetry, "whole seconds or a duration such as 500ms", DefaultWaitBeforeRetry)
 		}
 	}
-	if v := strings.TrimSpace(getenv(EnvDisableAuthService)); v != "" {
+	if v := strings.TrimSpace(getenv(podcontract.EnvDisableAuthService)); v != "" {
 		if _, err := strconv.ParseBool(v); err != nil {
-			warn(EnvDisableAuthService, "true or false", false)
+			warn(podcontract.EnvDisableAuthService, "true or false", false)
 		}
-		c.DirectMode = IsDirectMode(v)
+		c.DirectMode = podcontract.IsDirectMode(v)
 	}
 	return c, warnings
-}
-
-// IsDirectMode reads a value of ENV_INJECTOR_DISABLE_AUTH_SERVICE as the
-// binary does (strconv.ParseBool: true, 1, t, TRUE…; anything else is
-// false). The webhook and the resolver decide with this same function, so
-// a container the binary runs in direct mode is never also handed the
-// resolver's token, nor served by the resolver.
-func IsDirectMode(value string) bool {
-	b, err := strconv.ParseBool(strings.TrimSpace(value))
-	return err == nil && b
 }
 
 // maxRetries bounds ENV_INJECTOR_RETRIES: doubling waits make more

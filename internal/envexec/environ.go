@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // isOwn reports whether a variable is latchkey's, removed before the exec.
-func isOwn(name string) bool { return strings.HasPrefix(name, OwnPrefix) }
+func isOwn(name string) bool { return strings.HasPrefix(name, podcontract.OwnPrefix) }
 
 // Getenv returns a lookup over environ ("NAME=value" entries) that, like
 // the C library's getenv, returns the first entry's value.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Failures of our own; Key Vault's are keyvault's classes (keyvault.ErrNotFound…).
@@ -15,12 +16,10 @@ var (
 	// container whose AzureKeyVaultSecret is missing when it can see the
 	// container is one; it cannot when ENV_INJECTOR_DISABLE_AUTH_SERVICE
 	// comes from a ConfigMap or Secret.
-	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + EnvRefs + ": direct mode knows only the AzureKeyVaultSecrets that existed when latchkey's webhook admitted the pod; create it and recreate the pod")
+	ErrUnknownAKVS = errors.New("AzureKeyVaultSecret not in " + podcontract.EnvRefs + ": direct mode knows only the AzureKeyVaultSecrets that existed when latchkey's webhook admitted the pod; create it and recreate the pod")
 	// ErrQuery: the object was read but cannot answer the placeholder's
 	// query (output.Query's error is wrapped with it).
 	ErrQuery = errors.New("cannot answer the query")
-	// ErrNULByte: the value holds a NUL byte, which no environment variable can carry.
-	ErrNULByte = errors.New("the value holds a NUL byte, which an environment variable cannot carry")
 	// ErrResolverUnavailable: the resolver could not be reached, or asked
 	// to be asked again later (429, 503); retried.
 	ErrResolverUnavailable = errors.New("resolver unavailable")
@@ -80,7 +79,7 @@ func Reason(err error) string {
 			return class.Error()
 		}
 	}
-	if errors.Is(err, ErrQuery) || errors.Is(err, ErrNULByte) {
+	if errors.Is(err, ErrQuery) || errors.Is(err, podcontract.ErrNULByte) {
 		return "query"
 	}
 	// Refused first: with a refusal, waiting for the rest changes nothing.

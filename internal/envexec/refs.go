@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Ref is what direct mode needs to read one AzureKeyVaultSecret's object:
@@ -33,7 +34,7 @@ type Ref struct {
 type Refs map[string]Ref
 
 // ErrInvalidRefs is the class of a malformed LATCHKEY_REFS.
-var ErrInvalidRefs = errors.New("invalid " + EnvRefs)
+var ErrInvalidRefs = errors.New("invalid " + podcontract.EnvRefs)
 
 // ParseRefs decodes LATCHKEY_REFS strictly: an unknown field is an error,
 // so a binary older than its webhook says so instead of ignoring, say, a
@@ -54,7 +55,7 @@ func ParseRefs(s string) (Refs, error) {
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(refs)) {
-		if !isDNS1123Subdomain(name) {
+		if !podcontract.IsObjectName(name) {
 			errs = append(errs, fmt.Errorf("%w: %q is not an AzureKeyVaultSecret name", ErrInvalidRefs, name))
 		} else if err := refs[name].validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%w: AzureKeyVaultSecret %q: %w", ErrInvalidRefs, name, err))

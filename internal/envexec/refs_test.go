@@ -9,6 +9,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 func TestParseRefs(t *testing.T) {
@@ -94,7 +95,7 @@ func FuzzParseRefs(f *testing.F) {
 			return
 		}
 		for name, r := range refs {
-			if _, ok := envexec.ParsePlaceholder(name + "@azurekeyvault"); !ok || r.Vault == "" || r.Name == "" {
+			if _, ok := podcontract.ParsePlaceholder(name + "@azurekeyvault"); !ok || r.Vault == "" || r.Name == "" {
 				t.Fatalf("ParseRefs(%q) accepted %q: %+v", s, name, r)
 			}
 			if kr := r.KeyVaultRef(); kr.Kind == "" || kr.Store != r.Vault || kr.Name != r.Name || kr.Version != r.Version {
@@ -156,7 +157,7 @@ func TestPlanReads(t *testing.T) {
 		"db-other": {Vault: "other", Name: "db", Type: "secret"},
 	}
 	b := func(i int, v, akvs, q string) envexec.Binding {
-		return envexec.Binding{Index: i, Var: v, Placeholder: envexec.Placeholder{AKVS: akvs, Query: q}}
+		return envexec.Binding{Index: i, Var: v, Placeholder: podcontract.Placeholder{AKVS: akvs, Query: q}}
 	}
 	bindings := []envexec.Binding{
 		b(0, "CRT", "cert", "tls.crt"),

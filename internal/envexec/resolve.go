@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Resolver gives placeholders their values. Direct mode is Direct; resolver
@@ -118,7 +119,7 @@ func (d *Direct) answer(ctx context.Context, r Read, obj keyvault.Object, values
 		case err != nil:
 			err = fmt.Errorf("%w: %w", ErrQuery, err)
 		case bytes.IndexByte(v, 0) >= 0:
-			err = ErrNULByte
+			err = podcontract.ErrNULByte
 		}
 		if err != nil {
 			errs = append(errs, &VarError{Vars: []string{b.Var}, AKVS: []string{b.AKVS}, Err: err})

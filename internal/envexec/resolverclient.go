@@ -19,21 +19,8 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
-)
-
-// Variables the webhook sets in containers it rewrites in resolver mode
-// (removed before the exec, as every LATCHKEY_* variable).
-const (
-	// EnvResolverURL is the resolver's base URL (https://…); set, it
-	// selects resolver mode unless ENV_INJECTOR_DISABLE_AUTH_SERVICE=true.
-	EnvResolverURL = "LATCHKEY_RESOLVER_URL"
-	// EnvResolverToken is the file of the projected service-account token.
-	EnvResolverToken = "LATCHKEY_RESOLVER_TOKEN"
-	// EnvResolverCA is the file of the CA bundle that verifies the resolver.
-	EnvResolverCA = "LATCHKEY_RESOLVER_CA"
-	// EnvContainer is the container's name in its pod's spec.
-	EnvContainer = "LATCHKEY_CONTAINER"
 )
 
 // Resolver client limits.
@@ -76,10 +63,10 @@ type ResolverClientOptions struct {
 // LATCHKEY_CONTAINER variables.
 func ResolverOptionsFromEnv(getenv func(string) string) ResolverClientOptions {
 	return ResolverClientOptions{
-		URL:       getenv(EnvResolverURL),
-		Container: getenv(EnvContainer),
-		TokenFile: getenv(EnvResolverToken),
-		CAFile:    getenv(EnvResolverCA),
+		URL:       getenv(podcontract.EnvResolverURL),
+		Container: getenv(podcontract.EnvContainer),
+		TokenFile: getenv(podcontract.EnvResolverToken),
+		CAFile:    getenv(podcontract.EnvResolverCA),
 	}
 }
 
@@ -100,17 +87,17 @@ func NewResolverClient(o ResolverClientOptions) (*ResolverClient, error) {
 	var errs []error
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("%s %q is not an https URL", EnvResolverURL, o.URL))
+		errs = append(errs, fmt.Errorf("%s %q is not an https URL", podcontract.EnvResolverURL, o.URL))
 	}
 	if o.Container == "" {
-		errs = append(errs, fmt.Errorf("%s is not set", EnvContainer))
+		errs = append(errs, fmt.Errorf("%s is not set", podcontract.EnvContainer))
 	}
 	if o.TokenFile == "" {
-		errs = append(errs, fmt.Errorf("%s is not set", EnvResolverToken))
+		errs = append(errs, fmt.Errorf("%s is not set", podcontract.EnvResolverToken))
 	}
 	var roots *x509.CertPool
 	if o.CAFile == "" {
-		errs = append(errs, fmt.Errorf("%s is not set", EnvResolverCA))
+		errs = append(errs, fmt.Errorf("%s is not set", podcontract.EnvResolverCA))
 	} else if roots, err = loadRoots(o.CAFile); err != nil {
 		errs = append(errs, err)
 	}
@@ -143,7 +130,7 @@ func NewResolverClient(o ResolverClientOptions) (*ResolverClient, error) {
 func loadRoots(path string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("the resolver's CA bundle (%s): %w", EnvResolverCA, err)
+		return nil, fmt.Errorf("the resolver's CA bundle (%s): %w", podcontract.EnvResolverCA, err)
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(pem) {
@@ -264,7 +251,7 @@ func gaveUp(err error, retries int, waited time.Duration) error {
 func (c *ResolverClient) attempt(ctx context.Context, body []byte, bindings []Binding) ([]string, time.Duration, error) {
 	token, err := os.ReadFile(c.o.TokenFile)
 	if err != nil {
-		return nil, 0, allVars(bindings, fmt.Errorf("the resolver token (%s): %w", EnvResolverToken, err))
+		return nil, 0, allVars(bindings, fmt.Errorf("the resolver token (%s): %w", podcontract.EnvResolverToken, err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.o.AttemptTimeout)
 	defer cancel()
@@ -301,7 +288,7 @@ func (c *ResolverClient) transportError(err error) error {
 	var host x509.HostnameError
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &verify) {
-		return fmt.Errorf("%w: the resolver's certificate is not trusted by the CA bundle %s (%s): %w", ErrResolverRefused, c.o.CAFile, EnvResolverCA, err)
+		return fmt.Errorf("%w: the resolver's certificate is not trusted by the CA bundle %s (%s): %w", ErrResolverRefused, c.o.CAFile, podcontract.EnvResolverCA, err)
 	}
 	return fmt.Errorf("%w: %w", ErrResolverUnavailable, err)
 }

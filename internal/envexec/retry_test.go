@@ -10,6 +10,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 func kvErr(class error, status int, retryAfter time.Duration) error {
@@ -73,7 +74,7 @@ func TestReason(t *testing.T) {
 		{kvErr(keyvault.ErrUnavailable, 503, 0), "unavailable"},
 		{kvErr(keyvault.ErrInvalidObject, 0, 0), "invalid object"},
 		{fmt.Errorf("%w: %w", envexec.ErrQuery, output.ErrQueryRequired), "query"},
-		{envexec.ErrNULByte, "query"},
+		{podcontract.ErrNULByte, "query"},
 		{envexec.ErrUnknownAKVS, "configuration"},
 		{&envexec.ResolverError{Status: 404, Code: "AzureKeyVaultSecretNotFound"}, "AzureKeyVaultSecret not found"},
 		{&envexec.ResolverError{Status: 404, Code: "KeyVaultObjectNotFound"}, "not found"},

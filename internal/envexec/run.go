@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Options configure Run.
@@ -116,7 +117,7 @@ func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindi
 	getenv := Getenv(o.Environ)
 	if !cfg.DirectMode {
 		r := o.Resolver
-		if r == nil && getenv(EnvResolverURL) != "" {
+		if r == nil && getenv(podcontract.EnvResolverURL) != "" {
 			ro := ResolverOptionsFromEnv(getenv)
 			ro.Retry, ro.Log = cfg.Retry, log
 			rc, err := NewResolverClient(ro)
@@ -131,9 +132,9 @@ func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindi
 			})
 		}
 	}
-	raw := getenv(EnvRefs)
+	raw := getenv(podcontract.EnvRefs)
 	if raw == "" {
-		return nil, allVars(bindings, fmt.Errorf("%s is not set: was the pod admitted by latchkey's webhook?", EnvRefs))
+		return nil, allVars(bindings, fmt.Errorf("%s is not set: was the pod admitted by latchkey's webhook?", podcontract.EnvRefs))
 	}
 	refs, err := ParseRefs(raw)
 	if err != nil {

@@ -1,8 +1,9 @@
-// Package injectmark is the webhook's admission mark: an annotation the
-// webhook writes on every pod it rewrites, an HMAC-SHA256 under an install
-// key of what the resolver serves from — the pod's namespace and, for each
-// container and init container that starts with latchkey's binary, its
-// name, command, arguments and environment. The resolver serves only pods
+// Package injectmark is the webhook's admission mark: an annotation
+// (podcontract.InjectedAnnotation) the webhook writes on every pod it
+// rewrites, an HMAC-SHA256 under an install key of what the resolver serves
+// from — the pod's namespace and, for each container and init container
+// that starts with latchkey's binary (podcontract.BinaryPath), its name,
+// command, arguments and environment. The resolver serves only pods
 // whose mark verifies, so a pod created with the annotation, or made to
 // look rewritten, obtains nothing: without the key no one can write a mark,
 // and a mark copied from another pod verifies only over the very containers
@@ -25,13 +26,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 const (
-	// Annotation holds the mark.
-	Annotation = "latchkey.dev/injected"
-	// BinaryPath is the command of every container the webhook rewrites.
-	BinaryPath = "/latchkey/bin/latchkey-env"
 	// MinKeyBytes is the shortest key accepted.
 	MinKeyBytes = 32
 	// version prefixes the mark, so its form can change.
@@ -92,7 +91,7 @@ func (k *Keys) Verify(pod *corev1.Pod) bool {
 	if k == nil {
 		return false
 	}
-	got, ok := strings.CutPrefix(pod.Annotations[Annotation], version)
+	got, ok := strings.CutPrefix(pod.Annotations[podcontract.InjectedAnnotation], version)
 	if !ok {
 		return false
 	}
@@ -132,7 +131,7 @@ type envVar struct {
 
 // Rewritten reports whether a container starts with latchkey's binary.
 func Rewritten(c *corev1.Container) bool {
-	return len(c.Command) > 0 && c.Command[0] == BinaryPath
+	return len(c.Command) > 0 && c.Command[0] == podcontract.BinaryPath
 }
 
 func mac(key []byte, ns string, pod *corev1.Pod) []byte {

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 func key(c string) []byte { return []byte(strings.Repeat(c, MinKeyBytes)) }
@@ -18,7 +20,7 @@ func rewrittenPod() *corev1.Pod {
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{Name: "latchkey-env-install", Command: []string{"/latchkey-env", "install"}}},
 			Containers: []corev1.Container{
-				{Name: "app", Command: []string{BinaryPath, "run", "--"}, Args: []string{"/app"},
+				{Name: "app", Command: []string{podcontract.BinaryPath, "run", "--"}, Args: []string{"/app"},
 					Env: []corev1.EnvVar{{Name: "DB", Value: "db@azurekeyvault"}, {Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}}},
 				{Name: "sidecar", Command: []string{"/sidecar"}},
 			},
@@ -38,12 +40,12 @@ func TestMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := rewrittenPod()
-	p.Annotations = map[string]string{Annotation: keys.Sign("team", p)}
+	p.Annotations = map[string]string{podcontract.InjectedAnnotation: keys.Sign("team", p)}
 	if !keys.Verify(p) {
 		t.Fatal("the mark does not verify")
 	}
 	byOld := rewrittenPod()
-	byOld.Annotations = map[string]string{Annotation: old.Sign("team", byOld)}
+	byOld.Annotations = map[string]string{podcontract.InjectedAnnotation: old.Sign("team", byOld)}
 	if !keys.Verify(byOld) {
 		t.Error("a mark of the second key does not verify")
 	}
@@ -51,9 +53,9 @@ func TestMark(t *testing.T) {
 		t.Error("a mark of the first key verifies without it")
 	}
 	for name, change := range map[string]func(*corev1.Pod){
-		"forged":                   func(p *corev1.Pod) { p.Annotations[Annotation] = "true" },
-		"not base64":               func(p *corev1.Pod) { p.Annotations[Annotation] = "v1.%%%" },
-		"no mark":                  func(p *corev1.Pod) { delete(p.Annotations, Annotation) },
+		"forged":                   func(p *corev1.Pod) { p.Annotations[podcontract.InjectedAnnotation] = "true" },
+		"not base64":               func(p *corev1.Pod) { p.Annotations[podcontract.InjectedAnnotation] = "v1.%%%" },
+		"no mark":                  func(p *corev1.Pod) { delete(p.Annotations, podcontract.InjectedAnnotation) },
 		"namespace":                func(p *corev1.Pod) { p.Namespace = "other" },
 		"a placeholder added":      func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "admin@azurekeyvault" },
 		"a variable renamed":       func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Name = "ADMIN" },
@@ -61,7 +63,7 @@ func TestMark(t *testing.T) {
 		"a container renamed":      func(p *corev1.Pod) { p.Spec.Containers[0].Name = "other" },
 		"args":                     func(p *corev1.Pod) { p.Spec.Containers[0].Args = []string{"/sh"} },
 		"a container looks rewritten": func(p *corev1.Pod) {
-			p.Spec.Containers[1].Command = []string{BinaryPath, "run", "--", "/sidecar"}
+			p.Spec.Containers[1].Command = []string{podcontract.BinaryPath, "run", "--", "/sidecar"}
 		},
 		"moved to the init containers": func(p *corev1.Pod) {
 			p.Spec.InitContainers = append(p.Spec.InitContainers, p.Spec.Containers[0])

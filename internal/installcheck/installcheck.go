@@ -10,7 +10,11 @@
 //     (the CA the chart or cert-manager gives the API server);
 //   - the resolver: its Service answers /healthz over TLS verified by the
 //     CA bundle injected pods trust;
-//   - plain-HTTP endpoints (the controller's metrics) answer 200.
+//   - metrics endpoints served with authentication (the default,
+//     --metrics-auth): each refuses a scrape without credentials and
+//     answers one with the pod's ServiceAccount token, which the chart
+//     allows get on /metrics;
+//   - plain-HTTP endpoints (metrics with --metrics-auth=false) answer 200.
 //
 // The binary it lives in is the in-container one: its image is built for
 // every install and holds no shell, so the check needs neither a shell nor
@@ -70,6 +74,9 @@ type Options struct {
 	// ResolverURL is the resolver's base URL, ResolverCA the file of its CA
 	// bundle.
 	ResolverURL, ResolverCA string
+	// MetricsURLs are authenticated metrics endpoints (https): each must
+	// answer 401 without credentials and 200 with the token of TokenFile.
+	MetricsURLs []string
 	// HTTPURLs must answer 200 over plain HTTP.
 	HTTPURLs []string
 	// Timeout bounds each check (default DefaultTimeout).
@@ -135,6 +142,9 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	if o.ResolverURL != "" {
 		checks = append(checks, check{"resolver answers at " + o.ResolverURL, o.checkResolver})
+	}
+	for _, u := range o.MetricsURLs {
+		checks = append(checks, check{"metrics authenticated at " + u, func(ctx context.Context) error { return o.checkMetrics(ctx, u) }})
 	}
 	for _, u := range o.HTTPURLs {
 		checks = append(checks, check{"answers at " + u, func(ctx context.Context) error { return o.checkHTTP(ctx, u) }})
@@ -337,6 +347,42 @@ func (o Options) checkHTTP(ctx context.Context, u string) error {
 	return err
 }
 
+// checkMetrics expects an authenticated metrics endpoint: 401 without
+// credentials, 200 with the ServiceAccount token. Each server makes its
+// own certificate for its metrics (no CA to verify it against), so the
+// certificate is not verified; the token sent is the check pod's own,
+// which may read /metrics and nothing else.
+func (o Options) checkMetrics(ctx context.Context, u string) error {
+	tr := &http.Transport{Proxy: nil, DialContext: o.DialContext,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec // see above
+	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	anonymous, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(anonymous)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		return fmt.Errorf("a scrape without credentials got HTTP %d, want 401: the endpoint is not authenticated", resp.StatusCode)
+	}
+	token, err := os.ReadFile(o.TokenFile)
+	if err != nil {
+		return fmt.Errorf("ServiceAccount token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	if _, err := do(c, req); err != nil {
+		return fmt.Errorf("with the ServiceAccount's token: %w", err)
+	}
+	return nil
+}
+
 // review is the part of admission.k8s.io/v1 AdmissionReview the check
 // sends: a CREATE of a pod with one container, no environment, a command.
 type review struct {
@@ -404,7 +450,7 @@ func Parse(args []string, stderr io.Writer) (Options, error) {
 	fs := flag.NewFlagSet("latchkey-env check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options
-	var crd, versions, httpURLs string
+	var crd, versions, httpURLs, metricsURLs string
 	fs.StringVar(&o.APIServer, "api-server", "", "API server base URL (default: in-cluster)")
 	fs.StringVar(&o.TokenFile, "token-file", DefaultTokenFile, "bearer token for the API server")
 	fs.StringVar(&o.APICA, "api-ca", DefaultAPICA, "CA file of the API server")
@@ -415,6 +461,7 @@ func Parse(args []string, stderr io.Writer) (Options, error) {
 	fs.StringVar(&o.Namespace, "namespace", "", "namespace of the Services and of the pod the webhook is asked about (default: this pod's)")
 	fs.StringVar(&o.ResolverURL, "resolver-url", "", "the resolver's base URL (https)")
 	fs.StringVar(&o.ResolverCA, "resolver-ca", "", "CA bundle file that verifies the resolver")
+	fs.StringVar(&metricsURLs, "metrics-urls", "", "comma-separated authenticated metrics URLs (https): 401 without credentials, 200 with the ServiceAccount token")
 	fs.StringVar(&httpURLs, "http-urls", "", "comma-separated plain-HTTP URLs that must answer 200")
 	fs.DurationVar(&o.Timeout, "timeout", DefaultTimeout, "time limit of each check")
 	if err := fs.Parse(args); err != nil {
@@ -434,6 +481,12 @@ func Parse(args []string, stderr io.Writer) (Options, error) {
 		}
 	}
 	o.HTTPURLs = splitList(httpURLs)
+	o.MetricsURLs = splitList(metricsURLs)
+	for _, u := range o.MetricsURLs {
+		if !strings.HasPrefix(u, "https://") {
+			return o, fmt.Errorf("--metrics-urls %q: want an https URL (authenticated metrics are served over TLS)", u)
+		}
+	}
 	for _, u := range []struct{ name, url, ca string }{{"webhook", o.WebhookURL, o.WebhookCA}, {"resolver", o.ResolverURL, o.ResolverCA}} {
 		if u.url != "" && (!strings.HasPrefix(u.url, "https://") || u.ca == "") {
 			return o, fmt.Errorf("--%s-url needs an https URL and --%s-ca", u.name, u.name)

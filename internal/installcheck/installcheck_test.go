@@ -23,13 +23,17 @@ import (
 	"github.com/go-logr/logr"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/latchkey-dev/latchkey/internal/installcheck"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
+	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
@@ -39,6 +43,7 @@ import (
 const (
 	webhookHost  = "latchkey-webhook.latchkey-system.svc"
 	resolverHost = "latchkey-resolver.latchkey-system.svc"
+	metricsHost  = "latchkey-controller-metrics.latchkey-system.svc"
 )
 
 // install is what the checks reach: the API server with the chart's CRD,
@@ -46,6 +51,7 @@ const (
 // certificate for its Service's name, and a metrics endpoint.
 type install struct {
 	opts installcheck.Options
+	cs   kubernetes.Interface
 	// addrs maps a Service host to the local server answering for it.
 	addrs map[string]string
 	// otherCA is a CA file that verifies neither server.
@@ -70,7 +76,7 @@ func start(t *testing.T) *install {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &install{addrs: map[string]string{}}
+	in := &install{addrs: map[string]string{}, cs: cs}
 	in.opts = installcheck.Options{
 		APIServer: cfg.Host, TokenFile: write(t, dir, "token", []byte(tok.Status.Token)), APICA: write(t, dir, "api-ca.crt", cfg.CAData),
 		Group: "spv.no", Resource: "azurekeyvaultsecrets", Versions: []string{"v1alpha1", "v1", "v2alpha1", "v2beta1"},
@@ -127,6 +133,13 @@ func start(t *testing.T) *install {
 	t.Cleanup(metrics.Close)
 	in.opts.HTTPURLs = []string{metrics.URL + "/metrics"}
 
+	// An authenticated metrics endpoint, as the components serve it; the
+	// checker may get /metrics, as the chart's test ServiceAccount may.
+	allowMetrics(t, cs, "checker")
+	authAddr := serveMetrics(t, cfg)
+	in.addrs[metricsHost] = authAddr
+	in.opts.MetricsURLs = []string{"https://" + metricsHost + ":8080/metrics"}
+
 	otherCA, _ := newPKI(t, "elsewhere")
 	in.otherCA = write(t, dir, "other-ca.crt", otherCA)
 	return in
@@ -147,6 +160,7 @@ func TestChecks(t *testing.T) {
 		"ok webhook answers at https://" + webhookHost + webhook.Path,
 		"ok resolver answers at https://" + resolverHost,
 		"ok answers at http://",
+		"ok metrics authenticated at https://" + metricsHost + ":8080/metrics",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
@@ -160,15 +174,24 @@ func TestChecks(t *testing.T) {
 	}{
 		{"a version not served", func(o *installcheck.Options) { o.Versions = append(o.Versions, "v3") }, "spv.no/v3: HTTP 404"},
 		{"another resource", func(o *installcheck.Options) { o.Resource = "azurekeyvaultsecret" }, "spv.no/v1 does not serve azurekeyvaultsecret"},
-		{"no token", func(o *installcheck.Options) { o.TokenFile = filepath.Join(t.TempDir(), "absent") }, "ServiceAccount token"},
+		// The token is the CRD check's (the metrics check's is below).
+		{"no token", func(o *installcheck.Options) { o.TokenFile, o.MetricsURLs = filepath.Join(t.TempDir(), "absent"), nil }, "ServiceAccount token"},
 		{"a token the API server refuses", func(o *installcheck.Options) {
-			o.TokenFile = write(t, t.TempDir(), "token", []byte("not-a-token"))
+			o.TokenFile, o.MetricsURLs = write(t, t.TempDir(), "token", []byte("not-a-token")), nil
 		}, "HTTP 401"},
 		{"the webhook's certificate under another CA", func(o *installcheck.Options) { o.WebhookCA = in.otherCA }, "FAIL webhook answers"},
 		{"the webhook at another path", func(o *installcheck.Options) { o.WebhookURL = "https://" + webhookHost + "/nowhere" }, "FAIL webhook answers"},
 		{"the resolver's certificate under another CA", func(o *installcheck.Options) { o.ResolverCA = in.otherCA }, "certificate signed by unknown authority"},
 		{"the resolver unreachable", func(o *installcheck.Options) { o.ResolverURL = "https://127.0.0.1:1" }, "FAIL resolver answers at https://127.0.0.1:1"},
 		{"a metrics endpoint answering 404", func(o *installcheck.Options) { o.HTTPURLs = []string{o.HTTPURLs[0] + "x"} }, "HTTP 404"},
+		{"metrics answering without credentials", func(o *installcheck.Options) {
+			open := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			t.Cleanup(open.Close)
+			o.MetricsURLs = []string{open.URL + "/metrics"}
+		}, "without credentials got HTTP 200, want 401"},
+		{"a ServiceAccount not allowed to read metrics", func(o *installcheck.Options) {
+			o.TokenFile = write(t, t.TempDir(), "token", []byte(serviceAccountToken(t, in.cs, "not-a-scraper")))
+		}, "with the ServiceAccount's token: HTTP 403"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,7 +223,7 @@ func TestServiceEnvironment(t *testing.T) {
 	_, whPort, _ := net.SplitHostPort(in.addrs[webhookHost])
 	_, rPort, _ := net.SplitHostPort(in.addrs[resolverHost])
 	o := in.opts
-	o.Group, o.HTTPURLs, o.DialContext = "", nil, nil
+	o.Group, o.HTTPURLs, o.MetricsURLs, o.DialContext = "", nil, nil, nil
 	o.WebhookURL = "https://" + net.JoinHostPort(webhookHost, whPort) + webhook.Path
 	o.ResolverURL = "https://" + net.JoinHostPort(resolverHost, rPort)
 	vars := map[string]string{"LATCHKEY_WEBHOOK_SERVICE_HOST": "127.0.0.1", "LATCHKEY_RESOLVER_SERVICE_HOST": "127.0.0.1"}
@@ -264,6 +287,7 @@ func TestMainExitCodes(t *testing.T) {
 		{[]string{"--nope"}, 2, "flag provided but not defined"},
 		{[]string{"--webhook-url", "http://x.svc/mutate"}, 2, "--webhook-url needs an https URL and --webhook-ca"},
 		{[]string{"--http-urls", "http://127.0.0.1:1/metrics", "extra"}, 2, "unexpected arguments"},
+		{[]string{"--metrics-urls", "http://x.svc:8080/metrics"}, 2, "want an https URL"},
 		{[]string{"--http-urls", "http://127.0.0.1:1/metrics", "--timeout", "2s"}, 1, "1 of 1 checks failed"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -329,4 +353,63 @@ func write(t *testing.T, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// serviceAccountToken creates a ServiceAccount and returns a token of it.
+func serviceAccountToken(t *testing.T, cs kubernetes.Interface, name string) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts("default").CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Status.Token
+}
+
+// allowMetrics lets a ServiceAccount of the default namespace get /metrics,
+// as the chart's metrics-reader ClusterRole does.
+func allowMetrics(t *testing.T, cs kubernetes.Interface, sa string) {
+	t.Helper()
+	ctx := t.Context()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: "default"}}}
+	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveMetrics runs a metrics server as the components do by default
+// (authenticated) and returns its address.
+func serveMetrics(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	opts := runner.DefaultMetricsOptions()
+	opts.MetricsAddr = addr
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := metricsserver.NewServer(opts.MetricsServer(), cfg, httpClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return addr
 }

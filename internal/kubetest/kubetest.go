@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -52,6 +53,10 @@ func New(opts Options) (*envtest.Environment, *rest.Config, error) {
 		CRDDirectoryPaths:     opts.CRDDirectoryPaths,
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: opts.WebhookInstallOptions,
+		// envtest's 20 s for etcd, the API server and its default
+		// namespace is short on a 2-core machine running a package per
+		// core: it failed there. A start that never comes still fails.
+		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
 	if opts.CertDir != "" {
 		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: opts.CertDir}

@@ -8,26 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
-)
-
-// Names the webhook writes into the pods it rewrites
-// (docs/design/injection.md; internal/webhook's constants, repeated so the
-// resolver does not link the webhook; a test compares them).
-const (
-	// InjectedAnnotation holds the webhook's admission mark.
-	InjectedAnnotation = injectmark.Annotation
-	// BinaryPath is the command of every container the webhook rewrote.
-	BinaryPath = injectmark.BinaryPath
-	// ResolverURLEnv is set only in containers rewritten in resolver mode
-	// (the others read Key Vault themselves and never get the token).
-	ResolverURLEnv = "LATCHKEY_RESOLVER_URL"
-	// DirectModeEnv=true is akv2k8s's per-container direct mode.
-	DirectModeEnv = "ENV_INJECTOR_DISABLE_AUTH_SERVICE"
-	// DefaultNamespaceLabel opts a namespace in with the value "enabled".
-	DefaultNamespaceLabel = "azure-key-vault-env-injection"
 )
 
 // Request is what Authorize decides on: who asks (from the token), the pod
@@ -114,9 +97,9 @@ func rewrittenForResolver(c *corev1.Container) bool {
 	hasURL := false
 	for _, e := range c.Env {
 		switch {
-		case e.Name == DirectModeEnv && envexec.IsDirectMode(e.Value):
+		case e.Name == podcontract.EnvDisableAuthService && podcontract.IsDirectMode(e.Value):
 			return false
-		case e.Name == ResolverURLEnv && e.Value != "":
+		case e.Name == podcontract.EnvResolverURL && e.Value != "":
 			hasURL = true
 		}
 	}
@@ -140,7 +123,7 @@ func atPodIP(pod *corev1.Pod, addr string) bool {
 // placeholder names.
 type Wanted struct {
 	Var string
-	envexec.Placeholder
+	podcontract.Placeholder
 }
 
 // MatchPlaceholders is step 5: every variable the request names must be a
@@ -161,7 +144,7 @@ func MatchPlaceholders(c *corev1.Container, env map[string]string) ([]Wanted, *D
 	var out []Wanted
 	var notPlaceholders, notInSpec []string
 	for _, name := range sortedKeys(env) {
-		p, ok := envexec.ParsePlaceholder(env[name])
+		p, ok := podcontract.ParsePlaceholder(env[name])
 		if !ok {
 			notPlaceholders = append(notPlaceholders, name)
 			continue

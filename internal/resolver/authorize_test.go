@@ -12,16 +12,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
 // rewritten is a container as the webhook leaves it in resolver mode.
 func rewritten(name string, env ...string) corev1.Container {
-	c := corev1.Container{Name: name, Command: []string{BinaryPath, "run", "--"}, Args: []string{"/app"}}
+	c := corev1.Container{Name: name, Command: []string{podcontract.BinaryPath, "run", "--"}, Args: []string{"/app"}}
 	for i := 0; i+1 < len(env); i += 2 {
 		c.Env = append(c.Env, corev1.EnvVar{Name: env[i], Value: env[i+1]})
 	}
-	c.Env = append(c.Env, corev1.EnvVar{Name: ResolverURLEnv, Value: "https://resolver"})
+	c.Env = append(c.Env, corev1.EnvVar{Name: podcontract.EnvResolverURL, Value: "https://resolver"})
 	return c
 }
 
@@ -47,7 +48,7 @@ func storedPod(mutate ...func(*corev1.Pod)) *corev1.Pod {
 				{Name: "sidecar", Command: []string{"/sidecar"}, Env: []corev1.EnvVar{{Name: "DB", Value: "db@azurekeyvault"}}},
 			},
 			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-				Name: "debug", Command: []string{BinaryPath}, Env: []corev1.EnvVar{{Name: "DB", Value: "db@azurekeyvault"}, {Name: ResolverURLEnv, Value: "https://resolver"}},
+				Name: "debug", Command: []string{podcontract.BinaryPath}, Env: []corev1.EnvVar{{Name: "DB", Value: "db@azurekeyvault"}, {Name: podcontract.EnvResolverURL, Value: "https://resolver"}},
 			}}},
 		},
 		Status: corev1.PodStatus{PodIP: "10.0.0.7", PodIPs: []corev1.PodIP{{IP: "10.0.0.7"}, {IP: "fd00::7"}}},
@@ -55,7 +56,7 @@ func storedPod(mutate ...func(*corev1.Pod)) *corev1.Pod {
 	for _, m := range mutate {
 		m(p)
 	}
-	p.Annotations = map[string]string{InjectedAnnotation: testMarks.Sign(p.Namespace, p)}
+	p.Annotations = map[string]string{podcontract.InjectedAnnotation: testMarks.Sign(p.Namespace, p)}
 	return p
 }
 
@@ -83,24 +84,24 @@ func TestAuthorize(t *testing.T) {
 		{"default ServiceAccount", storedPod(func(p *corev1.Pod) { p.Spec.ServiceAccountName = "" }), "app", false, "", protocol.CodePodMismatch},
 		{"terminating", storedPod(func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{} }), "app", false, "", protocol.CodePodTerminating},
 		{"namespace unlabelled", storedPod(), "app", true, "", protocol.CodeNamespaceNotEnabled},
-		{"not injected", changed(storedPod(), func(p *corev1.Pod) { delete(p.Annotations, InjectedAnnotation) }), "app", false, "", protocol.CodePodNotInjected},
-		{"forged mark: true", changed(storedPod(), func(p *corev1.Pod) { p.Annotations[InjectedAnnotation] = "true" }), "app", false, "", protocol.CodePodNotInjected},
+		{"not injected", changed(storedPod(), func(p *corev1.Pod) { delete(p.Annotations, podcontract.InjectedAnnotation) }), "app", false, "", protocol.CodePodNotInjected},
+		{"forged mark: true", changed(storedPod(), func(p *corev1.Pod) { p.Annotations[podcontract.InjectedAnnotation] = "true" }), "app", false, "", protocol.CodePodNotInjected},
 		{"forged mark: another key", changed(storedPod(), func(p *corev1.Pod) {
 			other, _ := injectmark.New([]byte(strings.Repeat("o", injectmark.MinKeyBytes)))
-			p.Annotations[InjectedAnnotation] = other.Sign(p.Namespace, p)
+			p.Annotations[podcontract.InjectedAnnotation] = other.Sign(p.Namespace, p)
 		}), "app", false, "", protocol.CodePodNotInjected},
 		{"mark of another namespace", changed(storedPod(), func(p *corev1.Pod) { p.Namespace = "other" }), "app", false, "", protocol.CodePodNotInjected},
 		{"a placeholder added after the mark", changed(storedPod(), func(p *corev1.Pod) {
 			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: "MORE", Value: "admin@azurekeyvault"})
 		}), "app", false, "", protocol.CodePodNotInjected},
 		{"a container made to look rewritten after the mark", changed(storedPod(), func(p *corev1.Pod) {
-			p.Spec.Containers[1].Command = []string{BinaryPath, "run", "--", "/sidecar"}
+			p.Spec.Containers[1].Command = []string{podcontract.BinaryPath, "run", "--", "/sidecar"}
 		}), "sidecar", false, "", protocol.CodePodNotInjected},
 		{"no such container", storedPod(), "nope", false, "", protocol.CodeContainerNotFound},
 		{"ephemeral container", storedPod(), "debug", false, "", protocol.CodeContainerNotFound},
 		{"container not rewritten", storedPod(), "sidecar", false, "", protocol.CodeContainerNotRewritten},
 		{"container in direct mode", storedPod(func(p *corev1.Pod) {
-			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: DirectModeEnv, Value: "True"})
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: podcontract.EnvDisableAuthService, Value: "True"})
 		}), "app", false, "", protocol.CodeContainerNotRewritten},
 		{"rewritten without the resolver", storedPod(func(p *corev1.Pod) { p.Spec.Containers[0].Env = nil }), "app", false, "", protocol.CodeContainerNotRewritten},
 		{"caller at the pod IP", storedPod(), "app", false, "10.0.0.7", ""},

@@ -11,8 +11,8 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/backend/backendtest"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
@@ -44,7 +44,7 @@ func TestSecondBackend(t *testing.T) {
 
 	want := map[string]string{"DB": "from-memory"}
 	for range 2 {
-		got, err := v.Resolve(context.Background(), ns, []resolver.Wanted{{Var: "DB", Placeholder: envexec.Placeholder{AKVS: "db"}}})
+		got, err := v.Resolve(context.Background(), ns, []resolver.Wanted{{Var: "DB", Placeholder: podcontract.Placeholder{AKVS: "db"}}})
 		if err != nil || !maps.Equal(got, want) {
 			t.Fatalf("Resolve = %d values, %v; want the memory store's", len(got), err)
 		}
@@ -55,7 +55,7 @@ func TestSecondBackend(t *testing.T) {
 
 	// A failure crosses the seam as its class, answered with the code
 	// every binary knows.
-	_, err := v.Resolve(context.Background(), ns, []resolver.Wanted{{Var: "GONE", Placeholder: envexec.Placeholder{AKVS: "gone"}}})
+	_, err := v.Resolve(context.Background(), ns, []resolver.Wanted{{Var: "GONE", Placeholder: podcontract.Placeholder{AKVS: "gone"}}})
 	var d *resolver.Denial
 	if !errors.As(err, &d) || d.Status != http.StatusNotFound || d.Code != protocol.CodeStoreNotFound {
 		t.Errorf("a missing object: %v, want 404 %s", err, protocol.CodeStoreNotFound)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
@@ -46,7 +47,7 @@ func TestDenials(t *testing.T) {
 	w.akvs("fruit", denyVault, "fruit", v2beta1.ObjectTypeSecret)
 	w.akvs("db", vault, "db-password", v2beta1.ObjectTypeSecret)
 	podA := w.pod("pod-a", app("app", "FRUIT", "fruit@azurekeyvault"), app("sidecar", "PLAIN", "x"),
-		app("direct", "FRUIT", "fruit@azurekeyvault", resolver.DirectModeEnv, "true"))
+		app("direct", "FRUIT", "fruit@azurekeyvault", podcontract.EnvDisableAuthService, "true"))
 	podB := w.pod("pod-b", app("app", "OTHER", "db@azurekeyvault"))
 	tokenA := token(t, podA, audience)
 	// The pods of the deletion cases ask once before, with a resolver whose
@@ -243,7 +244,7 @@ func TestDenials(t *testing.T) {
 			injected := w.pod("template-forged", app("app", "FRUIT", "fruit@azurekeyvault"))
 			p := podSpec(w.ns, "pod-forged-mark")
 			p.Spec = injected.Spec // looks rewritten, claims the webhook's admission
-			p.Annotations = map[string]string{resolver.InjectedAnnotation: "true"}
+			p.Annotations = map[string]string{podcontract.InjectedAnnotation: "true"}
 			w.store(p)
 			return denial{suite.res, ask(t, suite.res, token(t, p, audience), "app", fruitEnv), w.ns, "pod-forged-mark"}
 		}, http.StatusForbidden, protocol.CodePodNotInjected},
@@ -329,8 +330,8 @@ func TestDenials(t *testing.T) {
 func addEphemeral(t *testing.T, p *corev1.Pod) {
 	t.Helper()
 	p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-		Name: "debug", Image: "registry.test/debug:1", Command: []string{resolver.BinaryPath, "run", "--", "/bin/sh"},
-		Env: []corev1.EnvVar{{Name: "FRUIT", Value: "fruit@azurekeyvault"}, {Name: resolver.ResolverURLEnv, Value: "https://resolver"}},
+		Name: "debug", Image: "registry.test/debug:1", Command: []string{podcontract.BinaryPath, "run", "--", "/bin/sh"},
+		Env: []corev1.EnvVar{{Name: "FRUIT", Value: "fruit@azurekeyvault"}, {Name: podcontract.EnvResolverURL, Value: "https://resolver"}},
 	}})
 	if err := suite.client.SubResource("ephemeralcontainers").Update(context.Background(), p); err != nil {
 		t.Fatal(err)

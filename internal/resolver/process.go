@@ -32,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backends"
@@ -40,6 +39,8 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
+	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
@@ -95,9 +96,10 @@ type Config struct {
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	LeaderElectionID        string
-	MetricsAddr             string
-	HealthAddr              string
-	Log                     logging.Options
+	// MetricsOptions say how /metrics is served (authenticated by default).
+	runner.MetricsOptions
+	HealthAddr string
+	Log        logging.Options
 
 	// Transport carries Key Vault and Entra ID requests; nil in production.
 	Transport policy.Transporter
@@ -116,7 +118,7 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 8443, CertDir: "/tls",
 		CAConfigMap: "latchkey-resolver-ca", CABundlePoll: 10 * time.Second,
-		NamespaceLabel:  DefaultNamespaceLabel,
+		NamespaceLabel:  podcontract.DefaultNamespaceLabel,
 		AuthMode:        string(keyvault.ModeAzureCloudConfig),
 		AzureJSONPath:   keyvault.DefaultAzureJSONPath,
 		TenancyPoll:     tenancy.DefaultPoll,
@@ -129,7 +131,7 @@ func DefaultConfig() Config {
 		// keys cannot be read, 500 token reviews).
 		QPS: 500, Burst: 1000,
 		LeaderElection: true, LeaderElectionID: "latchkey-resolver",
-		MetricsAddr: ":8080", HealthAddr: ":8081",
+		MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
 		Log: logging.Options{Level: "info", Format: "json"},
 	}
 }
@@ -163,7 +165,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Burst, "kube-api-burst", c.Burst, "burst of requests to the API server")
 	fs.BoolVar(&c.LeaderElection, "leader-elect", c.LeaderElection, "elect a leader among replicas to publish the CA bundle (every replica serves)")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace, "namespace of the leader election Lease")
-	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	c.MetricsOptions.BindFlags(fs)
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
@@ -429,7 +431,7 @@ func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, erro
 			},
 		},
 		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Pod{}}}},
-		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
+		Metrics:                       c.MetricsServer(),
 		HealthProbeBindAddress:        c.HealthAddr,
 		LeaderElection:                c.LeaderElection,
 		LeaderElectionID:              c.LeaderElectionID,

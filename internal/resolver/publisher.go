@@ -14,11 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-)
 
-// CABundleKey is the ConfigMap key the webhook projects into rewritten
-// containers as ca.crt.
-const CABundleKey = "ca.crt"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
+)
 
 // ManagedByLabel marks the ConfigMaps the publisher writes.
 const ManagedByLabel = "app.kubernetes.io/managed-by"
@@ -56,7 +54,7 @@ func (p *Publisher) Reconcile(ctx context.Context, req reconcile.Request) (recon
 	case apierrors.IsNotFound(err):
 		cm = &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Namespace: req.Name, Name: p.Name, Labels: map[string]string{ManagedByLabel: "latchkey"}},
-			Data:       map[string]string{CABundleKey: bundle},
+			Data:       map[string]string{podcontract.CABundleKey: bundle},
 		}
 		if err := p.Client.Create(ctx, cm); err != nil {
 			return reconcile.Result{}, fmt.Errorf("create ConfigMap %s/%s: %w", req.Name, p.Name, err)
@@ -66,7 +64,7 @@ func (p *Publisher) Reconcile(ctx context.Context, req reconcile.Request) (recon
 	case err != nil:
 		return reconcile.Result{}, err
 	}
-	if cm.Data[CABundleKey] == bundle && cm.Labels[ManagedByLabel] == "latchkey" {
+	if cm.Data[podcontract.CABundleKey] == bundle && cm.Labels[ManagedByLabel] == "latchkey" {
 		return reconcile.Result{}, nil
 	}
 	cm = cm.DeepCopy()
@@ -76,7 +74,7 @@ func (p *Publisher) Reconcile(ctx context.Context, req reconcile.Request) (recon
 	if cm.Labels == nil {
 		cm.Labels = map[string]string{}
 	}
-	cm.Data[CABundleKey], cm.Labels[ManagedByLabel] = bundle, "latchkey"
+	cm.Data[podcontract.CABundleKey], cm.Labels[ManagedByLabel] = bundle, "latchkey"
 	if err := p.Client.Update(ctx, cm); err != nil {
 		return reconcile.Result{}, fmt.Errorf("update ConfigMap %s/%s: %w", req.Name, p.Name, err)
 	}

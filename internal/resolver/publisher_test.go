@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 )
 
@@ -43,8 +44,8 @@ func TestCABundlePublisher(t *testing.T) {
 			if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, cm); err != nil {
 				return err
 			}
-			if cm.Data[resolver.CABundleKey] != string(want) || cm.Labels[resolver.ManagedByLabel] != "latchkey" {
-				return fmt.Errorf("ConfigMap %s/%s holds %.40q…", ns, name, cm.Data[resolver.CABundleKey])
+			if cm.Data[podcontract.CABundleKey] != string(want) || cm.Labels[resolver.ManagedByLabel] != "latchkey" {
+				return fmt.Errorf("ConfigMap %s/%s holds %.40q…", ns, name, cm.Data[podcontract.CABundleKey])
 			}
 			return nil
 		})
@@ -65,7 +66,7 @@ func TestCABundlePublisher(t *testing.T) {
 	if err := suite.client.Get(context.Background(), types.NamespacedName{Namespace: early, Name: name}, cm); err != nil {
 		t.Fatal(err)
 	}
-	cm.Data[resolver.CABundleKey] = "tampered"
+	cm.Data[podcontract.CABundleKey] = "tampered"
 	if err := suite.client.Update(context.Background(), cm); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func label(t *testing.T, ns string) {
 	if obj.Labels == nil {
 		obj.Labels = map[string]string{}
 	}
-	obj.Labels[resolver.DefaultNamespaceLabel] = "enabled"
+	obj.Labels[podcontract.DefaultNamespaceLabel] = "enabled"
 	if err := suite.client.Update(context.Background(), obj); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
@@ -243,10 +244,25 @@ func seededValues(seed *akvemu.Seed) (*leakcheck.Set, map[string]string, error) 
 // offsetClock is the real clock plus an offset tests move: tokens, the
 // API server and Key Vault keep real time, the resolver's caches and
 // checks see time pass without waiting.
-type offsetClock struct{ offset atomic.Int64 }
+type offsetClock struct {
+	offset atomic.Int64
+	// frozen, when set, is the Unix nanosecond the clock stopped at: a
+	// test that counts cache hits over moves of Advance must not also
+	// depend on how long its requests take on a loaded machine.
+	frozen atomic.Int64
+}
 
-func (c *offsetClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f+c.offset.Load())
+	}
+	return time.Now().Add(time.Duration(c.offset.Load()))
+}
+
 func (c *offsetClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// Freeze stops the clock where it is: from then on only Advance moves it.
+func (c *offsetClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 
 // testResolver is one resolver process of the tests.
 type testResolver struct {
@@ -400,7 +416,7 @@ func createNamespace(t testing.TB, name string, labelled bool) string {
 		ns.GenerateName = strings.Trim(base[:min(40, len(base))], "-") + "-"
 	}
 	if labelled {
-		ns.Labels = map[string]string{resolver.DefaultNamespaceLabel: "enabled"}
+		ns.Labels = map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}
 	}
 	if err := suite.client.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)

@@ -16,8 +16,8 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 	"github.com/latchkey-dev/latchkey/internal/backend"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -40,7 +40,8 @@ type Values struct {
 	Tenancy    Guard
 	Objects    ObjectSource
 	// RefreshInterval is how old a Key Vault read may be
-	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it).
+	// (an AzureKeyVaultSecret's spec.refreshInterval overrides it, never
+	// below v2beta1.MinRefreshInterval).
 	RefreshInterval time.Duration
 }
 
@@ -104,7 +105,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 		for _, w := range rd.wanted {
 			value, err := output.Query(refs[w.AKVS].plan.Ref.Spec(), rd.obj, w.Query)
 			if err == nil && bytes.IndexByte(value, 0) >= 0 {
-				err = envexec.ErrNULByte
+				err = podcontract.ErrNULByte
 			}
 			if err != nil {
 				failures = append(failures, failure{status: http.StatusUnprocessableEntity, code: protocol.CodeQueryFailed,

@@ -2,7 +2,8 @@
 // (latchkey-controller, latchkey-webhook, latchkey-resolver): the command
 // line into the component's Config, validation before anything starts,
 // the process logger, the API server's configuration (in-cluster or
-// KUBECONFIG), the component's Setup, and a run until SIGTERM or SIGINT.
+// KUBECONFIG), the component's Setup, and a run until SIGTERM or SIGINT;
+// and how each serves its metrics (MetricsOptions).
 package runner
 
 import (

@@ -4,20 +4,20 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Path is where the webhook serves pod mutations.
 const Path = "/mutate-v1-pod"
 
-// DefaultNamespaceLabel is akv2k8s's opt-in label: its value must be "enabled".
-const DefaultNamespaceLabel = "azure-key-vault-env-injection"
-
 // matchCondition limits calls to pods that can need us: a container or init
-// container with an env value naming @azurekeyvault, or reading env from
-// ConfigMaps (whose values the webhook must look at). Every other pod is
-// admitted without a call, so failurePolicy Fail cannot block it.
+// container with an env value naming @azurekeyvault (the placeholder
+// marker), or reading env from ConfigMaps (whose values the webhook must
+// look at). Every other pod is admitted without a call, so failurePolicy
+// Fail cannot block it.
 const matchCondition = `[object.spec.containers, has(object.spec.initContainers) ? object.spec.initContainers : []].exists(cs, cs.exists(c,
-  (has(c.env) && c.env.exists(e, (has(e.value) && e.value.contains('@azurekeyvault')) || (has(e.valueFrom) && has(e.valueFrom.configMapKeyRef)))) ||
+  (has(c.env) && c.env.exists(e, (has(e.value) && e.value.contains('` + podcontract.PlaceholderMarker + `')) || (has(e.valueFrom) && has(e.valueFrom.configMapKeyRef)))) ||
   (has(c.envFrom) && c.envFrom.exists(f, has(f.configMapRef)))))`
 
 // ConfigOptions describe the install the configuration points at.
@@ -48,7 +48,7 @@ func Configuration(o ConfigOptions) *admissionregistrationv1.MutatingWebhookConf
 	}
 	label := o.NamespaceLabel
 	if label == "" {
-		label = DefaultNamespaceLabel
+		label = podcontract.DefaultNamespaceLabel
 	}
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name},

@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 )
 
@@ -32,35 +30,5 @@ func TestRefsDecodeInTheBinary(t *testing.T) {
 	}
 	if _, err := envexec.ParseRefs(string(raw)); err != nil {
 		t.Errorf("ParseRefs: %v", err)
-	}
-}
-
-// TestPlaceholderGrammarsAgree: the webhook and the binary must agree on
-// what a placeholder is.
-func TestPlaceholderGrammarsAgree(t *testing.T) {
-	for _, v := range []string{"db@azurekeyvault", "c@azurekeyvault?tls.crt", "a.b@azurekeyvault?k", "me@azurekeyvault.example.com", "X@azurekeyvault", "x@azurekeyvault?", ""} {
-		_, _, ours := parsePlaceholder(v)
-		_, theirs := envexec.ParsePlaceholder(v)
-		if ours != theirs {
-			t.Errorf("%q: webhook says %v, binary says %v", v, ours, theirs)
-		}
-	}
-}
-
-// TestDirectModeAgrees: every value of ENV_INJECTOR_DISABLE_AUTH_SERVICE
-// the binary takes as direct mode, the webhook does too (and then mounts
-// no resolver token), and the other way round.
-func TestDirectModeAgrees(t *testing.T) {
-	for _, v := range []string{"true", "TRUE", "True", "1", "t", " true ", "false", "0", "no", "yes", ""} {
-		cfg, _ := envexec.ConfigFromEnv(func(k string) string {
-			if k == envexec.EnvDisableAuthService {
-				return v
-			}
-			return ""
-		})
-		webhookSays := directMode([]corev1.EnvVar{{Name: DirectModeEnv, Value: v}})
-		if cfg.DirectMode != webhookSays {
-			t.Errorf("%s=%q: binary direct mode %v, webhook %v", DirectModeEnv, v, cfg.DirectMode, webhookSays)
-		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -14,65 +14,26 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
-// Names the webhook writes into pods. They are part of the contract with the
-// in-container binary (docs/design/injection.md).
+// Names of the webhook's own; those the binary and the resolver share are
+// internal/podcontract's.
 const (
-	// InjectedAnnotation holds the admission mark (internal/injectmark) on
-	// every pod the webhook rewrites: what the resolver checks. The webhook
-	// itself never trusts it: what it already did shows in the containers.
-	InjectedAnnotation = injectmark.Annotation
 	// akv2k8sInitContainer is the init container akv2k8s added; such pods are
 	// already wrapped and left alone.
 	akv2k8sInitContainer = "copy-azurekeyvault-env"
-
-	initContainerName = "latchkey-env-install"
-	volumeName        = "latchkey-env"
-	binDir            = "/latchkey/bin"
-	binPath           = injectmark.BinaryPath
-	// RefsEnv carries, per container, the AzureKeyVaultSecrets its
-	// placeholders name: what direct mode needs without API access.
-	RefsEnv = "LATCHKEY_REFS"
-	// DirectModeEnv is akv2k8s's per-container switch to direct mode.
-	DirectModeEnv = "ENV_INJECTOR_DISABLE_AUTH_SERVICE"
-
-	// What resolver mode adds to a rewritten container: the resolver's URL,
-	// and a projected volume with a service-account token for the resolver's
-	// audience and the CA bundle that verifies the resolver.
-	ResolverURLEnv   = "LATCHKEY_RESOLVER_URL"
-	ResolverTokenEnv = "LATCHKEY_RESOLVER_TOKEN"
-	ResolverCAEnv    = "LATCHKEY_RESOLVER_CA"
-	// ContainerEnv names the container to the resolver, which serves only
-	// the placeholders of that container in the stored pod spec.
-	ContainerEnv   = "LATCHKEY_CONTAINER"
-	resolverVolume = "latchkey-resolver"
-	resolverDir    = "/latchkey/resolver"
 	// tokenLifetime is the projected token's expirationSeconds: the binary
 	// uses it once, at start.
 	tokenLifetime = 600
 )
 
-// placeholderRE matches a whole env value `<akvs>@azurekeyvault[?query]`.
-var placeholderRE = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)@azurekeyvault(\?(.+))?$`)
-
 // placeholder is one env variable to resolve.
 type placeholder struct {
-	Var   string
-	AKVS  string
-	Query string
-}
-
-// parsePlaceholder reports whether value is a placeholder, and its parts.
-func parsePlaceholder(value string) (akvs, query string, ok bool) {
-	m := placeholderRE.FindStringSubmatch(value)
-	if m == nil || len(m[1]) > 253 {
-		return "", "", false
-	}
-	return m[1], m[6], true
+	Var string
+	podcontract.Placeholder
 }
 
 // Ref is what the binary needs to read one AzureKeyVaultSecret's object
@@ -177,15 +138,15 @@ func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerP
 				return p, false, err
 			}
 			v, ok := data[ref.ConfigMapKeyRef.Key]
-			if _, _, isPH := parsePlaceholder(v); !ok || !isPH {
+			if _, isPH := podcontract.ParsePlaceholder(v); !ok || !isPH {
 				continue
 			}
 			// The value comes from a ConfigMap: pin it in the spec.
 			p.env[i] = corev1.EnvVar{Name: e.Name, Value: v}
 			value = v
 		}
-		if akvs, q, ok := parsePlaceholder(value); ok {
-			p.placeholders = append(p.placeholders, placeholder{Var: e.Name, AKVS: akvs, Query: q})
+		if ph, ok := podcontract.ParsePlaceholder(value); ok {
+			p.placeholders = append(p.placeholders, placeholder{Var: e.Name, Placeholder: ph})
 		}
 	}
 	// envFrom: later sources win over earlier ones, explicit env over all.
@@ -204,12 +165,12 @@ func analyzeContainer(c *corev1.Container, configMaps ConfigMapData) (containerP
 	}
 	for _, name := range sortedKeys(fromConfigMaps) {
 		v := fromConfigMaps[name]
-		akvs, q, ok := parsePlaceholder(v)
+		ph, ok := podcontract.ParsePlaceholder(v)
 		if !ok || explicit[name] {
 			continue
 		}
 		p.env = append(p.env, corev1.EnvVar{Name: name, Value: v})
-		p.placeholders = append(p.placeholders, placeholder{Var: name, AKVS: akvs, Query: q})
+		p.placeholders = append(p.placeholders, placeholder{Var: name, Placeholder: ph})
 	}
 	return p, len(p.placeholders) > 0, nil
 }
@@ -235,8 +196,9 @@ type ResolverOptions struct {
 	// Audience of the projected token: per install, so a token minted for
 	// the resolver is useless to any other service, and others' to it.
 	Audience string
-	// CAConfigMap holds the resolver's CA bundle under ca.crt, in every
-	// namespace pods may run in (the chart distributes it).
+	// CAConfigMap holds the resolver's CA bundle under
+	// podcontract.CABundleKey, in every namespace pods may run in (the
+	// resolver publishes it).
 	CAConfigMap string
 }
 
@@ -307,32 +269,32 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 		if err != nil {
 			return err
 		}
-		c.Command, c.Args = []string{binPath, "run", "--"}, args
-		c.Env = append(slices.DeleteFunc(p.env, func(e corev1.EnvVar) bool { return e.Name == RefsEnv }),
-			corev1.EnvVar{Name: RefsEnv, Value: string(refsJSON)})
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName, MountPath: binDir, ReadOnly: true})
+		c.Command, c.Args = []string{podcontract.BinaryPath, podcontract.CmdRun, "--"}, args
+		c.Env = append(slices.DeleteFunc(p.env, func(e corev1.EnvVar) bool { return e.Name == podcontract.EnvRefs }),
+			corev1.EnvVar{Name: podcontract.EnvRefs, Value: string(refsJSON)})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: podcontract.BinVolume, MountPath: podcontract.BinDir, ReadOnly: true})
 		if resolver {
 			c.Env = append(c.Env,
-				corev1.EnvVar{Name: ContainerEnv, Value: c.Name},
-				corev1.EnvVar{Name: ResolverURLEnv, Value: o.Resolver.URL},
-				corev1.EnvVar{Name: ResolverTokenEnv, Value: resolverDir + "/token"},
-				corev1.EnvVar{Name: ResolverCAEnv, Value: resolverDir + "/ca.crt"})
-			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: resolverVolume, MountPath: resolverDir, ReadOnly: true})
+				corev1.EnvVar{Name: podcontract.EnvContainer, Value: c.Name},
+				corev1.EnvVar{Name: podcontract.EnvResolverURL, Value: o.Resolver.URL},
+				corev1.EnvVar{Name: podcontract.EnvResolverToken, Value: path.Join(podcontract.ResolverDir, podcontract.ResolverTokenFile)},
+				corev1.EnvVar{Name: podcontract.EnvResolverCA, Value: path.Join(podcontract.ResolverDir, podcontract.ResolverCAFile)})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: podcontract.ResolverVolume, MountPath: podcontract.ResolverDir, ReadOnly: true})
 			usesResolver = true
 		}
 	}
 	hasVolume := func(name string) bool {
 		return slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name })
 	}
-	if usesResolver && !hasVolume(resolverVolume) {
+	if usesResolver && !hasVolume(podcontract.ResolverVolume) {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, resolverVolumeFor(o.Resolver))
 	}
-	if !hasVolume(volumeName) {
-		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: volumeName, VolumeSource: corev1.VolumeSource{
+	if !hasVolume(podcontract.BinVolume) {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: podcontract.BinVolume, VolumeSource: corev1.VolumeSource{
 			EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("32Mi"))},
 		}})
 	}
-	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == initContainerName }) {
+	if !slices.ContainsFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == podcontract.InstallContainer }) {
 		pod.Spec.InitContainers = append([]corev1.Container{installContainer(o)}, pod.Spec.InitContainers...)
 	}
 	return nil
@@ -349,13 +311,13 @@ func markPod(pod *corev1.Pod, ns string, marks *injectmark.Keys) bool {
 	if marks != nil {
 		mark = marks.Sign(ns, pod)
 	}
-	if pod.Annotations[InjectedAnnotation] == mark {
+	if pod.Annotations[podcontract.InjectedAnnotation] == mark {
 		return false
 	}
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	pod.Annotations[InjectedAnnotation] = mark
+	pod.Annotations[podcontract.InjectedAnnotation] = mark
 	return true
 }
 
@@ -364,7 +326,7 @@ func markPod(pod *corev1.Pod, ns string, marks *injectmark.Keys) bool {
 // do. A Deployment's ReplicaSet retries creating the pod, so it comes once
 // the AzureKeyVaultSecret does.
 func missingForDirectMode(container, ns, akvs string, resolverInstalled bool) error {
-	why := "it sets " + DirectModeEnv + "=true: it reads Key Vault itself, without Kubernetes API access, so the webhook must find the AzureKeyVaultSecret now; create it before the pod, or drop " + DirectModeEnv + " to have latchkey's resolver serve it (a container served by the resolver waits for its AzureKeyVaultSecret)"
+	why := "it sets " + podcontract.EnvDisableAuthService + "=true: it reads Key Vault itself, without Kubernetes API access, so the webhook must find the AzureKeyVaultSecret now; create it before the pod, or drop " + podcontract.EnvDisableAuthService + " to have latchkey's resolver serve it (a container served by the resolver waits for its AzureKeyVaultSecret)"
 	if !resolverInstalled {
 		why = "latchkey runs without a resolver, so the container reads Key Vault itself (direct mode), without Kubernetes API access, and the webhook must find the AzureKeyVaultSecret now; create it before the pod, or install the resolver (a container served by the resolver waits for its AzureKeyVaultSecret)"
 	}
@@ -375,7 +337,7 @@ func missingForDirectMode(container, ns, akvs string, resolverInstalled bool) er
 // (akv2k8s's ENV_INJECTOR_DISABLE_AUTH_SERVICE=true).
 func directMode(env []corev1.EnvVar) bool {
 	for _, e := range env {
-		if e.Name == DirectModeEnv && envexec.IsDirectMode(e.Value) {
+		if e.Name == podcontract.EnvDisableAuthService && podcontract.IsDirectMode(e.Value) {
 			return true
 		}
 	}
@@ -386,11 +348,11 @@ func directMode(env []corev1.EnvVar) bool {
 // audience and the resolver's CA bundle. It is mounted only into rewritten
 // containers, so no other container of the pod can present the token.
 func resolverVolumeFor(r *ResolverOptions) corev1.Volume {
-	return corev1.Volume{Name: resolverVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+	return corev1.Volume{Name: podcontract.ResolverVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 		DefaultMode: ptr.To[int32](0o444),
 		Sources: []corev1.VolumeProjection{
-			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: r.Audience, ExpirationSeconds: ptr.To[int64](tokenLifetime), Path: "token"}},
-			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: r.CAConfigMap}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: r.Audience, ExpirationSeconds: ptr.To[int64](tokenLifetime), Path: podcontract.ResolverTokenFile}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: r.CAConfigMap}, Items: []corev1.KeyToPath{{Key: podcontract.CABundleKey, Path: podcontract.ResolverCAFile}}}},
 		},
 	}}}
 }
@@ -399,11 +361,11 @@ func resolverVolumeFor(r *ResolverOptions) corev1.Volume {
 // shell: the binary copies itself. It meets Pod Security "restricted".
 func installContainer(o Options) corev1.Container {
 	return corev1.Container{
-		Name:            initContainerName,
+		Name:            podcontract.InstallContainer,
 		Image:           o.Image,
 		ImagePullPolicy: o.ImagePullPolicy,
-		Command:         []string{"/latchkey-env", "install", binPath},
-		VolumeMounts:    []corev1.VolumeMount{{Name: volumeName, MountPath: binDir}},
+		Command:         []string{podcontract.ImageBinaryPath, podcontract.CmdInstall, podcontract.BinaryPath},
+		VolumeMounts:    []corev1.VolumeMount{{Name: podcontract.BinVolume, MountPath: podcontract.BinDir}},
 		Resources:       o.Resources,
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot:             ptr.To(true),

@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
@@ -63,10 +63,11 @@ type Config struct {
 	// ACR): a keyvault auth mode, or "" for none. Off by default: the
 	// identity that pulls images (the kubelet's) often reaches Key Vault
 	// too, and the webhook otherwise holds no Azure credential at all.
-	ACRAuth     string
-	MetricsAddr string
-	HealthAddr  string
-	Log         logging.Options
+	ACRAuth string
+	// MetricsOptions say how /metrics is served (authenticated by default).
+	runner.MetricsOptions
+	HealthAddr string
+	Log        logging.Options
 	// Transport carries registry requests; nil in production.
 	Transport http.RoundTripper
 	// Registry receives the metrics; nil means controller-runtime's, which
@@ -79,7 +80,7 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
 		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:v0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
-		ImageLookups: true, MetricsAddr: ":8080", HealthAddr: ":8081",
+		ImageLookups: true, MetricsOptions: runner.DefaultMetricsOptions(), HealthAddr: ":8081",
 		Log: logging.Options{Level: "info", Format: "json"},
 	}
 }
@@ -109,7 +110,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
 	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line, the first signs) of the admission mark the resolver checks (the resolver's --injection-mark-keys); required with --resolver-url")
 	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
-	fs.StringVar(&c.MetricsAddr, "metrics-bind-address", c.MetricsAddr, "address of the metrics endpoint (0 disables)")
+	c.MetricsOptions.BindFlags(fs)
 	fs.StringVar(&c.HealthAddr, "health-probe-bind-address", c.HealthAddr, "address of /healthz and /readyz (0 disables)")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "json or text")
@@ -186,7 +187,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Logger:                 log,
 		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: c.MetricsAddr},
+		Metrics:                c.MetricsServer(),
 		HealthProbeBindAddress: c.HealthAddr,
 		WebhookServer:          crwebhook.NewServer(crwebhook.Options{Host: c.Host, Port: c.Port, CertDir: c.CertDir}),
 		Client: client.Options{Cache: &client.CacheOptions{

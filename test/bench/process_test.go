@@ -46,6 +46,7 @@ func (e *benchEnv) startControllerWithEnv(b *testing.B, name string, env []strin
 		"--keyvault-auth=environment",
 		"--leader-elect=false", // one replica; the Lease is no part of the figures
 		"--metrics-bind-address=" + p.metrics,
+		"--metrics-auth=false", // scraped over plain HTTP by the benchmark itself
 		"--health-probe-bind-address=" + p.health,
 	}, flags...)
 	p.logPath = filepath.Join(e.dir, name+".log")

@@ -39,7 +39,8 @@ func servedVersions(t *testing.T) []string {
 // checkTestPod: the `helm test` pod is a test hook that runs the env image
 // with arguments `latchkey-env check` accepts, asks every running
 // component at its Service, with the CA that verifies it mounted (only the
-// CA), and every version the CRD serves.
+// CA), every component's metrics as they are served (metrics.auth), and
+// every version the CRD serves.
 func checkTestPod(t *testing.T, o objects) {
 	t.Helper()
 	pod := o["Pod/latchkey-test"]
@@ -120,18 +121,41 @@ func checkTestPod(t *testing.T, o objects) {
 		}
 		field(t, got, w)
 	}
-	controllerOn := o["Deployment/latchkey-controller"] != nil
-	if controllerOn != slices.Contains(opts.HTTPURLs, "http://latchkey-controller-metrics.latchkey-system.svc:"+controllerMetricsPort(t, o)+"/metrics") {
-		t.Errorf("metrics URLs %v with the controller running: %v", opts.HTTPURLs, controllerOn)
+	// Each running component's metrics, at its Service: with metrics.auth
+	// over HTTPS, refused without credentials and answered with the
+	// ServiceAccount latchkey-test's token; else over plain HTTP.
+	auth := o["ClusterRole/latchkey-metrics-reader"] != nil
+	urls, scheme, sa := opts.HTTPURLs, "http", ""
+	if auth {
+		urls, scheme, sa = opts.MetricsURLs, "https", "latchkey-test"
+		if len(opts.HTTPURLs) > 0 {
+			t.Errorf("plain-HTTP URLs %v with metrics.auth", opts.HTTPURLs)
+		}
+	} else if len(opts.MetricsURLs) > 0 {
+		t.Errorf("authenticated metrics URLs %v without metrics.auth", opts.MetricsURLs)
+	}
+	for _, component := range []string{"controller", "webhook", "resolver"} {
+		on := o["Deployment/latchkey-"+component] != nil
+		u := scheme + "://latchkey-" + component + "-metrics.latchkey-system.svc:" + metricsPort(t, o, component) + "/metrics"
+		if on != slices.Contains(urls, u) {
+			t.Errorf("metrics URLs %v with the %s running (%v): want %s", urls, component, on, u)
+		}
+	}
+	if got, _, _ := unstructured.NestedString(spec, "serviceAccountName"); got != sa {
+		t.Errorf("test pod ServiceAccount %q, want %q", got, sa)
+	}
+	if auth && o["ServiceAccount/latchkey-test"] == nil {
+		t.Error("the test pod's ServiceAccount latchkey-test is not rendered")
 	}
 	if spec["automountServiceAccountToken"] != true || spec["enableServiceLinks"] != true {
 		t.Error("the test pod needs its token (discovery) and the Services' variables")
 	}
 }
 
-func controllerMetricsPort(t *testing.T, o objects) string {
+// metricsPort is the port of a component's metrics Service ("-" without one).
+func metricsPort(t *testing.T, o objects, component string) string {
 	t.Helper()
-	s := o["Service/latchkey-controller-metrics"]
+	s := o["Service/latchkey-"+component+"-metrics"]
 	if s == nil {
 		return "-"
 	}
@@ -143,7 +167,8 @@ func controllerMetricsPort(t *testing.T, o objects) string {
 // TestHelmTestPod: the test pod in the main set-ups (TestMatrix checks it
 // in every other).
 func TestHelmTestPod(t *testing.T) {
-	for _, args := range [][]string{nil, {"--set", "certManager.enabled=true"}, {"--set", "controller.metrics.port=9090"}} {
+	for _, args := range [][]string{nil, {"--set", "certManager.enabled=true"}, {"--set", "controller.metrics.port=9090"},
+		{"--set", "metrics.auth=false"}, {"--set", "metrics.auth=false", "--set", "resolver.metrics.port=9091"}} {
 		checkTestPod(t, renderArgs(t, args...))
 	}
 }

@@ -165,6 +165,27 @@ func TestMatrix(t *testing.T) {
 			if v := o["ServiceMonitor/latchkey-controller"].GetAPIVersion(); v != "monitoring.coreos.com/v1" {
 				t.Errorf("ServiceMonitor apiVersion %s", v)
 			}
+			// metrics.auth: HTTPS (self-made certificates) with Prometheus's token.
+			for _, c := range []string{"controller", "webhook", "resolver"} {
+				ep := endpoint(t, o, c)
+				if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" ||
+					ep["tlsConfig"].(map[string]any)["insecureSkipVerify"] != true {
+					t.Errorf("%s ServiceMonitor endpoint %v: want https with the ServiceAccount token", c, ep)
+				}
+				hasArg(t, o, c, "--metrics-auth=true")
+			}
+		}},
+		{"serviceMonitor on, metrics.auth off", []string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.auth=false"}, func(t *testing.T, o objects) {
+			for _, c := range []string{"controller", "webhook", "resolver"} {
+				if ep := endpoint(t, o, c); ep["scheme"] != nil || ep["bearerTokenFile"] != nil || ep["tlsConfig"] != nil {
+					t.Errorf("%s ServiceMonitor endpoint %v: want plain HTTP without credentials", c, ep)
+				}
+				hasArg(t, o, c, "--metrics-auth=false")
+			}
+			absent(t, o, "ClusterRole/latchkey-metrics-auth", "ClusterRole/latchkey-metrics-reader", "ServiceAccount/latchkey-test")
+		}},
+		{"image lookups off", []string{"--set", "env_injector.imageLookups=false"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "webhook", "--image-lookups=false")
 		}},
 		{"serviceMonitor on, resolver off", []string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "resolver.enabled=false"}, func(t *testing.T, o objects) {
 			present(t, o, "ServiceMonitor/latchkey-controller", "ServiceMonitor/latchkey-webhook")
@@ -473,6 +494,17 @@ func TestRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// endpoint is the first endpoint of a component's ServiceMonitor.
+func endpoint(t *testing.T, o objects, component string) map[string]any {
+	t.Helper()
+	sm := o["ServiceMonitor/latchkey-"+component]
+	if sm == nil {
+		t.Fatalf("no ServiceMonitor for the %s", component)
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	return eps[0].(map[string]any)
 }
 
 // num reads a number whichever type the decoder gave it.

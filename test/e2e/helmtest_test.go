@@ -15,10 +15,10 @@ import (
 
 // TestHelmTest: `helm test` of the installed chart passes: its pod (the
 // env image's `latchkey-env check`, as Pod Security restricted, without a
-// shell) finds the CRD served in every version, and the webhook, the
-// resolver and the controller answering at their Services over the TLS
-// their clients verify. With the resolver scaled to zero it fails and says
-// which part did not answer.
+// shell) finds the CRD served in every version, the webhook and the
+// resolver answering at their Services over the TLS their clients verify,
+// and each component's metrics answering only an authorised scraper. With
+// the resolver scaled to zero it fails and says which part did not answer.
 func TestHelmTest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -30,7 +30,11 @@ func TestHelmTest(t *testing.T) {
 		"ok CRD azurekeyvaultsecrets.spv.no served in v1alpha1, v1, v2alpha1, v2beta1",
 		"ok webhook answers at https://latchkey-webhook.latchkey-system.svc/mutate-v1-pod",
 		"ok resolver answers at https://latchkey-resolver.latchkey-system.svc",
-		"ok answers at http://latchkey-controller-metrics.latchkey-system.svc:8080/metrics",
+		// metrics.auth (the default): refused without credentials,
+		// answered with the test's ServiceAccount token.
+		"ok metrics authenticated at https://latchkey-controller-metrics.latchkey-system.svc:8080/metrics",
+		"ok metrics authenticated at https://latchkey-webhook-metrics.latchkey-system.svc:8080/metrics",
+		"ok metrics authenticated at https://latchkey-resolver-metrics.latchkey-system.svc:8080/metrics",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("helm test does not say %q:\n%s", want, out)

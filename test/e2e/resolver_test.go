@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/latchkey-dev/latchkey/internal/webhook"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // The resolver as the chart installs it (release "latchkey").
@@ -48,7 +48,7 @@ func TestInjectorResolverMode(t *testing.T) {
 				t.Errorf("container %s has %s: resolver mode needs no credential in the pod", c.Name, e.Name)
 			}
 		}
-		if !names[webhook.ResolverURLEnv] || !names[webhook.ContainerEnv] {
+		if !names[podcontract.EnvResolverURL] || !names[podcontract.EnvContainer] {
 			t.Errorf("container %s was not rewritten for the resolver: env %v", c.Name, names)
 		}
 	}
@@ -141,8 +141,8 @@ func TestResolverCARotation(t *testing.T) {
 	}
 	logs := waitForOutput(ctx, t, f.cs, after, "app", true)
 	for _, line := range append([]string{"pid=1", "latchkey_vars=0"}, f.want...) {
-		if !strings.Contains(logs, line) {
-			t.Errorf("the run after the rotation lacks %q:\n%s", line, logs)
+		if !hasLine(logs, line) {
+			t.Errorf("the run after the rotation lacks the line %q:\n%s", line, logs)
 		}
 	}
 	if now := podUIDs(ctx, t, f.cs, releaseNamespace, resolverSelector); now != resolvers {

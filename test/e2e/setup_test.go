@@ -18,7 +18,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
-	"github.com/latchkey-dev/latchkey/internal/webhook"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Where the suite installs latchkey, and the Key Vault and Entra ID host
@@ -37,7 +37,7 @@ var emulatedHosts = []string{"my-kv.vault.azure.net", "login.microsoftonline.com
 type release struct{ name, namespace, label string }
 
 // mainRelease is the install setup makes, which most tests use.
-var mainRelease = release{name: "latchkey", namespace: releaseNamespace, label: webhook.DefaultNamespaceLabel}
+var mainRelease = release{name: "latchkey", namespace: releaseNamespace, label: podcontract.DefaultNamespaceLabel}
 
 // setup builds and pushes the images, starts the Key Vault emulator on the
 // node's address, and installs latchkey with its Helm chart.

@@ -38,9 +38,9 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
@@ -98,7 +98,7 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 
 	// The cluster as akv2k8s left it: one object from the days of an older
 	// schema, then akv2k8s 1.8's CRD and objects.
-	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{webhook.DefaultNamespaceLabel: "enabled"}}})
+	create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}}})
 	poisoned := poisonedObject(ctx, t, c)
 	kubectlApply(t, env, akv2k8sCRD)
 	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -395,7 +395,7 @@ func checkPoisoned(ctx context.Context, t *testing.T, c client.Client, emu *akve
 	if err := d.Default(ctx, pod); err == nil || !strings.Contains(err.Error(), "AzureKeyVaultSecret "+ns+"/poisoned, named by an @azurekeyvault placeholder, cannot be used: "+injection) {
 		t.Errorf("the webhook on a pod naming the poisoned object: %v", err)
 	}
-	_, err = resolverValues(t, emu, c).Resolve(ctx, ns, []resolver.Wanted{{Var: "DB", Placeholder: envexec.Placeholder{AKVS: "poisoned"}}})
+	_, err = resolverValues(t, emu, c).Resolve(ctx, ns, []resolver.Wanted{{Var: "DB", Placeholder: podcontract.Placeholder{AKVS: "poisoned"}}})
 	var denial *resolver.Denial
 	if !errors.As(err, &denial) || denial.Code != protocol.CodeInvalidSpec || !strings.Contains(denial.Message, injection) {
 		t.Errorf("the resolver on the poisoned object: %v, want %s naming the fields", err, protocol.CodeInvalidSpec)
@@ -555,7 +555,7 @@ func TestSideBySide(t *testing.T) {
 	emu := startEmulator(t)
 	const ourLabel = "latchkey-injection"
 	moved := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "moved", Labels: map[string]string{ourLabel: "enabled"}}}
-	stays := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stays", Labels: map[string]string{webhook.DefaultNamespaceLabel: "enabled"}}}
+	stays := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stays", Labels: map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}}}
 	for _, n := range []*corev1.Namespace{moved, stays} {
 		create(ctx, t, c, n)
 	}
