@@ -8,9 +8,9 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backend"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // Plan is what one AzureKeyVaultSecret asks for. It names objects and
@@ -23,7 +23,7 @@ type Plan struct {
 	// (spec.vault and spec.output.transform), in the form direct mode gets
 	// it in LATCHKEY_REFS: the webhook writes it, the binary decodes it, the
 	// resolver answers from it, so both modes answer a placeholder alike.
-	Ref envexec.Ref
+	Ref podcontract.Ref
 	// Outputs are the Secret and the ConfigMap asked for, in that order. An
 	// output with an empty name is no output, as akv2k8s read it
 	// (v2beta1.Check decides everything else about the names).
@@ -46,7 +46,7 @@ type Output struct {
 // refuses still has a plan, which callers do not act on.
 func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 	o := akvs.Spec.Vault.Object
-	p := Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
+	p := Plan{Backend: keyvault.Backend, Ref: podcontract.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
 		ContentType: string(o.ContentType), Transform: akvs.Spec.Output.TransformNames()}}
 	// An interval below the minimum (stored before the CRD refused it) is
 	// raised to it; the controller's status says so.
@@ -75,7 +75,7 @@ func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 
 // Object is the object the plan reads, in its backend's store.
 func (p Plan) Object() backend.Ref {
-	r := p.Ref.KeyVaultRef()
+	r := p.Ref.Object(p.Backend)
 	r.Backend = p.Backend
 	return r
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvsplan"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 func akvs(obj v2beta1.AzureKeyVaultObject, out *v2beta1.AzureKeyVaultOutput, refresh *metav1.Duration) *v2beta1.AzureKeyVaultSecret {
@@ -32,7 +32,7 @@ func TestOf(t *testing.T) {
 	}{{
 		name: "injector only: no output",
 		in:   akvs(v2beta1.AzureKeyVaultObject{Name: "db", Type: v2beta1.ObjectTypeSecret}, nil, nil),
-		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: "kv", Name: "db", Type: "secret"}},
+		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: podcontract.Ref{Vault: "kv", Name: "db", Type: "secret"}},
 		obj:  keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "db"},
 	}, {
 		name: "secret output without a type is created Opaque; transforms reach the ref and the output",
@@ -41,7 +41,7 @@ func TestOf(t *testing.T) {
 			&metav1.Duration{Duration: time.Hour}),
 		want: akvsplan.Plan{
 			Backend: keyvault.Backend,
-			Ref:     envexec.Ref{Vault: "kv", Name: "db", Type: "secret", Version: "v1", Transform: []string{"trim"}},
+			Ref:     podcontract.Ref{Vault: "kv", Name: "db", Type: "secret", Version: "v1", Transform: []string{"trim"}},
 			Outputs: []akvsplan.Output{{Name: "out", CreateType: "Opaque",
 				Spec: output.Spec{ObjectType: "secret", Transforms: []string{"trim"}, Target: output.TargetSecret, DataKey: "pw"}}},
 			RefreshInterval: time.Hour,
@@ -56,7 +56,7 @@ func TestOf(t *testing.T) {
 			}, nil),
 		want: akvsplan.Plan{
 			Backend: keyvault.Backend,
-			Ref:     envexec.Ref{Vault: "kv", Name: "tls", Type: "certificate"},
+			Ref:     podcontract.Ref{Vault: "kv", Name: "tls", Type: "certificate"},
 			Outputs: []akvsplan.Output{
 				{Name: "tls-out", CreateType: "kubernetes.io/tls", Spec: output.Spec{ObjectType: "certificate", Target: output.TargetSecret, SecretType: "kubernetes.io/tls"}},
 				{Name: "ca", Spec: output.Spec{ObjectType: "certificate", Target: output.TargetConfigMap, DataKey: "ca.crt"}},
@@ -68,7 +68,7 @@ func TestOf(t *testing.T) {
 		in: akvs(v2beta1.AzureKeyVaultObject{Name: "k", Type: v2beta1.ObjectTypeKey},
 			&v2beta1.AzureKeyVaultOutput{Transforms: []v2beta1.Transform{"base64encode"}, Secret: &v2beta1.AzureKeyVaultOutputSecret{}, ConfigMap: &v2beta1.AzureKeyVaultOutputConfigMap{}},
 			&metav1.Duration{}),
-		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: envexec.Ref{Vault: "kv", Name: "k", Type: "key", Transform: []string{"base64encode"}}},
+		want: akvsplan.Plan{Backend: keyvault.Backend, Ref: podcontract.Ref{Vault: "kv", Name: "k", Type: "key", Transform: []string{"base64encode"}}},
 		obj:  keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindKey, Name: "k"},
 	}, {
 		name: "multi-key-value secret: a Key Vault secret, its content type kept",
@@ -76,7 +76,7 @@ func TestOf(t *testing.T) {
 			&v2beta1.AzureKeyVaultOutput{ConfigMap: &v2beta1.AzureKeyVaultOutputConfigMap{Name: "cfg"}}, &metav1.Duration{Duration: -time.Minute}),
 		want: akvsplan.Plan{
 			Backend: keyvault.Backend,
-			Ref:     envexec.Ref{Vault: "kv", Name: "cfg", Type: "multi-key-value-secret", ContentType: "application/x-yaml"},
+			Ref:     podcontract.Ref{Vault: "kv", Name: "cfg", Type: "multi-key-value-secret", ContentType: "application/x-yaml"},
 			Outputs: []akvsplan.Output{{Name: "cfg", Spec: output.Spec{ObjectType: "multi-key-value-secret", ContentType: "application/x-yaml", Target: output.TargetConfigMap}}},
 		},
 		obj: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "cfg"},
@@ -102,9 +102,9 @@ func TestMaxAge(t *testing.T) {
 		interval, maxAge time.Duration
 		pinned           bool
 	}{
-		{"process default", akvsplan.Plan{Ref: envexec.Ref{Name: "a"}}, def, def, false},
+		{"process default", akvsplan.Plan{Ref: podcontract.Ref{Name: "a"}}, def, def, false},
 		{"spec.refreshInterval wins", akvsplan.Plan{RefreshInterval: time.Minute}, time.Minute, time.Minute, false},
-		{"a pinned version is never too old", akvsplan.Plan{Ref: envexec.Ref{Version: "v1"}, RefreshInterval: time.Minute}, time.Minute, math.MaxInt64, true},
+		{"a pinned version is never too old", akvsplan.Plan{Ref: podcontract.Ref{Version: "v1"}, RefreshInterval: time.Minute}, time.Minute, math.MaxInt64, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := c.plan.Interval(def); got != c.interval {

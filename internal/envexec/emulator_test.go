@@ -30,6 +30,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // The emulator's identities and objects. Every value is test data, made
@@ -60,7 +61,7 @@ const (
 )
 
 // refs are the AzureKeyVaultSecrets of the tests, as the webhook writes them.
-var refs = envexec.Refs{
+var refs = podcontract.Refs{
 	"db":           {Vault: vault, Name: "db-password", Type: "secret"},
 	"basic":        {Vault: vault, Name: "basic", Type: "secret"},
 	"multi":        {Vault: vault, Name: "multi-json", Type: "multi-key-value-secret", ContentType: "application/x-json"},
@@ -311,7 +312,7 @@ func TestProgramFoundThroughResolvedPATH(t *testing.T) {
 	if err := e.Seed(seed); err != nil {
 		t.Fatal(err)
 	}
-	refs := envexec.Refs{"bin-path": {Vault: vault, Name: "bin-path", Type: "secret"}}
+	refs := podcontract.Refs{"bin-path": {Vault: vault, Name: "bin-path", Type: "secret"}}
 	var logs bytes.Buffer
 	var c execCall
 	env := append([]string{"PATH=bin-path@azurekeyvault", "LATCHKEY_REFS=" + refs.String()}, spEnv...)

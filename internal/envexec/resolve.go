@@ -39,7 +39,7 @@ const maxParallelReads = 8
 // credentials and answers the queries itself.
 type Direct struct {
 	// Refs describe the AzureKeyVaultSecrets (LATCHKEY_REFS).
-	Refs Refs
+	Refs podcontract.Refs
 	// Reader reads Key Vault; give it no retries of its own (see Run), so
 	// Retry alone decides.
 	Reader ObjectReader
