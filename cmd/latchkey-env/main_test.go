@@ -22,12 +22,15 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
-	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
+	"github.com/latchkey-dev/latchkey/internal/targets"
 )
 
 // The test binary doubles as the program latchkey-env execs: with
@@ -197,7 +200,7 @@ func newWorld(tb testing.TB, secrets int) *world {
 		w.seeded[s.Name] = *s.Value
 		w.leaks.Add(s.Name, *s.Value)
 	}
-	w.seeded["web-tls"] = string(w.read(tb, "web-tls").Value)
+	w.seeded["web-tls"] = w.backingSecret(tb, "web-tls")
 	w.leaks.Add("web-tls", w.seeded["web-tls"])
 	w.emu.Counters().Reset() // tests count their own requests
 	return w
@@ -212,14 +215,14 @@ func (w *world) noValues(t testing.TB, what, s string) {
 
 // refs are the AzureKeyVaultSecrets: secret-<i> for each secret, plus
 // web-tls and multi.
-func (w *world) refs() envexec.Refs {
-	refs := envexec.Refs{
+func (w *world) refs() podcontract.Refs {
+	refs := podcontract.Refs{
 		"web-tls": {Vault: vault, Name: "web-tls", Type: "certificate"},
 		"multi":   {Vault: vault, Name: "multi", Type: "multi-key-value-secret", ContentType: "application/x-json"},
 		"gone":    {Vault: vault, Name: "does-not-exist", Type: "secret"},
 	}
 	for name := range w.values {
-		refs[name] = envexec.Ref{Vault: vault, Name: name, Type: "secret"}
+		refs[name] = podcontract.Ref{Vault: vault, Name: name, Type: "secret"}
 	}
 	return refs
 }
@@ -238,28 +241,25 @@ func (w *world) env(extra ...string) []string {
 	}, extra...)
 }
 
-// query answers a placeholder in-process, for the expected values.
-func (w *world) query(tb testing.TB, akvs, query string) string {
+// backingSecret reads a secret of the vault (a certificate's backing
+// secret too) with the Azure SDK's own clients (azidentity, azsecrets), not
+// latchkey's reader: what Key Vault holds, for expected values.
+func (w *world) backingSecret(tb testing.TB, name string) string {
 	tb.Helper()
-	v, err := output.Query(w.refs()[akvs].Spec(), w.read(tb, akvs), query)
+	opts := w.emu.ClientOptions()
+	cred, err := azidentity.NewClientSecretCredential(tenant, spApp, spSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return string(v)
-}
-
-// read reads the object of an AzureKeyVaultSecret of refs.
-func (w *world) read(tb testing.TB, akvs string) keyvault.Object {
-	tb.Helper()
-	cred, err := keyvault.NewCredential(keyvault.AuthConfig{Mode: keyvault.ModeEnvironment, TenantID: tenant, ClientID: spApp, ClientSecret: spSecret}, w.emu.HTTPClient())
+	c, err := azsecrets.NewClient("https://"+vault+".vault.azure.net", cred, &azsecrets.ClientOptions{ClientOptions: opts})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	obj, err := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: w.emu.HTTPClient()}).Read(context.Background(), w.refs()[akvs].KeyVaultRef())
-	if err != nil {
-		tb.Fatal(err)
+	resp, err := c.GetSecret(context.Background(), name, "", nil)
+	if err != nil || resp.Value == nil {
+		tb.Fatalf("reading %s: %v", name, err)
 	}
-	return obj
+	return *resp.Value
 }
 
 // TestRunExecsTheProgram runs the built binary in front of a program: the
@@ -269,11 +269,12 @@ func (w *world) read(tb testing.TB, akvs string) keyvault.Object {
 func TestRunExecsTheProgram(t *testing.T) {
 	w := newWorld(t, 2)
 	bin := latchkeyEnv(t)
+	crt, key := certtest.TLSFromPFX(t, w.seeded["web-tls"])
 	want := map[string]string{
 		"DB":       w.values["secret-0"],
 		"API":      w.values["secret-1"],
-		"TLS_CRT":  w.query(t, "web-tls", "tls.crt"),
-		"TLS_KEY":  w.query(t, "web-tls", "tls.key"),
+		"TLS_CRT":  string(crt),
+		"TLS_KEY":  string(key),
 		"PASSWORD": `"password" <Wx8>`,
 	}
 	cmd := exec.Command(bin, "run", "--", self(t), "first arg", "--flag")
@@ -527,9 +528,6 @@ func TestInstallCommand(t *testing.T) {
 	}
 }
 
-// maxBinarySize is the product brief's limit (§6).
-const maxBinarySize = 12 << 20
-
 // TestBinaryIsSmallAndStatic: ≤ 12 MB, no cgo, nothing from Kubernetes or
 // Prometheus, and fallback CA roots linked in.
 func TestBinaryIsSmallAndStatic(t *testing.T) {
@@ -538,9 +536,9 @@ func TestBinaryIsSmallAndStatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("latchkey-env: %d bytes (%.1f MiB)", fi.Size(), float64(fi.Size())/(1<<20))
-	if fi.Size() > maxBinarySize {
-		t.Errorf("latchkey-env is %d bytes, over %d", fi.Size(), maxBinarySize)
+	t.Logf("latchkey-env: %d bytes (%.1f MB)", fi.Size(), float64(fi.Size())/1e6)
+	if fi.Size() > targets.EnvBinaryMaxBytes {
+		t.Errorf("latchkey-env is %d bytes, over the product brief's %d", fi.Size(), targets.EnvBinaryMaxBytes)
 	}
 	out, err := exec.Command("go", "version", "-m", bin).Output()
 	if err != nil {

@@ -244,8 +244,16 @@ func TestSecretValueFormats(t *testing.T) {
 }
 
 func FuzzParseCertificateImport(f *testing.F) {
-	pfx, _ := os.ReadFile("testdata/tls-rsa.pfx")
-	ecPEM, _ := os.ReadFile("testdata/tls-ec.pem")
+	// A seed that cannot be read would be an empty string, which fails to
+	// parse: the checks below would never run on a valid import.
+	pfx, err := os.ReadFile("testdata/tls-rsa.pfx")
+	if err != nil {
+		f.Fatal(err)
+	}
+	ecPEM, err := os.ReadFile("testdata/tls-ec.pem")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(base64.StdEncoding.EncodeToString(pfx), "changeit", contentTypePFX)
 	f.Add(string(ecPEM), "", contentTypePEM)
 	f.Add("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "", contentTypePEM)

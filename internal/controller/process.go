@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
@@ -143,7 +144,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	if err != nil {
 		return nil, err
 	}
-	cache, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
+	cache, identity, err := backends.Open(c.authConfig(), keyvault.ProcessOptions{
 		Transport: c.Transport, Metrics: kvm,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})

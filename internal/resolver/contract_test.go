@@ -41,15 +41,23 @@ func TestContractWithTheWebhook(t *testing.T) {
 	if env := getEnv(c.Env, podcontract.EnvContainer); env != "app" {
 		t.Errorf("the webhook names the container %q to the binary", env)
 	}
+	caSources := 0
 	for _, v := range pod.Spec.Volumes {
 		if v.Projected == nil {
 			continue
 		}
 		for _, src := range v.Projected.Sources {
-			if src.ConfigMap != nil && src.ConfigMap.Items[0].Key != podcontract.CABundleKey {
+			if src.ConfigMap == nil {
+				continue
+			}
+			caSources++
+			if src.ConfigMap.Items[0].Key != podcontract.CABundleKey {
 				t.Errorf("the webhook projects key %q of the CA ConfigMap, the resolver publishes %q", src.ConfigMap.Items[0].Key, podcontract.CABundleKey)
 			}
 		}
+	}
+	if caSources == 0 {
+		t.Error("the webhook projects no CA ConfigMap: nothing to compare with the resolver's key")
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
@@ -269,7 +270,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	objects, identity, err := keyvault.OpenForProcess(c.authConfig(), keyvault.ProcessOptions{
+	objects, identity, err := backends.Open(c.authConfig(), keyvault.ProcessOptions{
 		Transport: c.Transport, Metrics: kvm, Now: c.Now,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/metricstest"
+	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
@@ -110,10 +111,31 @@ func TestResolve(t *testing.T) {
 		t.Errorf("init container: %v", err)
 	}
 	l := logged(t, w.r, map[string]any{"msg": "placeholders served", "namespace": w.ns, "pod": "web-1", "container": "app"})
-	if !strings.Contains(strings.Join(strings.Fields(toString(l["variables"])), " "), "API_KEY") {
+	if !slices.Contains(strings.Fields(toString(l["variables"])), "API_KEY") { // a whole name: YAML_API_KEY holds "API_KEY" too
 		t.Errorf("log line does not name the variables: %v", l)
 	}
 	noValues(t, "the resolver's log", w.r.logs.String())
+}
+
+// TestRequirePodIPServesThePod: with --require-pod-ip, a pod asking from
+// its own address is served (the refusal of one asking from elsewhere is a
+// case of TestDenials): the handler passes the connection's source address,
+// and the pod's IPs as stored, to the check.
+func TestRequirePodIPServesThePod(t *testing.T) {
+	t.Parallel()
+	r := newResolver(t, func(c *resolver.Config) { c.RequirePodIP = true })
+	w := newWorld(t, r)
+	w.akvs("db", vault, "db-password", v2beta1.ObjectTypeSecret)
+	p := w.pod("pod-at-its-ip", app("app", "DB", "db@azurekeyvault"))
+	// The test's client connects from 127.0.0.1: the pod's address.
+	p.Status.PodIP, p.Status.PodIPs = "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}, {IP: "::1"}}
+	if err := suite.client.Status().Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	got := ask(t, r, token(t, p, audience), "app", map[string]string{"DB": "db@azurekeyvault"})
+	if got.status != http.StatusOK || got.env["DB"] != dbPassword {
+		t.Fatalf("answer %d %.200s, want 200 with DB's value", got.status, got.raw)
+	}
 }
 
 // TestRunInResolverMode: the binary's Run selects resolver mode from the

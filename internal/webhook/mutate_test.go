@@ -152,17 +152,14 @@ func TestMutate(t *testing.T) {
 		t.Errorf("volume = %+v", vol)
 	}
 
-	// A second pass (a reinvocation) changes nothing: the rewritten
-	// containers are recognised by their command.
-	before := p.DeepCopy()
+	// The rewritten containers are recognised by their command: analysing
+	// the pod again plans nothing and the mark stays. (The whole webhook run
+	// twice: TestReinvocationChangesNothing.)
 	if plans := mustAnalyze(t, p, noConfigMaps); len(plans) != 0 {
-		t.Fatalf("a second pass plans %d containers", len(plans))
+		t.Fatalf("a second analysis plans %d containers", len(plans))
 	}
-	if err := mutate(p, nil, testRefs, nil, testOpts); err != nil || markPod(p, "ns", nil) {
-		t.Fatalf("a second pass: %v", err)
-	}
-	if !reflect.DeepEqual(before, p) {
-		t.Error("a second pass changed the pod")
+	if markPod(p, "ns", nil) {
+		t.Error("a second pass changed the mark")
 	}
 }
 

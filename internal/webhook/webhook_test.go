@@ -62,6 +62,8 @@ var suite struct {
 	registry string
 	// marks are the install's admission mark keys, as the resolver has them.
 	marks *injectmark.Keys
+	// resolver is where the suite's webhook sends containers (resolver mode).
+	resolver webhook.ResolverOptions
 }
 
 const envImage = "latchkey-env:test"
@@ -119,6 +121,7 @@ func runSuite(m *testing.M) int {
 	// Resolver mode, the chart's default: containers use it unless they set
 	// ENV_INJECTOR_DISABLE_AUTH_SERVICE=true.
 	wc.Resolver = webhook.ResolverOptions{URL: "https://latchkey-resolver.latchkey-system.svc", Audience: "latchkey-resolver-test", CAConfigMap: "latchkey-resolver-ca"}
+	suite.resolver = wc.Resolver
 	dir, err := os.MkdirTemp("", "webhook-test-")
 	if err != nil {
 		return fail(err)
@@ -278,10 +281,11 @@ func TestPodWithCommandIsRewritten(t *testing.T) {
 	if sc := p.Spec.Containers[1]; len(sc.Env) != 0 || len(sc.VolumeMounts) != 0 || !reflect.DeepEqual(sc.Command, []string{"/side"}) {
 		t.Errorf("sidecar changed: env %v mounts %v", sc.Env, sc.VolumeMounts)
 	}
-	for _, e := range app.Env {
-		if e.Name == "DB_PASSWORD" && e.Value != "db@azurekeyvault" {
-			t.Errorf("placeholder rewritten in the spec: %q", e.Value)
-		}
+	// The placeholder stays in the spec as it was (the binary resolves it);
+	// a variable dropped from the spec fails too.
+	i := slices.IndexFunc(app.Env, func(e corev1.EnvVar) bool { return e.Name == "DB_PASSWORD" })
+	if i < 0 || app.Env[i].Value != "db@azurekeyvault" {
+		t.Errorf("DB_PASSWORD is not its placeholder in the spec: %+v", app.Env)
 	}
 }
 
@@ -413,6 +417,41 @@ func TestAdmissionErrors(t *testing.T) {
 				t.Errorf("create: %v; want an admission error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReinvocationChangesNothing: the webhook run again on a pod it
+// rewrote (the API server's reinvocation after another webhook, with the
+// options the suite's webhook serves with) leaves the pod as it was: every
+// container, init container, volume and the mark.
+func TestReinvocationChangesNothing(t *testing.T) {
+	ns := namespace(t, true)
+	akvs(t, ns, "db", v2beta1.ObjectTypeSecret)
+	akvs(t, ns, "cert", v2beta1.ObjectTypeCertificate)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{"FROM_CM": "db@azurekeyvault"}}
+	if err := suite.client.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	p := newPod(ns,
+		corev1.Container{Name: "app", Image: "x:1", Command: []string{"/app"}, Env: envVars("PW", "db@azurekeyvault", "KEY", "cert@azurekeyvault?tls.key"),
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}},
+		corev1.Container{Name: "direct", Image: "x:1", Command: []string{"/direct"}, Env: envVars("PW", "db@azurekeyvault", podcontract.EnvDisableAuthService, "true")},
+		corev1.Container{Name: "sidecar", Image: "side:1", Command: []string{"/side"}})
+	p.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "m:1", Command: []string{"/migrate"}, Env: envVars("PW", "db@azurekeyvault")}}
+	admitted := mustCreatePod(t, p)
+	if !injected(admitted) || len(admitted.Spec.InitContainers) != 2 {
+		t.Fatalf("the first admission did not rewrite the pod: mark %v, init containers %d", injected(admitted), len(admitted.Spec.InitContainers))
+	}
+	d := &webhook.Defaulter{Reader: suite.client, Options: webhook.Options{Image: envImage, Marks: suite.marks,
+		Resolver: &suite.resolver}}
+	again := admitted.DeepCopy()
+	for pass := range 2 {
+		if err := d.Default(context.Background(), again); err != nil {
+			t.Fatalf("pass %d: %v", pass+2, err)
+		}
+		if !reflect.DeepEqual(again, admitted) {
+			t.Fatalf("pass %d changed the pod:\nadmitted %+v\nnow      %+v", pass+2, admitted.Spec, again.Spec)
+		}
 	}
 }
 

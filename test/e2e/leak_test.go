@@ -18,20 +18,15 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/latchkey-dev/latchkey/internal/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // seededValues are what the leak checks look for: every object of the
 // seed as Key Vault holds it (test-secret, the JSON and YAML documents,
-// test-cert's backing secret with its private key), read through
-// latchkey's own Key Vault client, and the identities' secrets; and the
-// objects' values by name.
+// test-cert's backing secret with its private key), the certificates read
+// with the Azure SDK (vaultSecrets), not latchkey's client, and the
+// identities' secrets; and the objects' values by name.
 func seededValues(ctx context.Context, seed *akvemu.Seed) (*leakcheck.Set, map[string]string, error) {
-	reader, err := seedReader()
-	if err != nil {
-		return nil, nil, err
-	}
 	values := &leakcheck.Set{}
 	for _, app := range seed.Apps {
 		for i, s := range app.Secrets {
@@ -43,12 +38,22 @@ func seededValues(ctx context.Context, seed *akvemu.Seed) (*leakcheck.Set, map[s
 		for _, s := range v.Secrets {
 			seeded[s.Name] = *s.Value
 		}
+		if len(v.Certificates) == 0 {
+			continue
+		}
+		kv, err := vaultSecrets(v.Name)
+		if err != nil {
+			return nil, nil, err
+		}
 		for _, c := range v.Certificates {
-			obj, err := reader.Read(ctx, keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			resp, err := kv.GetSecret(ctx, c.Name, "", nil)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("certificate %s's backing secret: %w", c.Name, err)
 			}
-			seeded[c.Name] = string(obj.Value)
+			if resp.Value == nil {
+				return nil, nil, fmt.Errorf("certificate %s's backing secret has no value", c.Name)
+			}
+			seeded[c.Name] = *resp.Value
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(seeded)) {

@@ -141,8 +141,8 @@ func TestResolverCARotation(t *testing.T) {
 	}
 	logs := waitForOutput(ctx, t, f.cs, after, "app", true)
 	for _, line := range append([]string{"pid=1", "latchkey_vars=0"}, f.want...) {
-		if !strings.Contains(logs, line) {
-			t.Errorf("the run after the rotation lacks %q:\n%s", line, logs)
+		if !hasLine(logs, line) {
+			t.Errorf("the run after the rotation lacks the line %q:\n%s", line, logs)
 		}
 	}
 	if now := podUIDs(ctx, t, f.cs, releaseNamespace, resolverSelector); now != resolvers {

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,8 +73,8 @@ func TestNodeRunsRealPods(t *testing.T) {
 		t.Fatalf("pod ended %s; logs:\n%s", phase, logs)
 	}
 	for _, want := range []string{"content=hello from the image", "audience=" + audience, "fstype=tmpfs"} {
-		if !strings.Contains(string(logs), want) {
-			t.Errorf("logs lack %q:\n%s", want, logs)
+		if !hasLine(string(logs), want) {
+			t.Errorf("logs lack the line %q:\n%s", want, logs)
 		}
 	}
 }
@@ -113,7 +112,7 @@ func TestPodsReachTheAPIServerThroughItsService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if phase != corev1.PodSucceeded || !strings.Contains(string(logs), "version="+want.GitVersion) {
+	if phase != corev1.PodSucceeded || !hasLine(string(logs), "version="+want.GitVersion) {
 		t.Fatalf("pod ended %s, want Succeeded and version=%s in its logs:\n%s", phase, want.GitVersion, logs)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -285,4 +286,48 @@ func CertPEM(certs ...*x509.Certificate) []byte {
 		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	return buf.Bytes()
+}
+
+// TLSFromPFX is what akv2k8s wrote as tls.crt and tls.key for the base64
+// PFX text Key Vault keeps as a certificate's backing secret: the leaf, then
+// the certificate that issued it and so on, then any other, as CERTIFICATE
+// blocks; the key as RSA PRIVATE KEY (PKCS#1) or EC PRIVATE KEY (SEC1). It
+// is worked out with go-pkcs12 and crypto/x509 alone, never with the
+// certbundle package, so tests of what latchkey delivers can expect it.
+func TLSFromPFX(t testing.TB, pfxText string) (crt, key []byte) {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(pfxText)
+	if err != nil {
+		t.Fatalf("the backing secret is not base64: %v", err)
+	}
+	k, leaf, others, err := pkcs12.DecodeChain(der, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := []*x509.Certificate{leaf}
+	for cur := leaf; ; {
+		i := slices.IndexFunc(others, func(c *x509.Certificate) bool { return cur.CheckSignatureFrom(c) == nil })
+		if i < 0 {
+			break
+		}
+		cur = others[i]
+		chain = append(chain, cur)
+		others = slices.Delete(slices.Clone(others), i, i+1)
+	}
+	for _, c := range append(chain, others...) {
+		crt = append(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		key = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	case *ecdsa.PrivateKey:
+		sec1, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1})
+	default:
+		t.Fatalf("a private key of type %T", k)
+	}
+	return crt, key
 }
