@@ -55,13 +55,13 @@ build: ## Build every command into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: images
-images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, into .cache/images/ (VERSION=v1.2.3 tags them).
+images: ## Build the images (linux/amd64, arm64) reproducibly, without Docker, into .cache/images/ (a release: VERSION=<internal/release.Version, the chart's appVersion>; else git describe).
 	$(GO) run ./hack/images -out .cache/images $(if $(VERSION),-version $(VERSION))
 
 ##@ Test
 
 .PHONY: test
-test: kube-binaries ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
+test: kube-binaries docs-tools ## Unit and integration tests (a real kube-apiserver and etcd, the Key Vault emulator).
 	$(kube_env) $(GO) test $(GOTEST_FLAGS) $(PKGS)
 
 # Each fuzz target runs for FUZZTIME (a go test -fuzztime: 5s, 10000x).
@@ -79,13 +79,16 @@ E2E_STATE := $(CURDIR)/.cache/e2e
 test-e2e: kube-binaries node-packages ## End-to-end tests on a real node (root; installs containerd, runc, CNI plugins).
 	@# The suite tears its cluster down itself; the trap also covers a test
 	@# binary killed by its timeout. On failure, the components' logs are shown.
-	@# cert-manager (hack/tools/cert-manager) runs for the chart's certManager mode.
+	@# cert-manager (hack/tools/cert-manager) runs for the chart's certManager mode;
+	@# kube-router's network policy controller (hack/tools/kube-router) enforces
+	@# the install guide's NetworkPolicies in TestNetworkPolicyExample.
 	@# Built as the images and the tools are (no cgo, -trimpath), the suite
 	@# shares their compiled packages: a cold run compiles client-go,
 	@# controller-runtime and the Azure SDK once instead of twice.
 	@$(TOOL) cert-manager >/dev/null
+	@$(TOOL) kube-router >/dev/null
 	@trap 'CGO_ENABLED=0 $(GO) run -trimpath ./hack/dev --teardown --state $(E2E_STATE)' EXIT; \
-	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) $(kube_env) CGO_ENABLED=0 \
+	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) LATCHKEY_KUBE_ROUTER=$$($(TOOL) kube-router) $(kube_env) CGO_ENABLED=0 \
 	  $(GO) test -trimpath -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
 	  for f in $(E2E_STATE)/logs/*.log; do echo "--- $$f (last 30 lines)"; tail -n 30 "$$f"; done; exit 1; }
 
@@ -136,6 +139,10 @@ env_var.kube-proxy := LATCHKEY_KUBE_PROXY
 env_var.helm := LATCHKEY_HELM
 tool_env = $(foreach t,$(1),$(env_var.$(t))=$$($(TOOL) $(t)))
 kube_env = $(call tool_env,$(KUBE_TOOLS))
+
+.PHONY: docs-tools
+docs-tools: ## Install the Debian packages whose commands docs/ names (azure-cli, skopeo) when missing, for test/docs.
+	@hack/docs-tools.sh
 
 .PHONY: node-packages
 node-packages: ## Install the Debian packages a real node needs (containerd, runc, CNI plugins) when missing.

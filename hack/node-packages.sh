@@ -2,7 +2,8 @@
 # node-packages.sh — installs the Debian packages a real e2e node needs, when
 # missing: containerd and runc run the pods, containernetworking-plugins gives
 # the bridge/host-local/loopback CNI plugins, iptables is what kube-proxy and
-# the portmap plugin program. Needs root (CI and `make test-e2e` run as root).
+# the portmap plugin program, ipset what kube-router's network policy
+# controller (the e2e's NetworkPolicy enforcer) programs beside iptables. Needs root (CI and `make test-e2e` run as root).
 # With --ask (make dev NODE=1) it asks before installing anything, and
 # without a terminal to ask on it says what to run instead.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
+command -v ipset >/dev/null || need+=(ipset)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

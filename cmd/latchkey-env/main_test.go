@@ -29,6 +29,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/targets"
 )
 
@@ -214,14 +215,14 @@ func (w *world) noValues(t testing.TB, what, s string) {
 
 // refs are the AzureKeyVaultSecrets: secret-<i> for each secret, plus
 // web-tls and multi.
-func (w *world) refs() envexec.Refs {
-	refs := envexec.Refs{
+func (w *world) refs() podcontract.Refs {
+	refs := podcontract.Refs{
 		"web-tls": {Vault: vault, Name: "web-tls", Type: "certificate"},
 		"multi":   {Vault: vault, Name: "multi", Type: "multi-key-value-secret", ContentType: "application/x-json"},
 		"gone":    {Vault: vault, Name: "does-not-exist", Type: "secret"},
 	}
 	for name := range w.values {
-		refs[name] = envexec.Ref{Vault: vault, Name: name, Type: "secret"}
+		refs[name] = podcontract.Ref{Vault: vault, Name: name, Type: "secret"}
 	}
 	return refs
 }

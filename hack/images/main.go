@@ -2,6 +2,12 @@
 // (make images): for each component, one OCI image-layout tarball holding a
 // multi-arch index for linux/amd64 and linux/arm64.
 //
+// A release is built with -version set to internal/release.Version (the
+// chart's appVersion, so the chart's default tag is the tag written here):
+// make images VERSION=v0.1.0. Any other release version (vX.Y.Z) is
+// refused; without -version the images are tagged with git describe, a tag
+// no chart names by default.
+//
 // Each image is a single layer: the component's static binary as /<name> (the
 // entrypoint) and a CA bundle; it runs as 65532:65532. The same commit built
 // with the same Go toolchain gives the same digests on any machine: the
@@ -26,6 +32,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	thisrelease "github.com/latchkey-dev/latchkey/internal/release"
 )
 
 // component is one image: a main package of this module and the name of its
@@ -66,10 +73,24 @@ type release struct {
 // tagPattern is what a registry accepts as a tag, which the version becomes.
 var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
+// releasePattern is the shape of a release version; a version of that
+// shape must be internal/release.Version.
+var releasePattern = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+
+// checkRelease refuses a release version the tree does not say it is: the
+// chart would pull a tag no build wrote, or a build would overwrite
+// another release's tag.
+func checkRelease(version string) error {
+	if releasePattern.MatchString(version) && version != thisrelease.Version {
+		return fmt.Errorf("version %s is a release, but this tree is release %s (internal/release.Version, charts/latchkey/Chart.yaml appVersion): bump both first, or tag a pre-release (%s-rc.1)", version, thisrelease.Version, version)
+	}
+	return nil
+}
+
 func main() {
 	out := flag.String("out", ".cache/images", "folder of the archives")
 	version := flag.String("version", "", "the images' version and tag (default: git describe --tags --always --dirty)")
-	registry := flag.String("registry", "ghcr.io/latchkey-dev", "registry the archives name their images in (docker load, ctr import)")
+	registry := flag.String("registry", thisrelease.Registry, "registry the archives name their images in (docker load, ctr import)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -128,6 +149,9 @@ func describe(ctx context.Context, version, registry string) (release, error) {
 	}
 	if !tagPattern.MatchString(rel.Version) {
 		return rel, fmt.Errorf("version %q is not a valid image tag", rel.Version)
+	}
+	if err := checkRelease(rel.Version); err != nil {
+		return rel, err
 	}
 	if rel.Revision, err = git(ctx, "rev-parse", "HEAD"); err != nil {
 		return rel, fmt.Errorf("revision: %w", err)

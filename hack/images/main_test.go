@@ -12,12 +12,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	thisrelease "github.com/latchkey-dev/latchkey/internal/release"
 )
 
 // The tests build a fixture command rather than a real component: the
@@ -186,6 +189,25 @@ func TestComponentsAreCommandsOfThisModule(t *testing.T) {
 func TestDescribeRefusesAVersionThatIsNoTag(t *testing.T) {
 	if _, err := describe(context.Background(), "feature/x", "r"); err == nil {
 		t.Error("version with a slash accepted")
+	}
+}
+
+// TestReleaseVersionIsTheTreesRelease: `make images VERSION=` accepts this
+// tree's release (what the chart pulls by default), pre-releases and
+// development versions, and refuses any other release version.
+func TestReleaseVersionIsTheTreesRelease(t *testing.T) {
+	for _, v := range []string{thisrelease.Version, thisrelease.Version + "-rc.1", "v0.0.0-test", thisrelease.Version + "-3-gabcdef0-dirty", "abcdef0"} {
+		if err := checkRelease(v); err != nil {
+			t.Errorf("%s refused: %v", v, err)
+		}
+	}
+	for _, v := range []string{"v99.0.0", "v0.0.1"} {
+		if err := checkRelease(v); err == nil || !strings.Contains(err.Error(), thisrelease.Version) {
+			t.Errorf("%s: err %v, want a refusal naming %s", v, err, thisrelease.Version)
+		}
+	}
+	if _, err := describe(context.Background(), "v99.0.0", "r"); err == nil {
+		t.Error("describe accepted another release")
 	}
 }
 

@@ -8,26 +8,26 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
-// keyVaultFailure turns a failed read into the outcome users see. The
-// messages come from keyvault.Error, which names the object and Key Vault's
-// answer, never a value or a token.
-func keyVaultFailure(err error) outcome {
+// storeFailure turns a failed read into the outcome users see, by its
+// backend class. The messages come from the backend (keyvault.Error names
+// the object and Key Vault's answer), never a value or a token.
+func storeFailure(err error) outcome {
 	o := outcome{message: err.Error(), reason: ReasonKeyVaultUnavailable}
 	switch {
-	case errors.Is(err, keyvault.ErrNotFound):
+	case errors.Is(err, backend.ErrNotFound):
 		o.reason = ReasonObjectNotFound
-	case errors.Is(err, keyvault.ErrForbidden):
+	case errors.Is(err, backend.ErrForbidden):
 		o.reason = ReasonForbidden
-	case errors.Is(err, keyvault.ErrAuthentication):
+	case errors.Is(err, backend.ErrAuthentication):
 		o.reason = ReasonAuthenticationFailed
-	case errors.Is(err, keyvault.ErrThrottled):
+	case errors.Is(err, backend.ErrThrottled):
 		o.reason = ReasonThrottled
-		o.retryAfter, _ = keyvault.RetryAfter(err)
-	case errors.Is(err, keyvault.ErrInvalidObject):
+		o.retryAfter, _ = backend.RetryAfter(err)
+	case errors.Is(err, backend.ErrInvalidObject):
 		o.reason = ReasonInvalidOutput
 	}
 	return o

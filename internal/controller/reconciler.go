@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -26,15 +25,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
-// ObjectSource reads Key Vault objects. Implementations share reads: a read
-// younger than maxAge is served again instead of asking Key Vault.
-type ObjectSource interface {
-	Get(ctx context.Context, ref keyvault.Ref, maxAge time.Duration) (keyvault.Object, error)
-}
+// ObjectSource reads objects from whichever backend their Ref names.
+// Implementations share reads: a read younger than maxAge is served again
+// instead of asking the store. backend.Sources over the shared caches is one.
+type ObjectSource = backend.Source
 
 // Options tune the controller.
 type Options struct {
@@ -136,15 +135,16 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 			return outcome{reason: ReasonSecretTypeNotAllowed, permanent: true, message: "spec.output.secret." + why}
 		}
 	}
-	ref := refOf(akvs)
-	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Vault, ref.Name) {
+	plan := akvsplan.Of(akvs)
+	ref := plan.Object()
+	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
 		// Retried when the policy changes (watches.go requeues everything).
 		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
 			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
 	}
-	obj, err := r.Source.Get(ctx, ref, r.maxAge(akvs, ref))
+	obj, err := r.Source.Get(ctx, ref, plan.MaxAge(r.Options.RefreshInterval))
 	if err != nil {
-		return keyVaultFailure(err)
+		return storeFailure(err)
 	}
 	rendered := make([]map[string][]byte, len(targets))
 	for i, t := range targets {
@@ -314,13 +314,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, akvs *v2beta1.AzureKeyVaul
 // success, never for a pinned version or an output-less object, and with
 // backoff after a failure, honouring Key Vault's Retry-After.
 func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injectorOnly bool) (ctrl.Result, error) {
+	plan := akvsplan.Of(akvs)
 	switch {
 	case injectorOnly:
 		return ctrl.Result{}, nil
-	case o.ready && akvs.Spec.Vault.Object.Version != "":
+	case o.ready && plan.Pinned():
 		return ctrl.Result{}, nil
 	case o.ready:
-		return ctrl.Result{RequeueAfter: jittered(r.interval(akvs), r.Options.Jitter)}, nil
+		return ctrl.Result{RequeueAfter: jittered(plan.Interval(r.Options.RefreshInterval), r.Options.Jitter)}, nil
 	case o.retryAfter > 0:
 		return ctrl.Result{RequeueAfter: o.retryAfter}, nil
 	case o.permanent:
@@ -330,24 +331,6 @@ func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injector
 		// The workqueue's per-object exponential backoff.
 		return ctrl.Result{}, errors.New(o.message)
 	}
-}
-
-// maxAge is how old a shared read of ref may be to serve this pass: one
-// refresh interval, or any age for a pinned version, which never changes
-// (repairing an edited output then costs no read either).
-func (r *Reconciler) maxAge(akvs *v2beta1.AzureKeyVaultSecret, ref keyvault.Ref) time.Duration {
-	if ref.Pinned() {
-		return math.MaxInt64
-	}
-	return r.interval(akvs)
-}
-
-// interval is the AzureKeyVaultSecret's refresh interval, never below
-// v2beta1.MinRefreshInterval when the object sets its own (the status says
-// when it was raised).
-func (r *Reconciler) interval(akvs *v2beta1.AzureKeyVaultSecret) time.Duration {
-	d, _ := akvs.Spec.EffectiveRefreshInterval(r.Options.RefreshInterval)
-	return d
 }
 
 func (r *Reconciler) now() time.Time {

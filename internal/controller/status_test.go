@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 )
 
 func TestNextStatus(t *testing.T) {
@@ -68,7 +69,7 @@ func TestRefreshIntervalBelowMinimum(t *testing.T) {
 	akvs := &v2beta1.AzureKeyVaultSecret{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
 	akvs.Spec.RefreshInterval = &metav1.Duration{Duration: time.Millisecond}
 	r := &Reconciler{Options: Options{RefreshInterval: time.Hour}}
-	if got := r.interval(akvs); got != v2beta1.MinRefreshInterval {
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != v2beta1.MinRefreshInterval {
 		t.Errorf("interval %v, want the minimum %v", got, v2beta1.MinRefreshInterval)
 	}
 	st := nextStatus(akvs, outcome{ready: true, reason: ReasonSynced}, t0)
@@ -87,11 +88,11 @@ func TestRefreshIntervalBelowMinimum(t *testing.T) {
 			t.Errorf("refreshInterval %v: condition %+v kept", fixed, c)
 		}
 	}
-	if got := r.interval(akvs); got != time.Hour {
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != time.Hour {
 		t.Errorf("no spec interval: %v, want the controller's", got)
 	}
 	akvs.Spec.RefreshInterval = &metav1.Duration{Duration: v2beta1.MinRefreshInterval}
-	if got := r.interval(akvs); got != v2beta1.MinRefreshInterval {
+	if got := akvsplan.Of(akvs).Interval(r.Options.RefreshInterval); got != v2beta1.MinRefreshInterval {
 		t.Errorf("the minimum itself: %v", got)
 	}
 }

@@ -3,12 +3,12 @@ package controller
 import (
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
@@ -22,38 +22,20 @@ type target struct {
 	createType string
 }
 
-func (t target) render(obj keyvault.Object) (map[string][]byte, error) {
+func (t target) render(obj backend.Object) (map[string][]byte, error) {
 	return output.Render(t.spec, obj)
 }
 
-// targetsOf lists the outputs an AzureKeyVaultSecret asks for. An output
-// with an empty name is no output, as akv2k8s read it (v2beta1.Check
-// decides everything else about the names).
+// targetsOf lists the outputs an AzureKeyVaultSecret asks for (akvsplan
+// decides which).
 func targetsOf(akvs *v2beta1.AzureKeyVaultSecret) []target {
-	out := akvs.Spec.Output
-	if out == nil {
-		return nil
-	}
-	obj := akvs.Spec.Vault.Object
-	base := output.Spec{
-		ObjectType:  string(obj.Type),
-		ContentType: string(obj.ContentType),
-		Transforms:  out.TransformNames(),
-	}
 	var ts []target
-	if s := out.Secret; s != nil && s.Name != "" {
-		spec := base
-		spec.Target, spec.SecretType, spec.DataKey = output.TargetSecret, string(s.Type), s.DataKey
-		createType := string(s.Type)
-		if createType == "" {
-			createType = string(corev1.SecretTypeOpaque)
+	for _, o := range akvsplan.Of(akvs).Outputs {
+		var kind outputKind = configMapKind{}
+		if o.Spec.Target == output.TargetSecret {
+			kind = secretKind{}
 		}
-		ts = append(ts, target{kind: secretKind{}, name: s.Name, spec: spec, createType: createType})
-	}
-	if cm := out.ConfigMap; cm != nil && cm.Name != "" {
-		spec := base
-		spec.Target, spec.DataKey = output.TargetConfigMap, cm.DataKey
-		ts = append(ts, target{kind: configMapKind{}, name: cm.Name, spec: spec})
+		ts = append(ts, target{kind: kind, name: o.Name, spec: o.Spec, createType: o.CreateType})
 	}
 	return ts
 }
@@ -73,19 +55,6 @@ func targets(akvs *v2beta1.AzureKeyVaultSecret, kind, name string) bool {
 		}
 	}
 	return false
-}
-
-// refOf names the Key Vault object an AzureKeyVaultSecret reads.
-func refOf(akvs *v2beta1.AzureKeyVaultSecret) keyvault.Ref {
-	obj := akvs.Spec.Vault.Object
-	kind := keyvault.KindSecret
-	switch obj.Type {
-	case v2beta1.ObjectTypeCertificate:
-		kind = keyvault.KindCertificate
-	case v2beta1.ObjectTypeKey:
-		kind = keyvault.KindKey
-	}
-	return keyvault.Ref{Vault: akvs.Spec.Vault.Name, Kind: kind, Name: obj.Name, Version: obj.Version}
 }
 
 func claimantOf(akvs *v2beta1.AzureKeyVaultSecret) claimant {

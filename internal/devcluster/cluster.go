@@ -153,6 +153,10 @@ func (c *Cluster) Clientset() (*kubernetes.Clientset, error) {
 // LogDir is where every component writes its log.
 func (c *Cluster) LogDir() string { return filepath.Join(c.opts.StateDir, "logs") }
 
+// ServiceCIDR is the range of Services' cluster IPs (what a network
+// component of the node, such as a NetworkPolicy enforcer, is told).
+func (c *Cluster) ServiceCIDR() string { return serviceCIDR }
+
 // Stop stops every component in reverse order of start and undoes what the
 // node set up. It is safe to call more than once and from several goroutines
 // (a signal handler and a deferred call, say).

@@ -229,12 +229,24 @@ func cleanupKubeProxy(state string) error {
 }
 
 // cleanupKubeletRules removes the KUBE-* chains the kubelet adds to iptables
-// (KUBE-FIREWALL, the canaries) and the rules that jump to them; kube-proxy's
-// own are gone by then. Only after a node ran here: the marker says so.
+// (KUBE-FIREWALL, the canaries) and the rules that jump to them, and any
+// KUBE-* chain and ipset a test's NetworkPolicy enforcer (kube-router) left;
+// kube-proxy's own are gone by then. Only after a node ran here: the marker
+// says so.
 func cleanupKubeletRules(state string) error {
 	if _, err := os.Stat(filepath.Join(state, nodeStartedMarker)); err != nil {
 		return nil
 	}
+	return RemoveChains("KUBE-")
+}
+
+// RemoveChains removes the iptables chains (IPv4 and IPv6; filter, nat and
+// mangle) whose names start with one of prefixes, the rules of other chains
+// that jump to them, and then the ipsets whose names start with one of
+// prefixes (kube-router names its sets as its chains: KUBE-SRC-…, KUBE-DST-…),
+// which only those rules could match. Every chain is flushed before any is
+// deleted: they jump to each other.
+func RemoveChains(prefixes ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var errs []error
@@ -244,7 +256,7 @@ func cleanupKubeletRules(state string) error {
 			if err != nil {
 				continue // no such table or tool: nothing to clean
 			}
-			rules, chains := kubeRules(string(out))
+			rules, chains := kubeRules(string(out), prefixes...)
 			for _, r := range rules {
 				args := append([]string{"-t", table, "-D"}, r...)
 				if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
@@ -253,8 +265,19 @@ func cleanupKubeletRules(state string) error {
 			}
 			for _, c := range chains {
 				_ = exec.CommandContext(ctx, bin, "-t", table, "-F", c).Run()
+			}
+			for _, c := range chains {
 				if out, err := exec.CommandContext(ctx, bin, "-t", table, "-X", c).CombinedOutput(); err != nil {
 					errs = append(errs, fmt.Errorf("%s -X %s: %w: %s", bin, c, err, out))
+				}
+			}
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "ipset", "list", "-n").Output(); err == nil {
+		for _, set := range strings.Fields(string(out)) {
+			if hasPrefix(set, prefixes) {
+				if out, err := exec.CommandContext(ctx, "ipset", "destroy", set).CombinedOutput(); err != nil {
+					errs = append(errs, fmt.Errorf("ipset destroy %s: %w: %s", set, err, out))
 				}
 			}
 		}
@@ -262,18 +285,37 @@ func cleanupKubeletRules(state string) error {
 	return errors.Join(errs...)
 }
 
-// kubeRules reads iptables-save output and returns the rules of built-in
-// chains that jump to a KUBE-* chain (as -D arguments) and the KUBE-* chains.
-func kubeRules(save string) (rules [][]string, chains []string) {
+// kubeRules reads iptables-save output and returns the chains whose names
+// start with one of prefixes and the rules of other chains that jump to
+// them (as -D arguments).
+func kubeRules(save string, prefixes ...string) (rules [][]string, chains []string) {
 	for _, line := range strings.Split(save, "\n") {
 		switch {
-		case strings.HasPrefix(line, ":KUBE-"):
-			chains = append(chains, strings.Fields(line[1:])[0])
-		case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A KUBE-") && strings.Contains(line, " -j KUBE-"):
-			rules = append(rules, splitRule(strings.TrimPrefix(line, "-A ")))
+		case strings.HasPrefix(line, ":"):
+			if c := strings.Fields(line[1:])[0]; hasPrefix(c, prefixes) {
+				chains = append(chains, c)
+			}
+		case strings.HasPrefix(line, "-A "):
+			rule := splitRule(strings.TrimPrefix(line, "-A "))
+			for i := 1; i+1 < len(rule); i++ {
+				if rule[i] == "-j" && hasPrefix(rule[i+1], prefixes) && !hasPrefix(rule[0], prefixes) {
+					rules = append(rules, rule)
+					break
+				}
+			}
 		}
 	}
 	return rules, chains
+}
+
+// hasPrefix: name starts with one of prefixes.
+func hasPrefix(name string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // splitRule splits an iptables-save rule into arguments, keeping quoted

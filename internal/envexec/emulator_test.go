@@ -30,6 +30,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // The emulator's identities and objects. Every value is test data, made
@@ -60,7 +61,7 @@ const (
 )
 
 // refs are the AzureKeyVaultSecrets of the tests, as the webhook writes them.
-var refs = envexec.Refs{
+var refs = podcontract.Refs{
 	"db":           {Vault: vault, Name: "db-password", Type: "secret"},
 	"basic":        {Vault: vault, Name: "basic", Type: "secret"},
 	"multi":        {Vault: vault, Name: "multi-json", Type: "multi-key-value-secret", ContentType: "application/x-json"},
@@ -135,7 +136,7 @@ func newEmu(t *testing.T) *emu {
 			e.values.Add(v.Name+"/"+s.Name, *s.Value)
 		}
 		for _, c := range v.Certificates {
-			e.seeded[c.Name] = e.readRaw(t, keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			e.seeded[c.Name] = e.readRaw(t, keyvault.Ref{Backend: keyvault.Backend, Store: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
 			e.values.Add(v.Name+"/"+c.Name, e.seeded[c.Name])
 		}
 	}
@@ -245,7 +246,7 @@ func TestDirectModeEveryQuery(t *testing.T) {
 	if err != nil || leaf.Subject.CommonName != "web.envexec.test" || len(pair.Certificate) != 2 {
 		t.Errorf("tls.crt: leaf %v (err %v), %d certificates; want web.envexec.test and its intermediate", leaf.Subject, err, len(pair.Certificate))
 	}
-	backing := e.readRaw(t, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "web-tls"})
+	backing := e.readRaw(t, keyvault.Ref{Backend: keyvault.Backend, Store: vault, Kind: keyvault.KindCertificate, Name: "web-tls"})
 	if r["RAW"] != backing {
 		t.Error("raw is not the certificate's backing secret")
 	}
@@ -311,7 +312,7 @@ func TestProgramFoundThroughResolvedPATH(t *testing.T) {
 	if err := e.Seed(seed); err != nil {
 		t.Fatal(err)
 	}
-	refs := envexec.Refs{"bin-path": {Vault: vault, Name: "bin-path", Type: "secret"}}
+	refs := podcontract.Refs{"bin-path": {Vault: vault, Name: "bin-path", Type: "secret"}}
 	var logs bytes.Buffer
 	var c execCall
 	env := append([]string{"PATH=bin-path@azurekeyvault", "LATCHKEY_REFS=" + refs.String()}, spEnv...)

@@ -39,7 +39,7 @@ const maxParallelReads = 8
 // credentials and answers the queries itself.
 type Direct struct {
 	// Refs describe the AzureKeyVaultSecrets (LATCHKEY_REFS).
-	Refs Refs
+	Refs podcontract.Refs
 	// Reader reads Key Vault; give it no retries of its own (see Run), so
 	// Retry alone decides.
 	Reader ObjectReader
@@ -74,7 +74,7 @@ func (d *Direct) Resolve(ctx context.Context, bindings []Binding) ([]string, err
 	gates := map[string]chan struct{}{} // per vault: closed after its first attempt
 	var wg sync.WaitGroup
 	for i, r := range reads {
-		vault := strings.ToLower(r.Ref.Vault)
+		vault := strings.ToLower(r.Ref.Store)
 		gate, seen := gates[vault]
 		var open func()
 		if !seen {

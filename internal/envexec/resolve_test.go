@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // fakeReader answers reads from a script per object name: each call takes
@@ -54,7 +55,7 @@ func TestDirectRetries(t *testing.T) {
 	}
 	var waits []time.Duration
 	d := &envexec.Direct{
-		Refs:   envexec.Refs{"a": {Vault: "kv", Name: "s", Type: "secret"}},
+		Refs:   podcontract.Refs{"a": {Vault: "kv", Name: "s", Type: "secret"}},
 		Reader: reader,
 		Retry:  envexec.RetryPolicy{Retries: 3, Wait: time.Second},
 		Sleep: func(_ context.Context, d time.Duration) error {
@@ -101,7 +102,7 @@ func TestDirectFailsFast(t *testing.T) {
 		"hang": {errForever},
 	}}
 	d := &envexec.Direct{
-		Refs: envexec.Refs{
+		Refs: podcontract.Refs{
 			"gone": {Vault: "kv", Name: "gone", Type: "secret"},
 			"slow": {Vault: "kv", Name: "slow", Type: "secret"},
 			"hang": {Vault: "kv", Name: "hang", Type: "secret"},
@@ -129,7 +130,7 @@ func TestDirectQueries(t *testing.T) {
 		"nul":    "bnVsLQAtdmFsdWU=", // base64 of "nul-\x00-value"
 	}}
 	d := &envexec.Direct{
-		Refs: envexec.Refs{
+		Refs: podcontract.Refs{
 			"basic":  {Vault: "kv", Name: "basic", Type: "secret"},
 			"multi":  {Vault: "kv", Name: "multi", Type: "multi-key-value-secret", ContentType: "application/x-json"},
 			"padded": {Vault: "kv", Name: "padded", Type: "secret", Transform: []string{"trim"}},
@@ -185,7 +186,7 @@ func (s *spanReader) Read(_ context.Context, ref keyvault.Ref) (keyvault.Object,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.spans[ref.Vault+"/"+ref.Name] = [2]time.Time{start, time.Now()}
+	s.spans[ref.Store+"/"+ref.Name] = [2]time.Time{start, time.Now()}
 	return keyvault.Object{Ref: ref, Value: []byte("v")}, nil
 }
 
@@ -193,7 +194,7 @@ func (s *spanReader) Read(_ context.Context, ref keyvault.Ref) (keyvault.Object,
 // first; vaults do not wait for each other.
 func TestDirectReadsFirstOfEachVaultAlone(t *testing.T) {
 	r := &spanReader{spans: map[string][2]time.Time{}}
-	d := &envexec.Direct{Reader: r, Refs: envexec.Refs{
+	d := &envexec.Direct{Reader: r, Refs: podcontract.Refs{
 		"a": {Vault: "kv1", Name: "slow-a", Type: "secret"},
 		"b": {Vault: "kv1", Name: "b", Type: "secret"},
 		"c": {Vault: "KV1", Name: "c", Type: "secret"},

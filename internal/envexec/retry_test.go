@@ -14,7 +14,7 @@ import (
 )
 
 func kvErr(class error, status int, retryAfter time.Duration) error {
-	return &keyvault.Error{Ref: keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "s"}, Class: class, Status: status, RetryAfter: retryAfter}
+	return &keyvault.Error{Ref: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "s"}, Class: class, Status: status, RetryAfter: retryAfter}
 }
 
 func TestRetryPolicyDelay(t *testing.T) {

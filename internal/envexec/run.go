@@ -136,7 +136,7 @@ func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindi
 	if raw == "" {
 		return nil, allVars(bindings, fmt.Errorf("%s is not set: was the pod admitted by latchkey's webhook?", podcontract.EnvRefs))
 	}
-	refs, err := ParseRefs(raw)
+	refs, err := podcontract.ParseRefs(raw)
 	if err != nil {
 		return nil, allVars(bindings, err)
 	}

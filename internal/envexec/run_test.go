@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // errExecuted is what the captured exec returns: Run then reports it as an
@@ -119,7 +120,7 @@ func TestRunModes(t *testing.T) {
 	t.Run("malformed LATCHKEY_REFS", func(t *testing.T) {
 		env := append(slices.Clone(base), `LATCHKEY_REFS={`)
 		err := envexec.Run(context.Background(), envexec.Options{Argv: []string{"prog"}, Environ: env, Exec: capture(&execCall{})})
-		if !errors.Is(err, envexec.ErrInvalidRefs) || envexec.ExitCode(err) != envexec.ExitFailure {
+		if !errors.Is(err, podcontract.ErrInvalidRefs) || envexec.ExitCode(err) != envexec.ExitFailure {
 			t.Fatalf("Run = %v", err)
 		}
 	})
@@ -222,7 +223,7 @@ func TestRunStoppedBySignal(t *testing.T) {
 func TestRunLogsNoValues(t *testing.T) {
 	reader := &fakeReader{values: map[string]string{"s": "value-Hh8-never-logged"}}
 	var logs bytes.Buffer
-	d := &envexec.Direct{Refs: envexec.Refs{"a": {Vault: "kv", Name: "s", Type: "secret"}}, Reader: reader, Log: envexec.NewLogger(&logs, slog.LevelDebug, "text")}
+	d := &envexec.Direct{Refs: podcontract.Refs{"a": {Vault: "kv", Name: "s", Type: "secret"}}, Reader: reader, Log: envexec.NewLogger(&logs, slog.LevelDebug, "text")}
 	env := []string{"PATH=" + progDir(t), "ENV_INJECTOR_LOG_LEVEL=debug", "SECRET=a@azurekeyvault"}
 	var c execCall
 	err := envexec.Run(context.Background(), envexec.Options{Argv: []string{"prog"}, Environ: env, Stderr: &logs, Resolver: d, Exec: capture(&c)})

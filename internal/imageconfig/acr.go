@@ -23,22 +23,25 @@ import (
 // "Authenticating docker with an ACR refresh token").
 const acrNullGUID = "00000000-0000-0000-0000-000000000000"
 
-// acrClouds maps the DNS suffixes of Azure Container Registry login servers
-// to the Azure Resource Manager token scope of their cloud: the exchange
-// takes an Entra ID access token for ARM.
-var acrClouds = []struct{ suffix, scope string }{
-	{".azurecr.io", "https://management.azure.com/.default"},
-	{".azurecr.cn", "https://management.chinacloudapi.cn/.default"},
-	{".azurecr.us", "https://management.usgovcloudapi.net/.default"},
-}
+// acrScope is the Entra ID scope of the token the exchange takes: ACR's
+// own audience, which every registry accepts. A registry whose
+// "authentication-as-arm" policy is disabled (Azure Policy's "Container
+// registries should have ARM audience token authentication disabled")
+// refuses Azure Resource Manager tokens; and a token for ACR's audience is
+// of no use to anyone against ARM. The audience is the same in the public,
+// China and US Government clouds.
+const acrTokenScope = "https://containerregistry.azure.net/.default" //nolint:gosec // an OAuth scope, not a credential
 
-// acrScope is the ARM scope for registry host, and whether host is an ACR
-// login server at all (a host with a port is not).
+// acrSuffixes are the DNS suffixes of Azure Container Registry login servers.
+var acrSuffixes = []string{".azurecr.io", ".azurecr.cn", ".azurecr.us"}
+
+// acrScope is the token scope for registry host, and whether host is an
+// ACR login server at all (a host with a port is not).
 func acrScope(host string) (string, bool) {
 	host = strings.ToLower(host)
-	for _, c := range acrClouds {
-		if strings.HasSuffix(host, c.suffix) && len(host) > len(c.suffix) && !strings.Contains(host, ":") {
-			return c.scope, true
+	for _, suffix := range acrSuffixes {
+		if strings.HasSuffix(host, suffix) && len(host) > len(suffix) && !strings.Contains(host, ":") {
+			return acrTokenScope, true
 		}
 	}
 	return "", false
@@ -123,7 +126,7 @@ func (x *acrExchanger) refreshToken(ctx context.Context, registry string) (strin
 }
 
 // exchange makes the two calls of the ACR token exchange: an Entra ID
-// access token for ARM from the webhook's credential, then
+// access token for ACR's audience from the webhook's credential, then
 // POST https://<registry>/oauth2/exchange with grant_type=access_token.
 // Failures are logged here in full and returned as a fixed sentence: the
 // user who created the pod learns that the webhook's identity could not

@@ -19,9 +19,11 @@ import (
 // TestLookupACRWithCloudConfig: the webhook's default ACR identity on AKS
 // (the chart's env_injector.acrAuth follows keyVaultAuth=azureCloudConfig)
 // is the credential the node's azure.json names, built by the same code as
-// the controller's (keyvault.NewCredential). Its Entra ID token for Azure
-// Resource Manager (from the emulator's Entra ID, through the Azure SDK) is
-// what the registry's ACR token exchange receives. Both shapes AKS writes
+// the controller's (keyvault.NewCredential). Its Entra ID token for ACR's
+// audience (from the emulator's Entra ID, through the Azure SDK) is what the
+// registry's ACR token exchange receives; the registry stands in for one
+// whose ARM-audience tokens are disabled (authentication-as-arm), which
+// refuses any other audience. Both shapes AKS writes
 // are covered: a managed-identity cluster (the kubelet identity, which has
 // AcrPull on an attached registry) and a service-principal cluster.
 func TestLookupACRWithCloudConfig(t *testing.T) {
@@ -86,8 +88,8 @@ func TestLookupACRWithCloudConfig(t *testing.T) {
 				mu.Unlock()
 				c := unverifiedClaims(form.Get("access_token"))
 				if form.Get("grant_type") != "access_token" || form.Get("service") != acrHost ||
-					c.Tid != tenant || c.AppID != tc.appID || c.Aud != "https://management.azure.com" {
-					return http.StatusUnauthorized, `{"errors":[{"code":"UNAUTHORIZED","message":"not an ARM token of the identity"}]}`
+					c.Tid != tenant || c.AppID != tc.appID || c.Aud != "https://containerregistry.azure.net" {
+					return http.StatusUnauthorized, `{"errors":[{"code":"UNAUTHORIZED","message":"not an ACR-audience token of the identity"}]}`
 				}
 				return http.StatusOK, `{"refresh_token":"acr-refresh-token"}`
 			}

@@ -15,10 +15,10 @@ func TestACRScope(t *testing.T) {
 		host  string
 		scope string
 	}{
-		{"myregistry.azurecr.io", "https://management.azure.com/.default"},
-		{"MyRegistry.AzureCR.io", "https://management.azure.com/.default"},
-		{"myregistry.azurecr.cn", "https://management.chinacloudapi.cn/.default"},
-		{"myregistry.azurecr.us", "https://management.usgovcloudapi.net/.default"},
+		{"myregistry.azurecr.io", "https://containerregistry.azure.net/.default"},
+		{"MyRegistry.AzureCR.io", "https://containerregistry.azure.net/.default"},
+		{"myregistry.azurecr.cn", "https://containerregistry.azure.net/.default"},
+		{"myregistry.azurecr.us", "https://containerregistry.azure.net/.default"},
 		{"azurecr.io", ""},
 		{".azurecr.io", ""},
 		{"myregistry.azurecr.io:443", ""},

@@ -400,7 +400,7 @@ type fakeCredential struct {
 }
 
 func newFakeCredential(tenant string) *fakeCredential {
-	return &fakeCredential{token: fakeJWT(map[string]any{"tid": tenant, "aud": "https://management.azure.com"})}
+	return &fakeCredential{token: fakeJWT(map[string]any{"tid": tenant, "aud": "https://containerregistry.azure.net"})}
 }
 
 func (c *fakeCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {

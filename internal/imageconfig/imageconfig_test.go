@@ -175,7 +175,7 @@ func TestLookupACRTokenExchange(t *testing.T) {
 	if form.Get("tenant") != "tenant-1234" || form.Get("grant_type") != "access_token" || form.Get("service") != "myregistry.azurecr.io" {
 		t.Errorf("exchange form = %v", form)
 	}
-	if !slices.Equal(cred.scopes, []string{"https://management.azure.com/.default"}) {
+	if !slices.Equal(cred.scopes, []string{"https://containerregistry.azure.net/.default"}) {
 		t.Errorf("token scopes = %q", cred.scopes)
 	}
 

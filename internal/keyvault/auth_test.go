@@ -14,7 +14,7 @@ func mapEnv(m map[string]string) func(string) string { return func(k string) str
 // readPlain reads the vault's plain secret with cred and checks the value.
 func readPlain(t *testing.T, e *env, cred *keyvault.Credential) {
 	t.Helper()
-	obj, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Vault: vault, Kind: keyvault.KindSecret, Name: "plain"})
+	obj, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Store: vault, Kind: keyvault.KindSecret, Name: "plain"})
 	if err != nil {
 		t.Fatalf("Read as %s: %v", cred.Identity(), err)
 	}
@@ -179,7 +179,7 @@ func TestWrongCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cred := e.credential(t, tt.cfg(t))
-			_, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Vault: vault, Kind: keyvault.KindSecret, Name: "plain"})
+			_, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Store: vault, Kind: keyvault.KindSecret, Name: "plain"})
 			ke := wantClass(t, err, keyvault.ErrAuthentication)
 			if ke.Status != tt.wantStatus || (tt.wantCode != "" && ke.Code != tt.wantCode) {
 				t.Errorf("status, code = %d, %q; want %d, %q", ke.Status, ke.Code, tt.wantStatus, tt.wantCode)
@@ -225,7 +225,7 @@ func TestSovereignCloud(t *testing.T) {
 				t.Fatalf("cloud %q, identity %q", cred.Cloud(), cred.Identity())
 			}
 			before := e.count(tt.vault, "GetSecret", http.StatusOK)
-			obj, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Vault: tt.vault, Kind: keyvault.KindSecret, Name: "greeting"})
+			obj, err := e.reader(t, cred, keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Store: tt.vault, Kind: keyvault.KindSecret, Name: "greeting"})
 			if err != nil {
 				t.Fatalf("Read: %v", err)
 			}
@@ -235,7 +235,7 @@ func TestSovereignCloud(t *testing.T) {
 		})
 	}
 	t.Run("public cloud does not reach it", func(t *testing.T) {
-		_, err := e.reader(t, e.spCredential(t), keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Vault: chinaVault, Kind: keyvault.KindSecret, Name: "greeting"})
+		_, err := e.reader(t, e.spCredential(t), keyvault.ReaderOptions{}).Read(testCtx(t), keyvault.Ref{Store: chinaVault, Kind: keyvault.KindSecret, Name: "greeting"})
 		if ke := wantClass(t, err, keyvault.ErrNotFound); ke.Code != "VaultNotFound" {
 			t.Fatalf("code %q: %v", ke.Code, err)
 		}

@@ -303,7 +303,7 @@ func TestCacheCaseInsensitiveNames(t *testing.T) {
 	if _, err := c.cache.Get(ctx, secretRef("plain", ""), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	shouting := keyvault.Ref{Vault: strings.ToUpper(vault), Kind: keyvault.KindSecret, Name: "PLAIN"}
+	shouting := keyvault.Ref{Store: strings.ToUpper(vault), Kind: keyvault.KindSecret, Name: "PLAIN"}
 	obj, err := c.cache.Get(ctx, shouting, time.Hour)
 	if err != nil || obj.Ref != shouting || string(obj.Value) != "plain-value" {
 		t.Fatalf("%+v, %v", obj.Ref, err)

@@ -42,7 +42,7 @@ func wrapped(err error) error { return fmt.Errorf("GET https://kv.vault.azure.ne
 
 func TestClassify(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	ref := Ref{Vault: "kv", Kind: KindSecret, Name: "x"}
+	ref := Ref{Store: "kv", Kind: KindSecret, Name: "x"}
 	aadBody := `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: secret-value-123","error_codes":[7000215],"trace_id":"t"}`
 	tests := []struct {
 		name       string
@@ -120,7 +120,7 @@ func TestClassifyCallerCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, in := range []error{kvErr(500, "InternalError", ""), context.Canceled, &tokenError{err: context.Canceled}} {
-		err := classify(ctx, Ref{Vault: "kv", Kind: KindSecret, Name: "x"}, in, time.Now())
+		err := classify(ctx, Ref{Store: "kv", Kind: KindSecret, Name: "x"}, in, time.Now())
 		var e *Error
 		if !errors.Is(err, context.Canceled) || errors.As(err, &e) {
 			t.Errorf("%v: got %v", in, err)

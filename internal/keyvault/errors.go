@@ -1,27 +1,29 @@
 package keyvault
 
 import (
-	"errors"
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/backend"
 )
 
-// Classes of failure, matched with errors.Is. Callers decide what to tell the
-// user and when to retry from the class alone.
+// Classes of failure, matched with errors.Is: the backend's, which every
+// Key Vault failure wraps.
 var (
 	// ErrNotFound: the vault has no such object or version.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = backend.ErrNotFound
 	// ErrForbidden: the identity may not read the object, or it is disabled.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = backend.ErrForbidden
 	// ErrAuthentication: no token could be obtained (wrong or missing credentials).
-	ErrAuthentication = errors.New("authentication failed")
+	ErrAuthentication = backend.ErrAuthentication
 	// ErrThrottled: Key Vault answered 429; RetryAfter says how long to wait.
-	ErrThrottled = errors.New("throttled")
+	ErrThrottled = backend.ErrThrottled
 	// ErrUnavailable: Key Vault could not be reached or failed (5xx, network).
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable = backend.ErrUnavailable
 	// ErrInvalidObject: the object was read but cannot be used (e.g. a
 	// certificate whose backing secret does not parse).
-	ErrInvalidObject = errors.New("invalid object")
+	ErrInvalidObject = backend.ErrInvalidObject
 )
 
 // Error is a failed read. Its message names the object and the class and,
@@ -58,11 +60,14 @@ func (e *Error) Error() string {
 // Unwrap makes errors.Is(err, ErrNotFound) and the like work.
 func (e *Error) Unwrap() error { return e.Class }
 
-// RetryAfter returns how long Key Vault asked callers to wait, if it did.
-func RetryAfter(err error) (time.Duration, bool) {
-	var e *Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		return e.RetryAfter, true
-	}
-	return 0, false
+// RetryDelay is Key Vault's Retry-After, for backend.RetryAfter.
+func (e *Error) RetryDelay() time.Duration { return e.RetryAfter }
+
+// Transient reports whether Key Vault or Entra ID answered 429 or 5xx:
+// then even an ErrAuthentication may clear by waiting.
+func (e *Error) Transient() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= http.StatusInternalServerError
 }
+
+// RetryAfter returns how long Key Vault asked callers to wait, if it did.
+func RetryAfter(err error) (time.Duration, bool) { return backend.RetryAfter(err) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/backend"
 )
 
 // Metrics receives what this package measures. The kvmetrics package
@@ -60,18 +62,14 @@ func ResultOf(err error) Result {
 }
 
 // CacheOutcome is how a Cache.Get was served, as a metric label.
-type CacheOutcome string
+type CacheOutcome = backend.CacheOutcome
 
 // The cache outcomes.
 const (
-	// CacheHit: a stored successful read, younger than maxAge.
-	CacheHit CacheOutcome = "hit"
-	// CacheNegativeHit: a stored not-found, forbidden or invalid answer.
-	CacheNegativeHit CacheOutcome = "negative_hit"
-	// CacheMiss: this Get started a read.
-	CacheMiss CacheOutcome = "miss"
-	// CacheJoined: this Get waited for a read another Get had started.
-	CacheJoined CacheOutcome = "joined"
+	CacheHit         = backend.CacheHit
+	CacheNegativeHit = backend.CacheNegativeHit
+	CacheMiss        = backend.CacheMiss
+	CacheJoined      = backend.CacheJoined
 )
 
 // nopMetrics discards everything.

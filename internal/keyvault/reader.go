@@ -152,27 +152,27 @@ func (r *Reader) Identity() string { return r.cred.Identity() }
 // pause of the vault runs, Read fails at once with ErrThrottled and the
 // time remaining, without a request.
 func (r *Reader) Read(ctx context.Context, ref Ref) (Object, error) {
-	if err := ref.validate(); err != nil {
+	if err := validate(ref); err != nil {
 		return Object{}, err
 	}
-	host := r.host(ref.Vault)
+	host := r.host(ref.Store)
 	paused, err := r.limiter.Acquire(ctx, host)
 	if err != nil {
 		return Object{}, fmt.Errorf("reading %s: %w", ref, err)
 	}
 	if paused > 0 {
-		r.metrics.RequestRejected(ref.Vault)
+		r.metrics.RequestRejected(ref.Store)
 		return Object{}, &Error{Ref: ref, Class: ErrThrottled, RetryAfter: paused, Detail: "requests to the vault are paused after Key Vault throttled them"}
 	}
 	start := time.Now()
 	obj, err := r.read(ctx, ref)
-	r.metrics.RequestDone(ref.Vault, ref.Kind, ResultOf(err), time.Since(start))
+	r.metrics.RequestDone(ref.Store, ref.Kind, ResultOf(err), time.Since(start))
 	var e *Error
 	if errors.Is(err, ErrThrottled) && errors.As(err, &e) {
 		e.RetryAfter = r.limiter.Pause(host, e.RetryAfter)
-		r.metrics.VaultPaused(ref.Vault, e.RetryAfter)
+		r.metrics.VaultPaused(ref.Store, e.RetryAfter)
 		r.log.LogAttrs(ctx, slog.LevelWarn, "Key Vault throttled the vault; pausing its requests",
-			slog.String("vault", ref.Vault), slog.Duration("pause", e.RetryAfter))
+			slog.String("vault", ref.Store), slog.Duration("pause", e.RetryAfter))
 	}
 	return obj, err
 }
@@ -185,7 +185,7 @@ func (r *Reader) host(vault string) string {
 func (r *Reader) read(ctx context.Context, ref Ref) (Object, error) {
 	switch ref.Kind {
 	case KindSecret, KindCertificate:
-		resp, err := r.secretsClient(ref.Vault).GetSecret(ctx, ref.Name, ref.Version, nil)
+		resp, err := r.secretsClient(ref.Store).GetSecret(ctx, ref.Name, ref.Version, nil)
 		if err != nil {
 			err = classify(ctx, ref, err, r.now())
 			if ref.Kind == KindCertificate && errors.Is(err, ErrForbidden) {
@@ -198,7 +198,7 @@ func (r *Reader) read(ctx context.Context, ref Ref) (Object, error) {
 		}
 		return secretObject(ref, resp.Secret), nil
 	case KindKey:
-		resp, err := r.keysClient(ref.Vault).GetKey(ctx, ref.Name, ref.Version, nil)
+		resp, err := r.keysClient(ref.Store).GetKey(ctx, ref.Name, ref.Version, nil)
 		if err != nil {
 			return Object{}, classify(ctx, ref, err, r.now())
 		}
@@ -213,7 +213,7 @@ func (r *Reader) read(ctx context.Context, ref Ref) (Object, error) {
 // without the private key. It costs a second request, only for such
 // identities; the result holds the leaf certificate and no key.
 func (r *Reader) readPublicCertificate(ctx context.Context, ref Ref, secretErr error) (Object, error) {
-	resp, err := r.certificatesClient(ref.Vault).GetCertificate(ctx, ref.Name, ref.Version, nil)
+	resp, err := r.certificatesClient(ref.Store).GetCertificate(ctx, ref.Name, ref.Version, nil)
 	if err != nil {
 		if err := classify(ctx, ref, err, r.now()); !errors.Is(err, ErrForbidden) {
 			return Object{}, err
@@ -266,9 +266,9 @@ var (
 )
 
 // validate rejects refs no vault can answer; such objects cannot be found.
-func (r Ref) validate() error {
+func validate(r Ref) error {
 	switch {
-	case !vaultNameRE.MatchString(r.Vault):
+	case !vaultNameRE.MatchString(r.Store):
 		return &Error{Ref: r, Class: ErrNotFound, Detail: "invalid vault name (3-24 letters, digits and hyphens)"}
 	case !objectNameRE.MatchString(r.Name):
 		return &Error{Ref: r, Class: ErrNotFound, Detail: "invalid object name (1-127 letters, digits and hyphens)"}

@@ -21,7 +21,7 @@ import (
 )
 
 func secretRef(name, version string) keyvault.Ref {
-	return keyvault.Ref{Vault: vault, Kind: keyvault.KindSecret, Name: name, Version: version}
+	return keyvault.Ref{Store: vault, Kind: keyvault.KindSecret, Name: name, Version: version}
 }
 
 // versionsOf lists a secret's versions with the real SDK.
@@ -99,16 +99,16 @@ func TestReadSecret(t *testing.T) {
 		if err := e.Seed(&akvemu.Seed{Tenants: e.seed.Tenants, Vaults: []akvemu.VaultSeed{{Name: "kv-locked", TenantID: tenant, AllowedPrincipals: []string{certApp}}}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := r.Read(ctx, keyvault.Ref{Vault: "kv-locked", Kind: keyvault.KindSecret, Name: "plain"})
+		_, err := r.Read(ctx, keyvault.Ref{Store: "kv-locked", Kind: keyvault.KindSecret, Name: "plain"})
 		wantClass(t, err, keyvault.ErrForbidden)
 	})
 	t.Run("invalid names cost no request", func(t *testing.T) {
 		before := e.count("", "", -1)
 		for _, ref := range []keyvault.Ref{
-			{Vault: "kv", Kind: keyvault.KindSecret, Name: "x"},
-			{Vault: "kv.evil.example", Kind: keyvault.KindSecret, Name: "x"},
-			{Vault: vault, Kind: keyvault.KindSecret, Name: "../keys/x"},
-			{Vault: vault, Kind: keyvault.KindSecret, Name: "x", Version: "1?a=b"},
+			{Store: "kv", Kind: keyvault.KindSecret, Name: "x"},
+			{Store: "kv.evil.example", Kind: keyvault.KindSecret, Name: "x"},
+			{Store: vault, Kind: keyvault.KindSecret, Name: "../keys/x"},
+			{Store: vault, Kind: keyvault.KindSecret, Name: "x", Version: "1?a=b"},
 		} {
 			_, err := r.Read(ctx, ref)
 			wantClass(t, err, keyvault.ErrNotFound)
@@ -136,7 +136,7 @@ func TestReadCertificate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.Counters().Reset()
-			obj, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: tt.name})
+			obj, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindCertificate, Name: tt.name})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,12 +162,12 @@ func TestReadCertificate(t *testing.T) {
 		})
 	}
 	t.Run("a plain secret is not a certificate", func(t *testing.T) {
-		_, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "plain"})
+		_, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindCertificate, Name: "plain"})
 		wantClass(t, err, keyvault.ErrNotFound)
 		noneOf(t, err.Error(), "plain-value")
 	})
 	t.Run("not found", func(t *testing.T) {
-		_, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "absent"})
+		_, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindCertificate, Name: "absent"})
 		wantClass(t, err, keyvault.ErrNotFound)
 	})
 }
@@ -177,7 +177,7 @@ func TestReadKey(t *testing.T) {
 	r := e.reader(t, e.spCredential(t), keyvault.ReaderOptions{})
 	ctx := testCtx(t)
 	t.Run("RSA", func(t *testing.T) {
-		obj, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindKey, Name: "signing-rsa"})
+		obj, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindKey, Name: "signing-rsa"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,14 +186,14 @@ func TestReadKey(t *testing.T) {
 			t.Fatalf("%T %+v", obj.PublicKey, obj)
 		}
 		// The version read can be read again, pinned.
-		again, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindKey, Name: "signing-rsa", Version: obj.Version})
+		again, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindKey, Name: "signing-rsa", Version: obj.Version})
 		if err != nil || !pub.Equal(again.PublicKey) {
 			t.Fatalf("pinned: %v", err)
 		}
 	})
 	for name, curve := range map[string]elliptic.Curve{"signing-ec": elliptic.P256(), "signing-ec384": elliptic.P384()} {
 		t.Run(name, func(t *testing.T) {
-			obj, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindKey, Name: name})
+			obj, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindKey, Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +204,7 @@ func TestReadKey(t *testing.T) {
 		})
 	}
 	t.Run("not found", func(t *testing.T) {
-		_, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindKey, Name: "absent"})
+		_, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindKey, Name: "absent"})
 		if ke := wantClass(t, err, keyvault.ErrNotFound); ke.Code != "KeyNotFound" {
 			t.Fatalf("code %q", ke.Code)
 		}
@@ -219,8 +219,8 @@ func TestOneTokenForManyReads(t *testing.T) {
 	ctx := testCtx(t)
 	refs := []keyvault.Ref{
 		secretRef("plain", ""), secretRef("rotated", ""),
-		{Vault: vault, Kind: keyvault.KindCertificate, Name: "tls-pfx"},
-		{Vault: vault, Kind: keyvault.KindKey, Name: "signing-ec"},
+		{Store: vault, Kind: keyvault.KindCertificate, Name: "tls-pfx"},
+		{Store: vault, Kind: keyvault.KindKey, Name: "signing-ec"},
 	}
 	for i := 0; i < 30; i++ {
 		if _, err := r.Read(ctx, refs[i%len(refs)]); err != nil {
@@ -284,7 +284,7 @@ func TestThrottling(t *testing.T) {
 		t.Fatalf("requests during the pause: %d, want none after the 429", n)
 	}
 	// Other vaults are not paused.
-	if _, err := r.Read(ctx, keyvault.Ref{Vault: "kv-other", Kind: keyvault.KindSecret, Name: "x"}); errors.Is(err, keyvault.ErrThrottled) {
+	if _, err := r.Read(ctx, keyvault.Ref{Store: "kv-other", Kind: keyvault.KindSecret, Name: "x"}); errors.Is(err, keyvault.ErrThrottled) {
 		t.Fatalf("another vault is paused: %v", err)
 	}
 
@@ -395,7 +395,7 @@ func TestReadCertificateWithCertificatePermissionsOnly(t *testing.T) {
 	r := e.reader(t, e.spCredential(t), keyvault.ReaderOptions{})
 	ctx := testCtx(t)
 	e.Counters().Reset()
-	obj, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindCertificate, Name: "tls-pfx"})
+	obj, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindCertificate, Name: "tls-pfx"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestReadCertificateWithCertificatePermissionsOnly(t *testing.T) {
 		t.Errorf("GetCertificate reads = %d, want 1", got)
 	}
 	// A plain secret stays forbidden: no fallback for non-certificates.
-	if _, err := r.Read(ctx, keyvault.Ref{Vault: vault, Kind: keyvault.KindSecret, Name: "tls-pfx"}); !errors.Is(err, keyvault.ErrForbidden) {
+	if _, err := r.Read(ctx, keyvault.Ref{Store: vault, Kind: keyvault.KindSecret, Name: "tls-pfx"}); !errors.Is(err, keyvault.ErrForbidden) {
 		t.Errorf("secret read: %v, want ErrForbidden", err)
 	}
 }

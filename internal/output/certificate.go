@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
 )
 
 // renderCertificate renders a certificate from its backing secret, by
@@ -13,7 +13,7 @@ import (
 // exactly "Opaque" gives the backing secret itself (key included) under the
 // data key; anything else ("", "opaque", custom types) and every ConfigMap
 // gives the public chain only.
-func renderCertificate(spec Spec, obj keyvault.Object) (map[string][]byte, error) {
+func renderCertificate(spec Spec, obj backend.Object) (map[string][]byte, error) {
 	tlsSecret := spec.Target == TargetSecret && spec.SecretType == SecretTypeTLS
 	wantsKey := tlsSecret || (spec.Target == TargetSecret && spec.SecretType == SecretTypeOpaque)
 	if spec.DataKey == "" && !tlsSecret {
@@ -36,7 +36,7 @@ func renderCertificate(spec Spec, obj keyvault.Object) (map[string][]byte, error
 	}
 }
 
-func parseCertificate(obj keyvault.Object) (*certbundle.Bundle, error) {
+func parseCertificate(obj backend.Object) (*certbundle.Bundle, error) {
 	b, err := certbundle.Parse(obj.ContentType, obj.Value)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidCertificate, err)
@@ -46,7 +46,7 @@ func parseCertificate(obj keyvault.Object) (*certbundle.Bundle, error) {
 
 // rawBackingSecret is what akv2k8s wrote for an Opaque certificate output:
 // the PFX bytes (base64-decoded from what Key Vault stores) or the PEM text.
-func rawBackingSecret(obj keyvault.Object) []byte {
+func rawBackingSecret(obj backend.Object) []byte {
 	if bytes.HasPrefix(bytes.TrimSpace(obj.Value), []byte("-----BEGIN")) {
 		return obj.Value
 	}

@@ -35,14 +35,14 @@ func toConfigMap() specOpt { return func(s *output.Spec) { s.Target = output.Tar
 
 func secretObject(value string) keyvault.Object {
 	return keyvault.Object{
-		Ref:   keyvault.Ref{Vault: "vault", Kind: keyvault.KindSecret, Name: "obj"},
+		Ref:   keyvault.Ref{Backend: keyvault.Backend, Store: "vault", Kind: keyvault.KindSecret, Name: "obj"},
 		Value: []byte(value),
 	}
 }
 
 func certObject(ct string, value []byte) keyvault.Object {
 	return keyvault.Object{
-		Ref:         keyvault.Ref{Vault: "vault", Kind: keyvault.KindCertificate, Name: "cert"},
+		Ref:         keyvault.Ref{Backend: keyvault.Backend, Store: "vault", Kind: keyvault.KindCertificate, Name: "cert"},
 		ContentType: ct,
 		Value:       value,
 	}
@@ -50,7 +50,7 @@ func certObject(ct string, value []byte) keyvault.Object {
 
 func keyObject(pub crypto.PublicKey) keyvault.Object {
 	return keyvault.Object{
-		Ref:       keyvault.Ref{Vault: "vault", Kind: keyvault.KindKey, Name: "key"},
+		Ref:       keyvault.Ref{Backend: keyvault.Backend, Store: "vault", Kind: keyvault.KindKey, Name: "key"},
 		PublicKey: pub,
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 )
 
 // Query answers an env injector placeholder, <akvs>@azurekeyvault?<query>:
@@ -21,7 +21,7 @@ import (
 // Any other query is ErrUnsupportedQuery (akv2k8s ignored unknown queries on
 // certificates and keys, silently handing a certificate to a variable meant
 // for a key). spec.Target and spec.SecretType are ignored.
-func Query(spec Spec, obj keyvault.Object, query string) ([]byte, error) {
+func Query(spec Spec, obj backend.Object, query string) ([]byte, error) {
 	var v []byte
 	var err error
 	switch spec.ObjectType {
@@ -67,7 +67,7 @@ func querySecret(spec Spec, value []byte, query string) ([]byte, error) {
 	return nil, unsupportedQuery(spec.ObjectType)
 }
 
-func queryCertificate(obj keyvault.Object, query string) ([]byte, error) {
+func queryCertificate(obj backend.Object, query string) ([]byte, error) {
 	switch query {
 	case QueryRaw:
 		// Text, not the PFX bytes an Opaque Secret gets: an environment

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 )
 
 // Render returns the data of the Secret or ConfigMap that spec asks for.
@@ -13,7 +13,7 @@ import (
 // wrote them; the Secret's own type is the caller's business. A ConfigMap
 // target never receives a private key. The returned values never alias
 // obj.Value, which the caller's cache may share.
-func Render(spec Spec, obj keyvault.Object) (map[string][]byte, error) {
+func Render(spec Spec, obj backend.Object) (map[string][]byte, error) {
 	if spec.Target != TargetSecret && spec.Target != TargetConfigMap {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedTarget, int(spec.Target))
 	}

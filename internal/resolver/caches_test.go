@@ -346,7 +346,7 @@ func TestCombine(t *testing.T) {
 
 func TestKeyVaultFailure(t *testing.T) {
 	kv := func(class error, status int, retry time.Duration) error {
-		return &keyvault.Error{Ref: keyvault.Ref{Vault: "kv", Kind: keyvault.KindSecret, Name: "s"}, Class: class, Status: status, RetryAfter: retry}
+		return &keyvault.Error{Ref: keyvault.Ref{Backend: keyvault.Backend, Store: "kv", Kind: keyvault.KindSecret, Name: "s"}, Class: class, Status: status, RetryAfter: retry}
 	}
 	tests := []struct {
 		err    error
@@ -362,10 +362,12 @@ func TestKeyVaultFailure(t *testing.T) {
 		{kv(keyvault.ErrAuthentication, 401, 0), 502, protocol.CodeKeyVaultAuthFailed, 0},
 		{kv(keyvault.ErrAuthentication, 0, 0), 502, protocol.CodeKeyVaultAuthFailed, 0},
 		{kv(keyvault.ErrAuthentication, 503, 0), 503, protocol.CodeKeyVaultUnavailable, 0},
+		{kv(keyvault.ErrAuthentication, 429, 0), 503, protocol.CodeKeyVaultUnavailable, 0},
+		{fmt.Errorf("sign in: %w", keyvault.ErrAuthentication), 502, protocol.CodeKeyVaultAuthFailed, 0},
 		{context.DeadlineExceeded, 503, protocol.CodeKeyVaultUnavailable, 0},
 	}
 	for _, tt := range tests {
-		f := keyVaultFailure(tt.err)
+		f := storeFailure(tt.err)
 		if f.status != tt.status || f.code != tt.code || f.retryAfter != tt.retry {
 			t.Errorf("%v: %d %s %v, want %d %s %v", tt.err, f.status, f.code, f.retryAfter, tt.status, tt.code, tt.retry)
 		}

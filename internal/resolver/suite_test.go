@@ -226,7 +226,7 @@ func seededValues(seed *akvemu.Seed) (*leakcheck.Set, map[string]string, error) 
 			seeded[v.Name+"/"+s.Name] = *s.Value
 		}
 		for _, c := range v.Certificates {
-			obj, err := reader.Read(context.Background(), keyvault.Ref{Vault: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
+			obj, err := reader.Read(context.Background(), keyvault.Ref{Backend: keyvault.Backend, Store: v.Name, Kind: keyvault.KindCertificate, Name: c.Name})
 			if err != nil {
 				return nil, nil, err
 			}

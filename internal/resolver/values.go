@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -15,18 +14,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/envexec"
-	"github.com/latchkey-dev/latchkey/internal/keyvault"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
+	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/output"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
 )
 
-// ObjectSource reads Key Vault objects no older than maxAge; the shared,
-// single-flight *keyvault.Cache is one.
-type ObjectSource interface {
-	Get(ctx context.Context, ref keyvault.Ref, maxAge time.Duration) (keyvault.Object, error)
-}
+// ObjectSource reads objects no older than maxAge, from whichever backend
+// their Ref names; backend.Sources over the shared, single-flight caches is
+// one.
+type ObjectSource = backend.Source
 
 // Guard is the tenancy guard; *tenancy.Source is one.
 type Guard interface {
@@ -64,17 +62,17 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 		return nil, d
 	}
 	type read struct {
-		ref    keyvault.Ref
+		ref    backend.Ref
 		maxAge time.Duration
 		wanted []Wanted
-		obj    keyvault.Object
+		obj    backend.Object
 		err    error
 	}
 	var reads []*read
-	byRef := map[keyvault.Ref]*read{}
+	byRef := map[backend.Ref]*read{}
 	for _, w := range wanted {
 		r := refs[w.AKVS]
-		kr := r.ref.KeyVaultRef()
+		kr := r.plan.Object()
 		rd := byRef[kr]
 		if rd == nil {
 			rd = &read{ref: kr, maxAge: r.maxAge}
@@ -97,7 +95,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 	values := make(map[string]string, len(wanted))
 	for _, rd := range reads {
 		if rd.err != nil {
-			f := keyVaultFailure(rd.err)
+			f := storeFailure(rd.err)
 			for _, w := range rd.wanted {
 				f.vars, f.akvs = append(f.vars, w.Var), append(f.akvs, w.AKVS)
 			}
@@ -105,7 +103,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 			continue
 		}
 		for _, w := range rd.wanted {
-			value, err := output.Query(refs[w.AKVS].ref.Spec(), rd.obj, w.Query)
+			value, err := output.Query(refs[w.AKVS].plan.Ref.Spec(), rd.obj, w.Query)
 			if err == nil && bytes.IndexByte(value, 0) >= 0 {
 				err = podcontract.ErrNULByte
 			}
@@ -125,7 +123,7 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 
 // akvsRef is one AzureKeyVaultSecret as the resolver uses it.
 type akvsRef struct {
-	ref    envexec.Ref
+	plan   akvsplan.Plan
 	maxAge time.Duration
 }
 
@@ -157,16 +155,12 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 				err: fmt.Sprintf("AzureKeyVaultSecret %s/%s cannot be used: %s", ns, name, problems), vars: byAKVS[name], akvs: []string{name}})
 			continue
 		}
-		// An interval below the minimum (stored before the CRD refused it)
-		// is raised to it, as the controller does (its status says so).
-		maxAge, _ := akvs.Spec.EffectiveRefreshInterval(v.RefreshInterval)
-		r := akvsRef{ref: RefOf(akvs), maxAge: maxAge}
-		if r.ref.Version != "" {
-			r.maxAge = math.MaxInt64 // a pinned version never changes
-		}
-		if !v.Tenancy.Allows(ns, r.ref.Vault, r.ref.Name) {
+		plan := akvsplan.Of(akvs)
+		r := akvsRef{plan: plan, maxAge: plan.MaxAge(v.RefreshInterval)}
+		obj := plan.Object()
+		if !v.Tenancy.Allows(ns, obj.Store, obj.Name) {
 			failures = append(failures, failure{status: http.StatusForbidden, code: protocol.CodeVaultNotAllowed,
-				err:  fmt.Sprintf("namespace %s may not read %s/%s (tenancy policy)", ns, r.ref.Vault, r.ref.Name),
+				err:  fmt.Sprintf("namespace %s may not read %s/%s (tenancy policy)", ns, obj.Store, obj.Name),
 				vars: byAKVS[name], akvs: []string{name}})
 			continue
 		}
@@ -185,35 +179,25 @@ func (v *Values) get(ctx context.Context, ns, name string) (*v2beta1.AzureKeyVau
 	return akvs, err
 }
 
-// RefOf is what the resolver reads for an AzureKeyVaultSecret, in the form
-// direct mode gets it in LATCHKEY_REFS, so both modes answer a placeholder
-// alike: the object, and the transforms of its output.
-func RefOf(akvs *v2beta1.AzureKeyVaultSecret) envexec.Ref {
-	o := akvs.Spec.Vault.Object
-	return envexec.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
-		Transform: akvs.Spec.Output.TransformNames()}
-}
-
-// keyVaultFailure maps a failed read to the answer: 503 for what waiting
-// may fix (unavailable, throttled with Key Vault's Retry-After, Entra ID
-// answering 429 or 5xx), the rest for what it will not.
-func keyVaultFailure(err error) failure {
-	f := failure{status: http.StatusServiceUnavailable, code: protocol.CodeKeyVaultUnavailable, err: err.Error()}
-	var kv *keyvault.Error
-	isKV := errors.As(err, &kv)
+// storeFailure maps a failed read to the answer by its backend class: 503
+// for what waiting may fix (unavailable, throttled with the store's
+// Retry-After, a sign-in the identity provider throttled or failed), the
+// rest for what it will not.
+func storeFailure(err error) failure {
+	f := failure{status: http.StatusServiceUnavailable, code: protocol.CodeStoreUnavailable, err: err.Error()}
 	switch {
-	case errors.Is(err, keyvault.ErrNotFound):
-		f.status, f.code = http.StatusNotFound, protocol.CodeKeyVaultNotFound
-	case errors.Is(err, keyvault.ErrForbidden):
-		f.status, f.code = http.StatusForbidden, protocol.CodeKeyVaultForbidden
-	case errors.Is(err, keyvault.ErrInvalidObject):
-		f.status, f.code = http.StatusUnprocessableEntity, protocol.CodeInvalidObject
-	case errors.Is(err, keyvault.ErrThrottled):
-		f.code = protocol.CodeKeyVaultThrottled
-		f.retryAfter, _ = keyvault.RetryAfter(err)
-	case errors.Is(err, keyvault.ErrAuthentication):
-		if !isKV || (kv.Status != http.StatusTooManyRequests && kv.Status < http.StatusInternalServerError) {
-			f.status, f.code = http.StatusBadGateway, protocol.CodeKeyVaultAuthFailed
+	case errors.Is(err, backend.ErrNotFound):
+		f.status, f.code = http.StatusNotFound, protocol.CodeStoreNotFound
+	case errors.Is(err, backend.ErrForbidden):
+		f.status, f.code = http.StatusForbidden, protocol.CodeStoreForbidden
+	case errors.Is(err, backend.ErrInvalidObject):
+		f.status, f.code = http.StatusUnprocessableEntity, protocol.CodeStoreInvalid
+	case errors.Is(err, backend.ErrThrottled):
+		f.code = protocol.CodeStoreThrottled
+		f.retryAfter, _ = backend.RetryAfter(err)
+	case errors.Is(err, backend.ErrAuthentication):
+		if !backend.Transient(err) {
+			f.status, f.code = http.StatusBadGateway, protocol.CodeStoreAuthFailed
 		}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		f.err = "Key Vault did not answer in time"

@@ -17,6 +17,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/latchkey-dev/latchkey/internal/backend"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/keyvault/kvmetrics"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
@@ -158,15 +160,15 @@ func (o KeyVaultOptions) AuthConfig() keyvault.AuthConfig {
 // Validate checks the credentials the options name.
 func (o KeyVaultOptions) Validate() error { return o.AuthConfig().Validate() }
 
-// Open is the process's Key Vault access (keyvault.OpenForProcess), its
+// Open is the process's access to its stores (backends.Open), its
 // figures registered in reg, its log under log's "keyvault". transport is
 // nil in production; now is nil for time.Now.
-func (o KeyVaultOptions) Open(reg prometheus.Registerer, transport policy.Transporter, now func() time.Time, log logr.Logger) (*keyvault.Cache, string, error) {
+func (o KeyVaultOptions) Open(reg prometheus.Registerer, transport policy.Transporter, now func() time.Time, log logr.Logger) (backend.Sources, string, error) {
 	kvm, err := kvmetrics.New(reg)
 	if err != nil {
 		return nil, "", err
 	}
-	return keyvault.OpenForProcess(o.AuthConfig(), keyvault.ProcessOptions{
+	return backends.Open(o.AuthConfig(), keyvault.ProcessOptions{
 		Transport: transport, Metrics: kvm, Now: now,
 		Logger: slog.New(logr.ToSlogHandler(log.WithName("keyvault"))),
 	})

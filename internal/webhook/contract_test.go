@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/envexec"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // TestRefsDecodeInTheBinary: what the webhook writes into LATCHKEY_REFS, the
@@ -19,16 +19,16 @@ func TestRefsDecodeInTheBinary(t *testing.T) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	var out map[string]envexec.Ref
+	var out map[string]podcontract.Ref
 	if err := dec.Decode(&out); err != nil {
 		t.Fatal(err)
 	}
 	got := out["cert"]
-	want := envexec.Ref{Vault: "kv", Name: "tls", Type: "certificate", Version: "v1", ContentType: "application/x-json", Transform: []string{"trim"}}
+	want := podcontract.Ref{Vault: "kv", Name: "tls", Type: "certificate", Version: "v1", ContentType: "application/x-json", Transform: []string{"trim"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("binary read %+v, want %+v", got, want)
 	}
-	if _, err := envexec.ParseRefs(string(raw)); err != nil {
+	if _, err := podcontract.ParseRefs(string(raw)); err != nil {
 		t.Errorf("ParseRefs: %v", err)
 	}
 }

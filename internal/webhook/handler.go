@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
 )
 
 // ImageLookup finds an image's ENTRYPOINT and CMD in its registry.
@@ -227,9 +228,7 @@ func container(pod *corev1.Pod, p containerPlan) *corev1.Container {
 
 // refOf is what direct mode needs of an AzureKeyVaultSecret: the object it
 // names and the transforms of its output (akv2k8s applied them to injected
-// values too).
+// values too), as akvsplan decides for every component.
 func refOf(akvs *v2beta1.AzureKeyVaultSecret) Ref {
-	o := akvs.Spec.Vault.Object
-	return Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version, ContentType: string(o.ContentType),
-		Transform: akvs.Spec.Output.TransformNames()}
+	return Ref(akvsplan.Of(akvs).Ref)
 }

@@ -37,7 +37,7 @@ type placeholder struct {
 }
 
 // Ref is what the binary needs to read one AzureKeyVaultSecret's object
-// itself (direct mode): names only, never values. It is envexec.Ref's wire
+// itself (direct mode): names only, never values. It is podcontract.Ref's wire
 // form; a test decodes one into the other strictly.
 type Ref struct {
 	Vault       string   `json:"vault"`

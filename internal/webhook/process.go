@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/injectmark"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/logging"
+	"github.com/latchkey-dev/latchkey/internal/release"
 	"github.com/latchkey-dev/latchkey/internal/runner"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
@@ -77,7 +78,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
-		EnvImage: "ghcr.io/latchkey-dev/latchkey-env:v0.1.0", EnvImagePullPolicy: string(corev1.PullIfNotPresent),
+		EnvImage: release.Image("latchkey-env"), EnvImagePullPolicy: string(corev1.PullIfNotPresent),
 		ImageLookups: true, ServingOptions: runner.DefaultServingOptions(),
 		Log: logging.DefaultOptions(),
 	}

@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	treerelease "github.com/latchkey-dev/latchkey/internal/release"
+	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
 // imageValues are the chart's image values and the image each names by
@@ -175,17 +178,28 @@ func appVersion(t *testing.T) string {
 	return c.AppVersion
 }
 
-// TestAppVersionIsAnImageTag: the default tag is the appVersion, which must
-// be a release tag as `make images VERSION=…` tags latchkey's images
-// (v<semver>): never one of akv2k8s's versions (0.1.x to 1.8.x, without a
-// "v"), which the chart refuses as image tags.
-func TestAppVersionIsAnImageTag(t *testing.T) {
+// TestAppVersionIsTheRelease: the default tag is the appVersion, which must
+// be the tree's release (internal/release.Version), the tag `make images
+// VERSION=…` writes for a release (hack/images refuses any other release
+// version): never one of akv2k8s's versions (0.1.x to 1.8.x, without a "v"),
+// which the chart refuses as image tags. The webhook's own default env image
+// (no --env-image) is the same release's.
+func TestAppVersionIsTheRelease(t *testing.T) {
 	v := appVersion(t)
+	if v != treerelease.Version {
+		t.Errorf("appVersion %q, internal/release.Version %q: the chart would pull a tag no release build writes", v, treerelease.Version)
+	}
 	if !regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`).MatchString(v) {
 		t.Errorf("appVersion %q is not a v<semver> release tag", v)
 	}
-	c := container(t, render(t), "controller")
-	if c["image"] != "ghcr.io/latchkey-dev/latchkey-controller:"+v {
-		t.Errorf("default controller image %v", c["image"])
+	o := render(t)
+	got := renderedImages(t, o)
+	for _, img := range imageValues {
+		if want := treerelease.Image(img.ours); got[img.path] != want {
+			t.Errorf("default %s = %q, want %q", img.path, got[img.path], want)
+		}
+	}
+	if d := webhook.DefaultConfig().EnvImage; d != got["env_injector.envImage"] {
+		t.Errorf("the webhook's default --env-image %q differs from the chart's %q", d, got["env_injector.envImage"])
 	}
 }

@@ -27,6 +27,16 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* A component's pod labels beyond its selector: latchkey.dev/metrics,
+     which its metrics Service selects too, so that the metrics Service's
+     selector differs from the serving Service's (AKS Deployment
+     Safeguards refuse two Services of a namespace with the same selector:
+     "Kubernetes cluster services should use unique selectors"). */}}
+{{- define "latchkey.podLabels" -}}
+{{ include "latchkey.selector" . }}
+latchkey.dev/metrics: "true"
+{{- end }}
+
 {{/* The image of a component: its repository below image.registry, with
      its own tag (akv2k8s's <component>.image.tag) or the chart-wide one,
      which defaults to the appVersion. A repository that starts with a
@@ -477,7 +487,7 @@ metadata:
     app.kubernetes.io/component: {{ .component }}
     latchkey.dev/metrics: "true"
 spec:
-  selector: {{- include "latchkey.selector" (dict "root" .root "component" .component) | nindent 4 }}
+  selector: {{- include "latchkey.podLabels" (dict "root" .root "component" .component) | nindent 4 }}
   ports:
     - {name: metrics, port: {{ .c.metrics.port }}, targetPort: metrics}
 {{- end }}

@@ -160,6 +160,19 @@ const (
 	CodeAPIUnavailable      = "KubernetesAPIUnavailable"
 )
 
+// Neutral names of the codes for a store's failures, one per backend
+// failure class (internal/backend). The wire values stay the Key Vault ones
+// every latchkey-env already understands, whichever backend failed: a code
+// names the class of failure, the message names the store and the object.
+const (
+	CodeStoreForbidden   = CodeKeyVaultForbidden   // backend.ErrForbidden
+	CodeStoreNotFound    = CodeKeyVaultNotFound    // backend.ErrNotFound
+	CodeStoreInvalid     = CodeInvalidObject       // backend.ErrInvalidObject
+	CodeStoreAuthFailed  = CodeKeyVaultAuthFailed  // backend.ErrAuthentication
+	CodeStoreThrottled   = CodeKeyVaultThrottled   // backend.ErrThrottled
+	CodeStoreUnavailable = CodeKeyVaultUnavailable // backend.ErrUnavailable, and unreachable
+)
+
 // ErrTooManyVariables is DecodeRequest's error for a request naming more
 // variables than allowed.
 var ErrTooManyVariables = errors.New("the request names too many variables")

@@ -18,9 +18,14 @@
 //	toolbox apiserver-version   print the API server's version, reached
 //	                            through the `kubernetes` Service with the
 //	                            pod's service-account token
+//	toolbox dial HOST:PORT [AFTER]
+//	                            after AFTER (a duration), print dial=ok if a
+//	                            TCP connection opens within 3 seconds, else
+//	                            dial=failed (and why); exit 0 either way
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -50,7 +55,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: toolbox cp|cat|report|sleep|env-hashes|apiserver-version ARGS")
+		return errors.New("usage: toolbox cp|cat|report|sleep|env-hashes|apiserver-version|dial ARGS")
 	}
 	switch cmd, args := args[0], args[1:]; {
 	case cmd == "cp" && len(args) == 2:
@@ -63,6 +68,15 @@ func run(args []string, out io.Writer) error {
 		return apiserverVersion(out)
 	case cmd == "env-hashes" && len(args) <= 1:
 		return envHashes(out, len(args) == 1 && args[0] == "--wait")
+	case cmd == "dial" && (len(args) == 1 || len(args) == 2):
+		if len(args) == 2 {
+			d, err := time.ParseDuration(args[1])
+			if err != nil {
+				return err
+			}
+			time.Sleep(d)
+		}
+		return dial(args[0], out)
 	case cmd == "sleep" && len(args) == 1:
 		d, err := time.ParseDuration(args[0])
 		if err != nil {
@@ -73,6 +87,20 @@ func run(args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown command %q with %d arguments", cmd, len(args))
 	}
+}
+
+// dial says whether a TCP connection to addr opens: what a network policy
+// lets through. Either answer is a success: printing it is the result.
+func dial(addr string, out io.Writer) error {
+	d := net.Dialer{Timeout: 3 * time.Second}
+	conn, err := d.DialContext(context.Background(), "tcp", addr) //nolint:gosec // dialling the address the test names is the point
+	if err != nil {
+		_, err = fmt.Fprintf(out, "dial=failed (%v)\n", err)
+		return err
+	}
+	_ = conn.Close()
+	_, err = fmt.Fprintln(out, "dial=ok")
+	return err
 }
 
 func cat(args []string, out io.Writer) error {
