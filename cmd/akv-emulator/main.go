@@ -1,4 +1,4 @@
-// Command akv-emulator runs the Azure Key Vault emulator (internal/akvemu)
+// Command akv-emulator runs the Azure Key Vault emulator (internal/devtools/akvemu)
 // on its own, for local development and for tests outside Go.
 package main
 
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
 )
 
 func main() {

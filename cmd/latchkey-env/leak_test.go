@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestLeakCheckFindsLeaks shows the check of latchkey-env's stderr and

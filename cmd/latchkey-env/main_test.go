@@ -25,12 +25,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/targets"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
-	"github.com/latchkey-dev/latchkey/internal/targets"
 )
 
 // The test binary doubles as the program latchkey-env execs: with

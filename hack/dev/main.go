@@ -1,4 +1,4 @@
-// Command dev is what `make dev` runs (see internal/devenv): latchkey locally,
+// Command dev is what `make dev` runs (see internal/devtools/devenv): latchkey locally,
 // no Azure, no cluster; --node adds a real node (root). --teardown only cleans
 // up a state folder a crashed run left behind (the e2e target calls it on
 // every exit).
@@ -12,8 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/devenv"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devenv"
 )
 
 func main() {

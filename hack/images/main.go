@@ -31,7 +31,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/devtools/ociimage"
 	thisrelease "github.com/latchkey-dev/latchkey/internal/release"
 )
 

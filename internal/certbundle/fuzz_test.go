@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
 )
 
 var fuzzContentTypes = []string{"", certbundle.ContentTypePKCS12, certbundle.ContentTypePEM}

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestAssertNoLeakFindsLeaks shows the check of Parse's errors can fail:

@@ -8,7 +8,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
 )
 
 func TestPFXCostCountsEveryVisibleDerivation(t *testing.T) {

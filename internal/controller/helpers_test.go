@@ -23,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // testVault is a vault of the emulator and the operator's SDK clients for it.

@@ -11,9 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestNoValueLeaks drives the controller through the paths whose messages

@@ -27,8 +27,8 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
 )
 
 // secretTypes is every spelling of spec.output.secret.type users write, with

@@ -3,7 +3,7 @@ package controller
 import "testing"
 
 // TestClassifyPass: each pass is counted as akv2k8s 1.8.4 counted the
-// informer event behind it (test/akv2k8s's fixture, internal/metricstest,
+// informer event behind it (test/akv2k8s's fixture, internal/devtools/metricstest,
 // lists the label values; azureKeyVaultSecret.go in akv2k8s increments them).
 func TestClassifyPass(t *testing.T) {
 	withOutput := seen{uid: "u1", generation: 1, metadata: 7, output: true}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/metricstest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/metricstest"
 )
 
 // TestCacheHoldsOnlyManagedOutputs creates many Secrets and ConfigMaps that

@@ -20,12 +20,12 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
 )
 
 // TestNoPrivilegeThroughAnAzureKeyVaultSecret runs the attack that made a
 // token out of an AzureKeyVaultSecret, on a control plane with a real
-// kube-controller-manager (internal/devcluster): an AzureKeyVaultSecret
+// kube-controller-manager (internal/devtools/devcluster): an AzureKeyVaultSecret
 // asking for a Secret of type kubernetes.io/service-account-token with the
 // annotation kubernetes.io/service-account.name would, if latchkey created
 // that Secret, be filled by the controller manager with a non-expiring

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestLeakChecksFindLeaks shows both leak checks of these tests can fail.

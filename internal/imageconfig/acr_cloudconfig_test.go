@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 )
 

@@ -3,7 +3,7 @@ package imageconfig
 import (
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // noCredentials fails if s, a log or an error message, shows a credential

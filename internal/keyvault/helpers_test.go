@@ -26,9 +26,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 )
 
 // Identities and objects of the test seed. Every value is test data.

@@ -3,7 +3,7 @@ package keyvault_test
 import (
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestNoneOfFindsLeaks shows the check of this package's error messages can

@@ -15,8 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 )
 

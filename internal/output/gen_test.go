@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 func pemBlock(typ string, der []byte) []byte {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/internal/certbundle"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/output"
 )
 

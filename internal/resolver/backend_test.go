@@ -10,7 +10,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backend"
-	"github.com/latchkey-dev/latchkey/internal/backend/backendtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/backendtest"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"

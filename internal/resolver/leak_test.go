@@ -3,7 +3,7 @@ package resolver_test
 import (
 	"testing"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestLeakCheckFindsLeaks shows noValues, the check of the resolver's logs,

@@ -27,9 +27,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/devtools/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/devtools/targets"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
-	"github.com/latchkey-dev/latchkey/internal/targets"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 

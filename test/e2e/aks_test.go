@@ -21,7 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 

@@ -16,7 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/certbundle/certtest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/certtest"
 )
 
 // The seed's identity (config/samples/emulator-seed.yaml), which may read

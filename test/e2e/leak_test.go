@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // seededValues are what the leak checks look for: every object of the

@@ -1,7 +1,7 @@
 //go:build e2e
 
 // Package e2e runs latchkey's end-to-end tests on a real node: a local
-// Kubernetes built from source (internal/devcluster) whose kubelet runs pods
+// Kubernetes built from source (internal/devtools/devcluster) whose kubelet runs pods
 // with containerd and runc, pulling images from a registry on loopback.
 package e2e
 
@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 var stateDir = flag.String("e2e.state", filepath.Join(os.TempDir(), "latchkey-e2e"), "folder for the cluster's state and logs")

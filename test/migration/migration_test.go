@@ -35,10 +35,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
-	"github.com/latchkey-dev/latchkey/internal/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"

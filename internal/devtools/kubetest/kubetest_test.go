@@ -39,7 +39,7 @@ func TestStartServesTheBuiltVersion(t *testing.T) {
 
 // pinnedKubernetes reads the Kubernetes version the tools module pins.
 func pinnedKubernetes(t *testing.T) string {
-	raw, err := os.ReadFile("../../hack/tools/k8s/go.mod")
+	raw, err := os.ReadFile("../../../hack/tools/k8s/go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/devtools/ociimage"
 )
 
 const (
@@ -129,7 +129,7 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 }
 
 func (c *Cluster) pushPauseImage(ctx context.Context) error {
-	bin, err := ociimage.GoBinary(ctx, c.opts.ModuleDir, "./internal/devcluster/pause", runtime.GOARCH)
+	bin, err := ociimage.GoBinary(ctx, c.opts.ModuleDir, "./internal/devtools/devcluster/pause", runtime.GOARCH)
 	if err != nil {
 		return err
 	}

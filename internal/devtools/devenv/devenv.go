@@ -1,6 +1,6 @@
 // Package devenv is what `make dev` runs: latchkey on a laptop with no Azure
 // and no cluster. It starts a Kubernetes control plane built from source
-// (internal/devcluster; a real node too when asked), the Key Vault emulator
+// (internal/devtools/devcluster; a real node too when asked), the Key Vault emulator
 // seeded with the vault the akv2k8s README's examples name, and latchkey's
 // controller, resolver and mutating webhook against both, then applies those
 // examples and shows what env injection does to a pod.
@@ -26,9 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/controller"
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 )
 

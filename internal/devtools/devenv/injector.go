@@ -16,10 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/latchkey-dev/latchkey/internal/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/ociimage"
 	"github.com/latchkey-dev/latchkey/internal/logging"
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )

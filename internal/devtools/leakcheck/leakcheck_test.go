@@ -22,7 +22,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
-	"github.com/latchkey-dev/latchkey/internal/leakcheck"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // TestPlantsAreCaught: each planted leak is found by a set holding its

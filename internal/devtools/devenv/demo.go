@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
-	"github.com/latchkey-dev/latchkey/internal/ociimage"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/ociimage"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
@@ -28,7 +28,7 @@ const (
 	demoAKVS      = "my-azure-keyvault-secret"
 	demoVar       = "MY_SECRET"
 	demoPod       = "injection-demo"
-	// demoImageTag is the demo program's image (./internal/devenv/demoapp):
+	// demoImageTag is the demo program's image (./internal/devtools/devenv/demoapp):
 	// pushed to the node's registry with a node, only named without one.
 	demoImageTag = "latchkey/demoapp:dev"
 	demoProgram  = "/demoapp"
@@ -76,7 +76,7 @@ func demoImage(ctx context.Context, c *devcluster.Cluster, moduleDir string) (st
 	if c.Node == nil {
 		return demoImageTag, nil
 	}
-	bin, err := ociimage.GoBinary(ctx, moduleDir, "./internal/devenv/demoapp", runtime.GOARCH)
+	bin, err := ociimage.GoBinary(ctx, moduleDir, "./internal/devtools/devenv/demoapp", runtime.GOARCH)
 	if err != nil {
 		return "", err
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey-dev/latchkey/internal/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
@@ -28,7 +28,7 @@ func TestRunShowsAnInjectedPod(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			StateDir: t.TempDir(), ModuleDir: "../..", Binaries: bins, Kubectl: "kubectl",
+			StateDir: t.TempDir(), ModuleDir: "../../..", Binaries: bins, Kubectl: "kubectl",
 			Out: out, Progress: progress, Ready: func() { close(ready) },
 		})
 	}()
