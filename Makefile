@@ -120,8 +120,8 @@ verify: generate ## Fail if formatting, go.mod or generated files are out of dat
 
 ##@ Tools
 
-# The Kubernetes components and etcd the tests run against, built once per version.
-KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy helm
+# The Kubernetes components, etcd and HashiCorp Vault the tests run against, built once per version.
+KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy helm vault
 .PHONY: kube-binaries
 kube-binaries:
 	@for t in $(KUBE_TOOLS); do $(TOOL) $$t >/dev/null; done
@@ -137,6 +137,7 @@ env_var.kube-controller-manager := LATCHKEY_KUBE_CONTROLLER_MANAGER
 env_var.kube-scheduler := LATCHKEY_KUBE_SCHEDULER
 env_var.kube-proxy := LATCHKEY_KUBE_PROXY
 env_var.helm := LATCHKEY_HELM
+env_var.vault := LATCHKEY_VAULT
 tool_env = $(foreach t,$(1),$(env_var.$(t))=$$($(TOOL) $(t)))
 kube_env = $(call tool_env,$(KUBE_TOOLS))
 

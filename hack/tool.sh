@@ -21,6 +21,7 @@ case $name in
   controller-gen) module=controller-gen pkg=sigs.k8s.io/controller-tools/cmd/controller-gen ;;
   golangci-lint) module=golangci-lint pkg=github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
   cert-manager) module=cert-manager pkg=. ;;
+  vault) module=vault pkg=. ;;
   kube-router) module=kube-router pkg=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
