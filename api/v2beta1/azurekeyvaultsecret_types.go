@@ -79,7 +79,9 @@ type AzureKeyVaultSecretSpec struct {
 // AzureKeyVault names a vault and an object in it.
 type AzureKeyVault struct {
 	// Name of the Key Vault: the first label of its DNS name
-	// (<name>.vault.azure.net in the public cloud). Required.
+	// (<name>.vault.azure.net in the public cloud). Required. With
+	// hashicorpVault, the mount path of the KV version 2 secrets engine
+	// (e.g. secret).
 	Name string `json:"name"`
 	// Object names the object to read in the vault.
 	Object AzureKeyVaultObject `json:"object"`
@@ -90,6 +92,44 @@ type AzureKeyVault struct {
 	// AzureIdentity=False, reason Ignored, when it is set.
 	// +optional
 	AzureIdentity *AzureIdentity `json:"azureIdentity,omitempty"`
+	// HashiCorpVault reads the object from a HashiCorp Vault's KV version 2
+	// secrets engine instead of Azure Key Vault: name is then the engine's
+	// mount, object.name the secret's path, object.version a version
+	// number, and object.type secret (one key of the secret's map, named by
+	// key) or multi-key-value-secret (every key; contentType is not needed).
+	// The controller and the resolver log in with Vault's Kubernetes auth as
+	// a ServiceAccount of this object's namespace. A latchkey field, unknown
+	// to akv2k8s.
+	// +optional
+	HashiCorpVault *HashiCorpVault `json:"hashicorpVault,omitempty"`
+}
+
+// HashiCorpVault says which HashiCorp Vault to read and who logs in. Every
+// field but key falls back to the install's value (the chart's
+// hashicorpVault settings).
+type HashiCorpVault struct {
+	// Address of the Vault, e.g. https://vault.example:8200.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Address string `json:"address,omitempty"`
+	// Role of Vault's Kubernetes auth method to log in with.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Role string `json:"role,omitempty"`
+	// AuthMount is the mount path of the Kubernetes auth method (default
+	// the install's, else kubernetes).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	AuthMount string `json:"authMount,omitempty"`
+	// ServiceAccountName is the ServiceAccount of this object's namespace
+	// that logs in: Vault's role must bind it and the namespace.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// Key of the secret's key/value map to read, for object type secret.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
 }
 
 // AzureIdentity is akv2k8s's spec.vault.azureIdentity, an object with a

@@ -2,9 +2,12 @@ package v2beta1
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/latchkey-dev/latchkey/internal/vaultref"
 )
 
 // Problem is one reason an AzureKeyVaultSecret cannot be used as stored.
@@ -75,22 +78,26 @@ func Check(a *AzureKeyVaultSecret) Problems {
 		ps = append(ps, Problem{Field: field, Detail: detail, OutputOnly: outputOnly(field)})
 	}
 	v, o := a.Spec.Vault, a.Spec.Vault.Object
-	if v.Name == "" {
-		add("spec.vault.name", "is required: the name of the Key Vault")
-	}
-	if o.Name == "" {
-		add("spec.vault.object.name", "is required: the name of the object in the vault")
-	}
-	switch o.Type {
-	case ObjectTypeSecret, ObjectTypeCertificate, ObjectTypeKey:
-	case ObjectTypeMultiKeyValueSecret:
-		if o.ContentType != ContentTypeJSON && o.ContentType != ContentTypeYAML {
-			add("spec.vault.object.contentType", fmt.Sprintf("must be %s or %s for a multi-key-value-secret", ContentTypeJSON, ContentTypeYAML))
+	if v.HashiCorpVault != nil {
+		checkHashiCorpVault(add, v)
+	} else {
+		if v.Name == "" {
+			add("spec.vault.name", "is required: the name of the Key Vault")
 		}
-	case "":
-		add("spec.vault.object.type", "is required: secret, certificate, key or multi-key-value-secret")
-	default:
-		add("spec.vault.object.type", "is not an object type: want secret, certificate, key or multi-key-value-secret")
+		if o.Name == "" {
+			add("spec.vault.object.name", "is required: the name of the object in the vault")
+		}
+		switch o.Type {
+		case ObjectTypeSecret, ObjectTypeCertificate, ObjectTypeKey:
+		case ObjectTypeMultiKeyValueSecret:
+			if o.ContentType != ContentTypeJSON && o.ContentType != ContentTypeYAML {
+				add("spec.vault.object.contentType", fmt.Sprintf("must be %s or %s for a multi-key-value-secret", ContentTypeJSON, ContentTypeYAML))
+			}
+		case "":
+			add("spec.vault.object.type", "is required: secret, certificate, key or multi-key-value-secret")
+		default:
+			add("spec.vault.object.type", "is not an object type: want secret, certificate, key or multi-key-value-secret")
+		}
 	}
 	if out := a.Spec.Output; out != nil {
 		field, list := transformField(out)
@@ -114,6 +121,43 @@ func Check(a *AzureKeyVaultSecret) Problems {
 		}
 	}
 	return ps
+}
+
+// checkHashiCorpVault checks a spec that reads HashiCorp Vault: a mount, a
+// path, a version number, a key for a secret (a multi-key-value-secret
+// reads every key), and an address when one is given.
+func checkHashiCorpVault(add func(field, detail string), v AzureKeyVault) {
+	o, h := v.Object, v.HashiCorpVault
+	if v.Name == "" {
+		add("spec.vault.name", "is required: with hashicorpVault, the mount path of the KV version 2 engine (e.g. secret)")
+	}
+	if o.Name == "" {
+		add("spec.vault.object.name", "is required: with hashicorpVault, the path of the secret in the engine")
+	}
+	if o.Version != "" {
+		if n, err := strconv.Atoi(o.Version); err != nil || n < 1 {
+			add("spec.vault.object.version", "must be a version number (1, 2, …) with hashicorpVault")
+		}
+	}
+	switch o.Type {
+	case ObjectTypeSecret:
+		if h.Key == "" {
+			add("spec.vault.hashicorpVault.key", "is required for a secret: the key of the secret's map to read (multi-key-value-secret reads every key)")
+		}
+	case ObjectTypeMultiKeyValueSecret:
+		if h.Key != "" {
+			add("spec.vault.hashicorpVault.key", "must be empty for a multi-key-value-secret, which reads every key")
+		}
+	case "":
+		add("spec.vault.object.type", "is required: secret (one key) or multi-key-value-secret (every key) with hashicorpVault")
+	default:
+		add("spec.vault.object.type", "is not an object type of HashiCorp Vault's KV engine: want secret (one key) or multi-key-value-secret (every key)")
+	}
+	if h.Address != "" {
+		if err := vaultref.CheckAddress(h.Address); err != nil {
+			add("spec.vault.hashicorpVault.address", "is not a Vault address: want an http or https URL with a host and no query, fragment or user")
+		}
+	}
 }
 
 // checkOutputName checks an output's name. Empty is allowed: akv2k8s read

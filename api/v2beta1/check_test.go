@@ -7,6 +7,14 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 )
 
+// hashicorp makes a spec read HashiCorp Vault's KV engine, key of it.
+func hashicorp(key string) func(*v2beta1.AzureKeyVaultSecret) {
+	return func(a *v2beta1.AzureKeyVaultSecret) {
+		a.Spec.Vault.Name = "secret"
+		a.Spec.Vault.HashiCorpVault = &v2beta1.HashiCorpVault{Address: "https://vault.example:8200", Role: "app", Key: key}
+	}
+}
+
 // TestCheck: what akv2k8s's schema accepted and latchkey cannot act on is a
 // problem naming the field; output-only problems leave the object usable by
 // the env injector.
@@ -31,6 +39,22 @@ func TestCheck(t *testing.T) {
 		want map[string]bool
 	}{
 		{"valid", base(), nil},
+		{"HashiCorp Vault: one key", base(hashicorp("password")), nil},
+		{"HashiCorp Vault: every key, no content type needed", base(hashicorp(""), func(a *v2beta1.AzureKeyVaultSecret) {
+			a.Spec.Vault.Object.Type = v2beta1.ObjectTypeMultiKeyValueSecret
+		}), nil},
+		{"HashiCorp Vault: pinned", base(hashicorp("k"), func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.Object.Version = "12" }), nil},
+		{"HashiCorp Vault: a secret without key", base(hashicorp("")), map[string]bool{"spec.vault.hashicorpVault.key": false}},
+		{"HashiCorp Vault: every key with a key", base(hashicorp("k"), func(a *v2beta1.AzureKeyVaultSecret) {
+			a.Spec.Vault.Object.Type = v2beta1.ObjectTypeMultiKeyValueSecret
+		}), map[string]bool{"spec.vault.hashicorpVault.key": false}},
+		{"HashiCorp Vault: a certificate", base(hashicorp("k"), func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.Object.Type = v2beta1.ObjectTypeCertificate }),
+			map[string]bool{"spec.vault.object.type": false}},
+		{"HashiCorp Vault: version not a number", base(hashicorp("k"), func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Vault.Object.Version = "abc" }),
+			map[string]bool{"spec.vault.object.version": false}},
+		{"HashiCorp Vault: bad address, no mount", base(hashicorp("k"), func(a *v2beta1.AzureKeyVaultSecret) {
+			a.Spec.Vault.HashiCorpVault.Address, a.Spec.Vault.Name = "https://user:pw@vault:8200", ""
+		}), map[string]bool{"spec.vault.name": false, "spec.vault.hashicorpVault.address": false}},
 		{"valid without output", base(func(a *v2beta1.AzureKeyVaultSecret) { a.Spec.Output = nil }), nil},
 		{"akv2k8s Go client's empty outputs and identity", base(func(a *v2beta1.AzureKeyVaultSecret) {
 			a.Spec.Output.Secret.Name, a.Spec.Output.ConfigMap = "", &v2beta1.AzureKeyVaultOutputConfigMap{}

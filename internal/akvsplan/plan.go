@@ -11,13 +11,15 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/output"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
+	"github.com/latchkey-dev/latchkey/internal/vaultref"
 )
 
 // Plan is what one AzureKeyVaultSecret asks for. It names objects and
 // outputs, never values.
 type Plan struct {
-	// Backend is the backend the API type selects: an AzureKeyVaultSecret
-	// reads Azure Key Vault.
+	// Backend is the backend the spec selects: an AzureKeyVaultSecret
+	// reads Azure Key Vault, or HashiCorp Vault when
+	// spec.vault.hashicorpVault is set.
 	Backend string
 	// Ref is the object read and how its placeholders are answered
 	// (spec.vault and spec.output.transform), in the form direct mode gets
@@ -48,6 +50,14 @@ func Of(akvs *v2beta1.AzureKeyVaultSecret) Plan {
 	o := akvs.Spec.Vault.Object
 	p := Plan{Backend: keyvault.Backend, Ref: podcontract.Ref{Vault: akvs.Spec.Vault.Name, Name: o.Name, Type: string(o.Type), Version: o.Version,
 		ContentType: string(o.ContentType), Transform: akvs.Spec.Output.TransformNames()}}
+	if h := akvs.Spec.Vault.HashiCorpVault; h != nil {
+		// The namespace that logs in is the resource's own: Vault's roles
+		// decide what each namespace reads.
+		p.Backend = vaultref.Backend
+		p.Ref.ContentType = ""
+		p.Ref.HashiCorpVault = &podcontract.HashiCorpVaultRef{Address: h.Address, Role: h.Role, AuthMount: h.AuthMount,
+			ServiceAccount: h.ServiceAccountName, Namespace: akvs.Namespace, Key: h.Key}
+	}
 	// An interval below the minimum (stored before the CRD refused it) is
 	// raised to it; the controller's status says so.
 	p.RefreshInterval, _ = akvs.Spec.EffectiveRefreshInterval(0)

@@ -35,14 +35,24 @@ type Ref struct {
 	Kind    Kind
 	Name    string
 	Version string
+	// Principal names who the read is made as when the store decides per
+	// caller (HashiCorp Vault: a ServiceAccount of the resource's namespace
+	// and the role it logs in with). Empty when the Fetcher's one Identity
+	// reads everything (Key Vault). Refs that differ only here are read, and
+	// cached, apart.
+	Principal string
 }
 
 // String is for logs and conditions: it names the object, never its value.
 func (r Ref) String() string {
-	if r.Version == "" {
-		return fmt.Sprintf("%s %s/%s", r.Kind, r.Store, r.Name)
+	s := fmt.Sprintf("%s %s/%s", r.Kind, r.Store, r.Name)
+	if r.Version != "" {
+		s += "@" + r.Version
 	}
-	return fmt.Sprintf("%s %s/%s@%s", r.Kind, r.Store, r.Name, r.Version)
+	if r.Principal != "" {
+		s += " as " + r.Principal
+	}
+	return s
 }
 
 // Pinned reports whether the ref names one version, which never changes.

@@ -36,6 +36,9 @@ type Config struct {
 	// TenancyOptions name the admin's allow-list of vaults per namespace
 	// (--tenancy-policy).
 	runner.TenancyOptions
+	// Vault is the HashiCorp Vault backend (--hashicorp-vault*), off by
+	// default.
+	Vault runner.VaultOptions
 }
 
 // DefaultConfig is the flag defaults.
@@ -45,6 +48,7 @@ func DefaultConfig() Config {
 		KeyVaultOptions: runner.DefaultKeyVaultOptions(),
 		Log:             logging.DefaultOptions(),
 		TenancyOptions:  runner.DefaultTenancyOptions(),
+		Vault:           runner.DefaultVaultOptions(),
 	}
 }
 
@@ -64,6 +68,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	m.LeaderElectionOptions.BindFlags(fs, "")
 	m.ServingOptions.BindFlags(fs)
 	c.TenancyOptions.BindFlags(fs)
+	c.Vault.BindFlags(fs)
 	c.Log.BindFlags(fs)
 }
 
@@ -97,7 +102,7 @@ func (c Config) Validate() error {
 	if err != nil {
 		return err
 	}
-	return errors.Join(c.Manager.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate(), c.TenancyOptions.Validate())
+	return errors.Join(c.Manager.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate(), c.TenancyOptions.Validate(), c.Vault.Validate())
 }
 
 // Setup builds the controller: the Key Vault credential, reader and shared
@@ -124,6 +129,9 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 	}
 	policy, err := c.TenancyOptions.Open(mgr, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.Vault.Register(cache, restCfg, policy); err != nil {
 		return nil, err
 	}
 	r := &Reconciler{

@@ -48,6 +48,9 @@ var (
 	// ErrQueryRequired is returned when a multi-key-value-secret is injected
 	// without a query naming one of its keys.
 	ErrQueryRequired = errors.New("query required")
+	// ErrKeyNotFound is returned when a store's key/value map lacks the key
+	// the spec selects (Spec.Key).
+	ErrKeyNotFound = errors.New("key not found")
 	// ErrUnknownQueryKey is returned when a multi-key-value-secret has no
 	// top-level key named by the query.
 	ErrUnknownQueryKey = errors.New("unknown query key")

@@ -22,8 +22,11 @@ import (
 // certificates and keys, silently handing a certificate to a variable meant
 // for a key). spec.Target and spec.SecretType are ignored.
 func Query(spec Spec, obj backend.Object, query string) ([]byte, error) {
+	spec, obj, err := selectKey(spec, obj)
+	if err != nil {
+		return nil, err
+	}
 	var v []byte
-	var err error
 	switch spec.ObjectType {
 	case ObjectSecret:
 		v, err = querySecret(spec, obj.Value, query)

@@ -17,8 +17,11 @@ func Render(spec Spec, obj backend.Object) (map[string][]byte, error) {
 	if spec.Target != TargetSecret && spec.Target != TargetConfigMap {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedTarget, int(spec.Target))
 	}
+	spec, obj, err := selectKey(spec, obj)
+	if err != nil {
+		return nil, err
+	}
 	var data map[string][]byte
-	var err error
 	switch spec.ObjectType {
 	case ObjectSecret:
 		data, err = renderSecret(spec, obj.Value)

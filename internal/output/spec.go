@@ -1,5 +1,11 @@
 package output
 
+import (
+	"fmt"
+
+	"github.com/latchkey-dev/latchkey/internal/backend"
+)
+
 // Object types, spec.vault.object.type.
 //
 //nolint:gosec // names of types, not credentials
@@ -93,4 +99,27 @@ type Spec struct {
 	Transforms []string
 	// Target is the kind of object rendered. Query ignores it.
 	Target Target
+	// Key selects one key of a JSON map read from a store of key/value maps
+	// (HashiCorp Vault's KV engine, read as the whole map): that key's value
+	// is then rendered or queried as a secret object's.
+	Key string
+}
+
+// selectKey applies spec.Key: the key's value of the JSON map in obj, as a
+// secret object. A spec without Key is returned as it is.
+func selectKey(spec Spec, obj backend.Object) (Spec, backend.Object, error) {
+	if spec.Key == "" {
+		return spec, obj, nil
+	}
+	m, err := parseMultiKey(ContentTypeJSON, obj.Value)
+	if err != nil {
+		return spec, obj, err
+	}
+	v, ok := m[spec.Key]
+	if !ok {
+		// Names the key, never the map's other keys or values.
+		return spec, obj, fmt.Errorf("%w: the secret has no key %q", ErrKeyNotFound, spec.Key)
+	}
+	spec.ObjectType, spec.Key, obj.Value = ObjectSecret, "", v
+	return spec, obj, nil
 }

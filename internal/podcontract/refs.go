@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/output"
+	"github.com/latchkey-dev/latchkey/internal/vaultref"
 )
 
 // Ref is what direct mode needs to read one AzureKeyVaultSecret's object:
@@ -27,6 +28,21 @@ type Ref struct {
 	// Transform is spec.output.transform (or v1alpha1's transforms), which
 	// akv2k8s also applied to injected secret objects.
 	Transform []string `json:"transform,omitempty"`
+	// HashiCorpVault is set when the object is read from HashiCorp Vault
+	// (spec.vault.hashicorpVault): Vault is then the KV mount and Name the
+	// path.
+	HashiCorpVault *HashiCorpVaultRef `json:"hashicorpVault,omitempty"`
+}
+
+// HashiCorpVaultRef is spec.vault.hashicorpVault and the namespace that
+// logs in (the AzureKeyVaultSecret's). Empty fields are the install's.
+type HashiCorpVaultRef struct {
+	Address        string `json:"address,omitempty"`
+	Role           string `json:"role,omitempty"`
+	AuthMount      string `json:"authMount,omitempty"`
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	Namespace      string `json:"namespace"`
+	Key            string `json:"key,omitempty"`
 }
 
 // Refs maps AzureKeyVaultSecret names to their Ref: the JSON of LATCHKEY_REFS.
@@ -106,13 +122,25 @@ var kinds = map[string]backend.Kind{
 
 // Object is the object the ref names, in the store of backendName (direct
 // mode reads Key Vault; the servers name the backend their plan selects).
+// A HashiCorp Vault ref names its own backend (vaultref), whatever
+// backendName says: what the install leaves empty, its Source completes.
 func (r Ref) Object(backendName string) backend.Ref {
+	if h := r.HashiCorpVault; h != nil {
+		return vaultref.Ref(vaultref.Location{Address: h.Address, Mount: r.Vault, Path: r.Name},
+			vaultref.Principal{AuthMount: h.AuthMount, Role: h.Role, Namespace: h.Namespace, ServiceAccount: h.ServiceAccount}, r.Version)
+	}
 	return backend.Ref{Backend: backendName, Store: r.Vault, Kind: kinds[r.Type], Name: r.Name, Version: r.Version}
 }
 
-// Spec is what output.Query needs to answer the ref's placeholders.
+// Spec is what output.Query needs to answer the ref's placeholders. A
+// HashiCorp Vault secret is read as a JSON map: a secret selects its key,
+// a multi-key-value-secret takes every key.
 func (r Ref) Spec() output.Spec {
-	return output.Spec{ObjectType: r.Type, ContentType: r.ContentType, Transforms: r.Transform}
+	s := output.Spec{ObjectType: r.Type, ContentType: r.ContentType, Transforms: r.Transform}
+	if h := r.HashiCorpVault; h != nil {
+		s.ContentType, s.Key = output.ContentTypeJSON, h.Key
+	}
+	return s
 }
 
 // String encodes refs as LATCHKEY_REFS, keys sorted.

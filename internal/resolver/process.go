@@ -62,6 +62,9 @@ type Config struct {
 	// TenancyOptions name the allow-list of vaults per namespace, as the
 	// controller's.
 	runner.TenancyOptions
+	// Vault is the HashiCorp Vault backend (--hashicorp-vault*), off by
+	// default: as the controller's.
+	Vault runner.VaultOptions
 	// RefreshInterval is how old a Key Vault read may be when served.
 	RefreshInterval time.Duration
 	// RateLimit and RateBurst are each namespace's token bucket.
@@ -107,6 +110,7 @@ func DefaultConfig() Config {
 		NamespaceLabel:  podcontract.DefaultNamespaceLabel,
 		KeyVaultOptions: runner.DefaultKeyVaultOptions(),
 		TenancyOptions:  runner.DefaultTenancyOptions(),
+		Vault:           runner.DefaultVaultOptions(),
 		RefreshInterval: 10 * time.Minute,
 		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
 		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
@@ -134,6 +138,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RequirePodIP, "require-pod-ip", c.RequirePodIP, "refuse requests whose source address is not the pod's IP (needs source addresses preserved up to the resolver)")
 	c.KeyVaultOptions.BindFlags(fs)
 	c.TenancyOptions.BindFlags(fs)
+	c.Vault.BindFlags(fs)
 	fs.DurationVar(&c.RefreshInterval, "refresh-interval", c.RefreshInterval, "how old a Key Vault read may be when served (per object: spec.refreshInterval)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second each namespace may make (token bucket refill)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
@@ -191,7 +196,7 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < time.Second {
 		errs = append(errs, errors.New("request-timeout must be at least 1s"))
 	}
-	errs = append(errs, c.TenancyOptions.Validate(), c.APIClientOptions.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate())
+	errs = append(errs, c.TenancyOptions.Validate(), c.Vault.Validate(), c.APIClientOptions.Validate(), c.Log.Validate(), c.KeyVaultOptions.Validate())
 	return errors.Join(errs...)
 }
 
@@ -233,6 +238,9 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	// Every replica serves, so every replica follows the policy file.
 	policy, err := c.TenancyOptions.Open(mgr, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.Vault.Register(objects, restCfg, policy); err != nil {
 		return nil, err
 	}
 	marks, err := injectmark.Load(c.InjectionMarkKeys)

@@ -90,3 +90,50 @@ func TestSourceReloadsAndKeepsLastGoodPolicy(t *testing.T) {
 		t.Error("a broken file changed the policy")
 	}
 }
+
+func TestAllowsVault(t *testing.T) {
+	p, err := Parse([]byte(`
+defaultAllow: false
+namespaces:
+  team-a:
+    - vault: kv-team-a
+    - hashicorpVault:
+        address: https://vault.example:8200
+        mount: secret
+        paths: [team-a/, shared]
+  team-b:
+    - hashicorpVault: {}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = "https://vault.example:8200"
+	tests := []struct {
+		ns, address, mount, path string
+		want                     bool
+	}{
+		{"team-a", addr, "secret", "team-a/db", true},
+		{"team-a", addr, "secret", "team-a/deep/db", true}, // a prefix covers every level
+		{"team-a", addr, "secret", "shared", true},
+		{"team-a", addr, "secret", "shared/x", false},
+		{"team-a", addr, "secret", "team-b/db", false},
+		{"team-a", addr, "secret", "team-a/../team-b/db", false},
+		{"team-a", addr, "other", "team-a/db", false},
+		{"team-a", "https://evil.example:8200", "secret", "team-a/db", false},
+		{"team-a", addr, "secret", "Team-A/db", false}, // Vault names are case-sensitive
+		{"team-b", "http://anything:8200", "any", "any/path", true},
+		{"other", addr, "secret", "team-a/db", false}, // defaultAllow: false
+	}
+	for _, tc := range tests {
+		if got := p.AllowsVault(tc.ns, tc.address, tc.mount, tc.path); got != tc.want {
+			t.Errorf("AllowsVault(%s, %s, %s, %s) = %v, want %v", tc.ns, tc.address, tc.mount, tc.path, got, tc.want)
+		}
+	}
+	// A Key Vault grant never allows a Vault read, nor the other way round.
+	if p.Allows("team-b", "kv-team-a", "x") {
+		t.Error("team-b's HashiCorp Vault grant allowed a Key Vault read")
+	}
+	if _, err := Parse([]byte("namespaces: {a: [{vault: x, hashicorpVault: {}}]}")); err == nil {
+		t.Error("a grant naming both a Key Vault and a HashiCorp Vault was accepted")
+	}
+}

@@ -43,6 +43,11 @@ func (s *Source) Allows(namespace, vault, object string) bool {
 	return s.Policy().Allows(namespace, vault, object)
 }
 
+// AllowsVault is Policy().AllowsVault.
+func (s *Source) AllowsVault(namespace, address, mount, path string) bool {
+	return s.Policy().AllowsVault(namespace, address, mount, path)
+}
+
 // DefaultPoll is how often a process re-reads the policy file (a mounted
 // ConfigMap: the kubelet updates it within about a minute anyway).
 const DefaultPoll = 10 * time.Second

@@ -46,6 +46,8 @@ type Ref struct {
 	Version     string   `json:"version,omitempty"`
 	ContentType string   `json:"contentType,omitempty"`
 	Transform   []string `json:"transform,omitempty"`
+	// HashiCorpVault is set for an object read from HashiCorp Vault.
+	HashiCorpVault *podcontract.HashiCorpVaultRef `json:"hashicorpVault,omitempty"`
 }
 
 // ImageConfig is the part of an image's config that decides its argv.

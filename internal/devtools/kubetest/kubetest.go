@@ -24,6 +24,10 @@ type Options struct {
 	// (env.ControlPlane.GetAPIServer()) with other flags, such as a new
 	// service-account signing key.
 	CertDir string
+	// APIServerArgs are API server flags set in place of envtest's, e.g.
+	// service-account-issuer for the Vault tests (HashiCorp Vault v1.1
+	// accepts only the issuer kubernetes/serviceaccount).
+	APIServerArgs map[string][]string
 }
 
 // Start runs an API server and etcd for the duration of t and returns the environment; stopping is registered with
@@ -58,8 +62,11 @@ func New(opts Options) (*envtest.Environment, *rest.Config, error) {
 		// core: it failed there. A start that never comes still fails.
 		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
-	if opts.CertDir != "" {
+	if opts.CertDir != "" || len(opts.APIServerArgs) > 0 {
 		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: opts.CertDir}
+		for flag, values := range opts.APIServerArgs {
+			env.ControlPlane.APIServer.Configure().Set(flag, values...)
+		}
 	}
 	cfg, err := env.Start()
 	if err != nil {
