@@ -33,6 +33,7 @@ var pages = []string{
 	"docs/reference.md",
 	"docs/troubleshooting.md",
 	"docs/threat-model.md",
+	"docs/vault.md",
 	"docs/design/injection.md",
 }
 

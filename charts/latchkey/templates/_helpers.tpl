@@ -522,3 +522,43 @@ spec:
 {{- define "latchkey.resolverAudience" -}}
 latchkey-resolver.{{ .Release.Namespace }}.{{ .Release.Name }}
 {{- end }}
+
+{{/*
+The HashiCorp Vault backend's flags (hashicorpVault), empty when it is off.
+*/}}
+{{- define "latchkey.vaultArgs" -}}
+{{- $v := .Values.hashicorpVault -}}
+{{- if $v.enabled }}
+- --hashicorp-vault=true
+{{- with $v.address }}
+- --hashicorp-vault-address={{ . }}
+{{- end }}
+{{- with $v.caCert }}
+- --hashicorp-vault-ca-file=/etc/latchkey/hashicorp-vault/ca.crt
+{{- end }}
+- --hashicorp-vault-auth-mount={{ $v.authMount }}
+{{- with $v.role }}
+- --hashicorp-vault-role={{ . }}
+{{- end }}
+{{- with $v.serviceAccountName }}
+- --hashicorp-vault-service-account={{ . }}
+{{- end }}
+- --hashicorp-vault-audience={{ $v.audience }}
+- --hashicorp-vault-token-expiry={{ $v.tokenExpiry }}
+{{- end }}
+{{- end }}
+
+{{/*
+The HashiCorp Vault CA's volume mount and volume, when one is given.
+*/}}
+{{- define "latchkey.vaultVolumeMounts" -}}
+{{- if and .Values.hashicorpVault.enabled .Values.hashicorpVault.caCert }}
+- {name: hashicorp-vault-ca, mountPath: /etc/latchkey/hashicorp-vault, readOnly: true}
+{{- end }}
+{{- end }}
+{{- define "latchkey.vaultVolumes" -}}
+{{- if and .Values.hashicorpVault.enabled .Values.hashicorpVault.caCert }}
+- name: hashicorp-vault-ca
+  configMap: {name: {{ include "latchkey.fullname" . }}-hashicorp-vault-ca}
+{{- end }}
+{{- end }}
