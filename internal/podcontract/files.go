@@ -39,10 +39,11 @@ const (
 	// (a Go duration, at least MinFilesRefreshInterval).
 	FilesRefreshAnnotation         = "latchkey.dev/files-refresh"
 	FilesRefreshIntervalAnnotation = "latchkey.dev/files-refresh-interval"
-	// filesAnnotationStem starts every annotation of the declaration: one
+	// FilesAnnotationStem starts every annotation of the declaration (the
+	// webhook's match condition selects pods by it): one
 	// that starts so and is none of the above is refused, not ignored (a
 	// typo would otherwise leave the program without its file).
-	filesAnnotationStem = "latchkey.dev/file"
+	FilesAnnotationStem = "latchkey.dev/file"
 )
 
 // What the webhook adds to the pod.
@@ -123,7 +124,7 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 	seen := false
 	for _, key := range slices.Sorted(maps.Keys(annotations)) {
 		value := annotations[key]
-		if !strings.HasPrefix(key, filesAnnotationStem) {
+		if !strings.HasPrefix(key, FilesAnnotationStem) {
 			continue
 		}
 		seen = true
