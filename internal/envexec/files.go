@@ -1,0 +1,201 @@
+package envexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/atomicdir"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
+	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
+)
+
+// Poll intervals of the refresh sidecar.
+const (
+	// DefaultFilesInterval is the poll interval when neither the pod nor
+	// the resolver names one.
+	DefaultFilesInterval = 5 * time.Minute
+	// filesRetryInterval is the longest wait after a failed poll.
+	filesRetryInterval = 30 * time.Second
+)
+
+// FileClient is what the writers ask: the resolver (*ResolverClient).
+type FileClient interface {
+	Resolve(ctx context.Context, bindings []Binding) ([]string, error)
+	Refresh(ctx context.Context, bindings []Binding, have map[string]string) (Refreshed, error)
+}
+
+// FilesOptions configure Files.
+type FilesOptions struct {
+	// Refresh is the sidecar: poll and rewrite on change, until ctx ends.
+	// Otherwise write once (the init container).
+	Refresh bool
+	// Environ is the environment, os.Environ() in production.
+	Environ []string
+	// Stderr receives the logs; nil discards them.
+	Stderr io.Writer
+	// Client asks the resolver; nil means a ResolverClient from the env.
+	Client FileClient
+	// Sleep waits between polls; nil means a timer that ctx cancels.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Files is `latchkey-env files write|refresh`: it reads LATCHKEY_FILES,
+// asks the resolver for the files' values and writes them as one set
+// (internal/atomicdir). The writer fails (and the pod does not start) when
+// it cannot; the sidecar keeps the files as they are when a poll fails and
+// tries again. Logs name files and AzureKeyVaultSecrets, never a value.
+func Files(ctx context.Context, o FilesOptions) error {
+	getenv := Getenv(o.Environ)
+	cfg, warnings := ConfigFromEnv(getenv)
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	err := files(ctx, o, cfg, log, getenv)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		for _, ve := range varErrors(err) {
+			log.LogAttrs(ctx, slog.LevelError, "cannot write the files: "+ve.Error(), slog.Any("variables", ve.Vars),
+				slog.Any("azureKeyVaultSecrets", ve.AKVS), slog.String("reason", Reason(ve.Err)))
+		}
+		if len(varErrors(err)) == 0 {
+			log.LogAttrs(ctx, slog.LevelError, "cannot write the files: "+err.Error(), slog.String("reason", Reason(err)))
+		}
+		return &ExitError{Code: ExitFailure, Err: err}
+	}
+	return nil
+}
+
+func files(ctx context.Context, o FilesOptions, cfg Config, log *slog.Logger, getenv func(string) string) error {
+	dir, set, declared, err := podcontract.ParseWriterEnv(getenv)
+	if err != nil {
+		return err
+	}
+	bindings := make([]Binding, len(set))
+	for i, f := range set {
+		bindings[i] = Binding{Index: i, Var: f.Var, Placeholder: f.Placeholder}
+	}
+	client := o.Client
+	if client == nil {
+		ro := ResolverOptionsFromEnv(getenv)
+		ro.Retry, ro.Log = cfg.Retry, log
+		rc, err := NewResolverClient(ro)
+		if err != nil {
+			return allVars(bindings, fmt.Errorf("files: %w", err))
+		}
+		client = rc
+	}
+	if !o.Refresh {
+		values, err := client.Resolve(ctx, bindings)
+		if err != nil {
+			return err
+		}
+		if err := writeSet(dir, set, values); err != nil {
+			return err
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "files written", slog.String("dir", dir), slog.Any("files", fileNames(set)))
+		return nil
+	}
+	return refresh(ctx, o, log, client, dir, set, bindings, declared)
+}
+
+// refresh polls until ctx ends: at the declared interval, else the one the
+// resolver answers, less up to a tenth at random so that a Deployment's
+// pods do not ask in step. It starts from the files on disk (the init
+// container wrote them), so its first poll costs no value on the wire.
+func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileClient, dir string, set []podcontract.WriterFile,
+	bindings []Binding, declared time.Duration) error {
+	have := map[string]string{}
+	if current, err := atomicdir.Read(dir); err == nil {
+		for _, f := range set {
+			if data, ok := current[f.Name]; ok {
+				have[f.Var] = protocol.Digest(string(data))
+			}
+		}
+	}
+	interval := DefaultFilesInterval
+	if declared > 0 {
+		interval = declared
+	}
+	wait := jitter(interval)
+	sleep := o.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "keeping the files current", slog.String("dir", dir), slog.Any("files", fileNames(set)), slog.Duration("interval", interval))
+	for {
+		if err := sleep(ctx, wait); err != nil {
+			return nil // the pod ends: nothing to finish
+		}
+		r, err := client.Refresh(ctx, bindings, have)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait = min(interval, filesRetryInterval)
+			log.LogAttrs(ctx, slog.LevelWarn, "refresh failed; the files stay as they are", slog.String("reason", Reason(err)),
+				slog.String("error", err.Error()), slog.Duration("retryIn", wait))
+			continue
+		}
+		if declared == 0 && r.Interval > 0 {
+			interval = max(r.Interval, podcontract.MinFilesRefreshInterval)
+		}
+		wait = jitter(interval)
+		if r.Unchanged {
+			log.LogAttrs(ctx, slog.LevelDebug, "files unchanged")
+			continue
+		}
+		if err := writeSet(dir, set, r.Values); err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "cannot write the new files; the old ones stay", slog.String("error", err.Error()))
+			continue
+		}
+		for i, f := range set {
+			have[f.Var] = protocol.Digest(r.Values[i])
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "files updated", slog.Any("files", fileNames(set)))
+	}
+}
+
+// writeSet writes values (in set's order) as one version.
+func writeSet(dir string, set []podcontract.WriterFile, values []string) error {
+	if len(values) != len(set) {
+		return fmt.Errorf("%d values for %d files", len(values), len(set))
+	}
+	files := make([]atomicdir.File, len(set))
+	for i, f := range set {
+		files[i] = atomicdir.File{Name: f.Name, Data: []byte(values[i]), Mode: f.Mode}
+	}
+	return atomicdir.Write(dir, files)
+}
+
+func fileNames(set []podcontract.WriterFile) []string {
+	names := make([]string, len(set))
+	for i, f := range set {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// jitter is d less up to a tenth of it, at random.
+func jitter(d time.Duration) time.Duration {
+	return d - rand.N(d/10+1) //nolint:gosec // spreading polls, not a secret
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
