@@ -108,8 +108,9 @@ func files(ctx context.Context, o FilesOptions, cfg Config, log *slog.Logger, ge
 }
 
 // refresh polls until ctx ends: at the declared interval, else the one the
-// resolver answers, less up to a tenth at random so that a Deployment's
-// pods do not ask in step. It starts from the files on disk (the init
+// resolver answers (learnt at the first poll, made within
+// MinFilesRefreshInterval: an unchanged answer costs nothing), less up to a
+// tenth at random so that a Deployment's pods do not ask in step. It starts from the files on disk (the init
 // container wrote them), so its first poll costs no value on the wire.
 func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileClient, dir string, set []podcontract.WriterFile,
 	bindings []Binding, declared time.Duration) error {
@@ -121,16 +122,15 @@ func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileC
 			}
 		}
 	}
-	interval := DefaultFilesInterval
+	interval, wait := DefaultFilesInterval, jitter(podcontract.MinFilesRefreshInterval)
 	if declared > 0 {
-		interval = declared
+		interval, wait = declared, jitter(declared)
 	}
-	wait := jitter(interval)
 	sleep := o.Sleep
 	if sleep == nil {
 		sleep = sleepCtx
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "keeping the files current", slog.String("dir", dir), slog.Any("files", fileNames(set)), slog.Duration("interval", interval))
+	log.LogAttrs(ctx, slog.LevelInfo, "keeping the files current", slog.String("dir", dir), slog.Any("files", fileNames(set)), slog.Duration("declaredInterval", declared))
 	for {
 		if err := sleep(ctx, wait); err != nil {
 			return nil // the pod ends: nothing to finish

@@ -179,9 +179,9 @@ func TestFilesRefresh(t *testing.T) {
 	if i != len(steps) {
 		t.Fatalf("%d polls, want %d", i, len(steps))
 	}
-	// The first wait is the default less jitter; then the resolver's
-	// minute; after a failure at most 30 s.
-	if waits[0] > envexec.DefaultFilesInterval || waits[0] < envexec.DefaultFilesInterval*9/10 || waits[1] > time.Minute || waits[1] < 54*time.Second || waits[4] != 30*time.Second {
+	// The first poll comes within 30 s, to learn the interval; then the
+	// resolver's minute less jitter; after a failure at most 30 s.
+	if waits[0] > podcontract.MinFilesRefreshInterval || waits[0] < podcontract.MinFilesRefreshInterval*9/10 || waits[1] > time.Minute || waits[1] < 54*time.Second || waits[4] != 30*time.Second {
 		t.Errorf("waits %v", waits)
 	}
 	if !strings.Contains(logs.String(), "refresh failed; the files stay as they are") || strings.Contains(logs.String(), "crt-") {
