@@ -70,22 +70,25 @@ const (
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
 	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
 	burstVault = "kv-burst"    // read by TestRolloutBeyondTheBurst only
+	filesVault = "kv-files"    // the files refresh benchmark's two objects
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
 
-	dbPassword = "db-password-Rz4Tq8"
-	basicPass  = "basic-pass-Ux2Wn6"
-	apiKey     = "api-key-Mn3Vb7"
-	yamlAPIKey = "yaml-api-key-\"Qz8\" <x>" // quoted in the document; JSON and %q escape it
-	padded     = "padded-Lk9Hj1"
-	fruit      = "forbidden-fruit-Pp5Oo0"
-	shared     = "shared-value-Yy7Tt3"
-	flaky      = "flaky-value-Ii2Gg4"
-	benchValue = "bench-value-Ff6Dd8"
-	crossValue = "cross-value-Ee3Ss1"
-	slowValue  = "slow-value-Qq4Zz9"
-	burstValue = "burst-value-Jj8Kk2"
+	dbPassword  = "db-password-Rz4Tq8"
+	basicPass   = "basic-pass-Ux2Wn6"
+	apiKey      = "api-key-Mn3Vb7"
+	yamlAPIKey  = "yaml-api-key-\"Qz8\" <x>" // quoted in the document; JSON and %q escape it
+	padded      = "padded-Lk9Hj1"
+	fruit       = "forbidden-fruit-Pp5Oo0"
+	shared      = "shared-value-Yy7Tt3"
+	flaky       = "flaky-value-Ii2Gg4"
+	benchValue  = "bench-value-Ff6Dd8"
+	crossValue  = "cross-value-Ee3Ss1"
+	slowValue   = "slow-value-Qq4Zz9"
+	burstValue  = "burst-value-Jj8Kk2"
+	filesValueA = "files-a-value-Rr5Ww1"
+	filesValueB = "files-b-value-Nn6Cc3"
 )
 
 var suite struct {
@@ -206,6 +209,7 @@ func seed() *akvemu.Seed {
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
 			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
 			{Name: burstVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "burst", Value: to.Ptr(burstValue)}}},
+			{Name: filesVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "a", Value: to.Ptr(filesValueA)}, {Name: "b", Value: to.Ptr(filesValueB)}}},
 		},
 	}
 }
