@@ -276,9 +276,14 @@ func (c *ResolverClient) Refresh(ctx context.Context, bindings []Binding, have m
 	for _, b := range bindings {
 		env[b.Var] = b.String()
 	}
-	if have == nil {
-		have = map[string]string{}
+	// Every variable is named, "" for a value not held (never a digest):
+	// an empty Have would not be sent, and the answer would lack the
+	// interval.
+	named := make(map[string]string, len(bindings))
+	for _, b := range bindings {
+		named[b.Var] = have[b.Var]
 	}
+	have = named
 	body, err := json.Marshal(protocol.Request{Container: c.o.Container, Env: env, Have: have})
 	if err != nil {
 		return Refreshed{}, allVars(bindings, err)

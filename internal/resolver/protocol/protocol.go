@@ -53,9 +53,10 @@ type Request struct {
 	// environment holds it. The resolver serves it only if the stored pod
 	// spec gives the container that variable with that value.
 	Env map[string]string `json:"env"`
-	// Have, when present, maps variables to the Digest of the value the
-	// client holds (the file refresh sidecar): if every variable's value
-	// is still that, the answer is Unchanged and carries no value.
+	// Have, when present (non-empty), maps variables to the Digest of the
+	// value the client holds (the file refresh sidecar), "" for one it
+	// holds none of: if every variable's value is still that, the answer
+	// is Unchanged and carries no value.
 	Have map[string]string `json:"have,omitempty"`
 }
 
@@ -231,9 +232,6 @@ func DecodeRequest(r io.Reader, maxVars int) (Request, error) {
 		case "have":
 			if req.Have, err = decodeEnv(dec, maxVars); err != nil {
 				return req, fmt.Errorf("have: %w", err)
-			}
-			if req.Have == nil {
-				req.Have = map[string]string{}
 			}
 		default:
 			return req, fmt.Errorf("unknown field %q", key)
