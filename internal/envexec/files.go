@@ -7,6 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/internal/atomicdir"
@@ -42,6 +47,11 @@ type FilesOptions struct {
 	Client FileClient
 	// Sleep waits between polls; nil means a timer that ctx cancels.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// ProcDir is where the sidecar finds the program to signal; "" means
+	// /proc (the pod's processes, with shareProcessNamespace).
+	ProcDir string
+	// Kill sends a signal; nil means syscall.Kill.
+	Kill func(pid int, sig syscall.Signal) error
 }
 
 // Files is `latchkey-env files write|refresh`: it reads LATCHKEY_FILES,
@@ -75,10 +85,11 @@ func Files(ctx context.Context, o FilesOptions) error {
 }
 
 func files(ctx context.Context, o FilesOptions, cfg Config, log *slog.Logger, getenv func(string) string) error {
-	dir, set, declared, err := podcontract.ParseWriterEnv(getenv)
+	wc, err := podcontract.ParseWriterEnv(getenv)
 	if err != nil {
 		return err
 	}
+	dir, set := wc.Dir, wc.Files
 	bindings := make([]Binding, len(set))
 	for i, f := range set {
 		bindings[i] = Binding{Index: i, Var: f.Var, Placeholder: f.Placeholder}
@@ -104,7 +115,7 @@ func files(ctx context.Context, o FilesOptions, cfg Config, log *slog.Logger, ge
 		log.LogAttrs(ctx, slog.LevelInfo, "files written", slog.String("dir", dir), slog.Any("files", fileNames(set)))
 		return nil
 	}
-	return refresh(ctx, o, log, client, dir, set, bindings, declared)
+	return refresh(ctx, o, log, client, wc, bindings)
 }
 
 // refresh polls until ctx ends: at the declared interval, else the one the
@@ -112,8 +123,8 @@ func files(ctx context.Context, o FilesOptions, cfg Config, log *slog.Logger, ge
 // MinFilesRefreshInterval: an unchanged answer costs nothing), less up to a
 // tenth at random so that a Deployment's pods do not ask in step. It starts from the files on disk (the init
 // container wrote them), so its first poll costs no value on the wire.
-func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileClient, dir string, set []podcontract.WriterFile,
-	bindings []Binding, declared time.Duration) error {
+func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileClient, wc podcontract.WriterConfig, bindings []Binding) error {
+	dir, set, declared := wc.Dir, wc.Files, wc.Interval
 	have := map[string]string{}
 	if current, err := atomicdir.Read(dir); err == nil {
 		for _, f := range set {
@@ -161,7 +172,67 @@ func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileC
 			have[f.Var] = protocol.Digest(r.Values[i])
 		}
 		log.LogAttrs(ctx, slog.LevelInfo, "files updated", slog.Any("files", fileNames(set)))
+		if wc.Signal != "" {
+			n, err := signalProgram(o, wc.Signal, wc.Program)
+			attrs := []slog.Attr{slog.String("signal", "SIG"+wc.Signal), slog.String("program", wc.Program), slog.Int("processes", n)}
+			switch {
+			case err != nil:
+				log.LogAttrs(ctx, slog.LevelWarn, "cannot signal the program", append(attrs, slog.String("error", err.Error()))...)
+			case n == 0:
+				log.LogAttrs(ctx, slog.LevelWarn, "no process of the program to signal (is shareProcessNamespace set?)", attrs...)
+			default:
+				log.LogAttrs(ctx, slog.LevelInfo, "program signalled", attrs...)
+			}
+		}
 	}
+}
+
+// signals maps podcontract.Signals to their numbers.
+var signals = map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "WINCH": syscall.SIGWINCH}
+
+// signalProgram sends sig to every process whose argv[0] has the base
+// name program (or, without a command line, whose comm is program), but
+// this one. It reports how many it signalled.
+func signalProgram(o FilesOptions, sig, program string) (int, error) {
+	procDir, kill := o.ProcDir, o.Kill
+	if procDir == "" {
+		procDir = "/proc"
+	}
+	if kill == nil {
+		kill = syscall.Kill
+	}
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if processName(filepath.Join(procDir, e.Name())) != program {
+			continue
+		}
+		if err := kill(pid, signals[sig]); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", pid, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// processName is the base name of a process's argv[0], or its comm.
+func processName(dir string) string {
+	if cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil && len(cmdline) > 0 {
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		return filepath.Base(argv0)
+	}
+	comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	return strings.TrimSpace(string(comm))
 }
 
 // writeSet writes values (in set's order) as one version.

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,5 +188,62 @@ func TestFilesRefresh(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "refresh failed; the files stay as they are") || strings.Contains(logs.String(), "crt-") {
 		t.Errorf("log %q", logs.String())
+	}
+}
+
+// TestFilesRefreshSignals: after a rewrite the sidecar signals every
+// process of the declared program (by argv[0]'s base name, else comm) in
+// the pod's process table, and no other; an unchanged poll signals none.
+func TestFilesRefreshSignals(t *testing.T) {
+	dir, proc := t.TempDir(), t.TempDir()
+	for pid, p := range map[string]struct{ cmdline, comm string }{
+		"10":   {"/usr/sbin/nginx\x00-g\x00daemon off;", "nginx"}, // the master
+		"11":   {"nginx: worker process\x00", "nginx"},            // a worker renames itself: not matched by argv[0]
+		"12":   {"", "nginx"},                                     // no command line: comm
+		"13":   {"/bin/sidecar\x00", "sidecar"},
+		"self": {"x", "x"},
+	} {
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(p.cmdline), 0o644)
+		_ = os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(p.comm+"\n"), 0o644)
+	}
+	env := filesEnv(dir)
+	for i, e := range env {
+		if strings.HasPrefix(e, podcontract.EnvFiles+"=") {
+			env[i] = strings.Replace(e, `"files":`, `"signal":"HUP","program":"nginx","files":`, 1)
+		}
+	}
+	c := &fakeFiles{values: map[string]string{"LATCHKEY_FILE_0": "crt-1", "LATCHKEY_FILE_1": "key-1"}}
+	var signalled []string
+	kill := func(pid int, sig syscall.Signal) error {
+		signalled = append(signalled, fmt.Sprintf("%d:%s", pid, sig))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	polls := 0
+	sleep := func(ctx context.Context, _ time.Duration) error {
+		polls++
+		switch polls {
+		case 2: // after the first write
+			if len(signalled) != 2 || !slices.Contains(signalled, "10:hangup") || !slices.Contains(signalled, "12:hangup") {
+				t.Errorf("signalled %v, want pids 10 and 12", signalled)
+			}
+		case 3: // after an unchanged poll
+			if len(signalled) != 2 {
+				t.Errorf("an unchanged poll signalled: %v", signalled)
+			}
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}
+	if err := envexec.Files(ctx, envexec.FilesOptions{Refresh: true, Environ: env, Client: c, Sleep: sleep, ProcDir: proc, Kill: kill}); err != nil {
+		t.Fatal(err)
+	}
+	if polls != 3 {
+		t.Fatalf("%d polls", polls)
 	}
 }

@@ -39,6 +39,12 @@ const (
 	// (a Go duration, at least MinFilesRefreshInterval).
 	FilesRefreshAnnotation         = "latchkey.dev/files-refresh"
 	FilesRefreshIntervalAnnotation = "latchkey.dev/files-refresh-interval"
+	// FilesSignalAnnotation "<SIGNAL> <program>" has the sidecar send the
+	// signal (HUP, USR1, USR2, INT, TERM, WINCH) to every process of that
+	// program name after it rewrote the files. It needs the pod's
+	// shareProcessNamespace and the program running as the sidecar's user
+	// (the pod's runAsUser): the sidecar has no capability.
+	FilesSignalAnnotation = "latchkey.dev/files-signal"
 	// FilesAnnotationStem starts every annotation of the declaration (the
 	// webhook's match condition selects pods by it): one
 	// that starts so and is none of the above is refused, not ignored (a
@@ -97,7 +103,12 @@ type FileDeclaration struct {
 	// AzureKeyVaultSecrets' refresh interval as its poll interval.
 	Refresh  bool
 	Interval time.Duration
+	// Signal and Program: FilesSignalAnnotation, parsed ("HUP", "nginx").
+	Signal, Program string
 }
+
+// Signals the sidecar may send, by name without "SIG".
+var Signals = []string{"HUP", "INT", "TERM", "USR1", "USR2", "WINCH"}
 
 // DeclaredFile is one file: its name in Dir, what it holds, its mode.
 type DeclaredFile struct {
@@ -168,6 +179,14 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 				continue
 			}
 			d.Refresh = b
+		case key == FilesSignalAnnotation:
+			sig, program, ok := strings.Cut(strings.TrimSpace(value), " ")
+			sig, program = strings.TrimPrefix(strings.ToUpper(sig), "SIG"), strings.TrimSpace(program)
+			if !ok || !slices.Contains(Signals, sig) || program == "" || strings.ContainsAny(program, "/ \n\x00") {
+				bad(key, "want \"<signal> <program name>\", the signal one of %s, such as \"HUP nginx\"", strings.Join(Signals, ", "))
+				continue
+			}
+			d.Signal, d.Program = sig, program
 		case key == FilesRefreshIntervalAnnotation:
 			iv, err := time.ParseDuration(strings.TrimSpace(value))
 			if err != nil || iv < MinFilesRefreshInterval {
@@ -176,8 +195,8 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 			}
 			d.Interval = iv
 		default:
-			bad(key, "not an annotation latchkey knows (%s<name>, %s<name>, %s, %s, %s, %s)", FileAnnotationPrefix, FileModeAnnotationPrefix,
-				FilesModeAnnotation, FilesDirAnnotation, FilesRefreshAnnotation, FilesRefreshIntervalAnnotation)
+			bad(key, "not an annotation latchkey knows (%s<name>, %s<name>, %s, %s, %s, %s, %s)", FileAnnotationPrefix, FileModeAnnotationPrefix,
+				FilesModeAnnotation, FilesDirAnnotation, FilesRefreshAnnotation, FilesRefreshIntervalAnnotation, FilesSignalAnnotation)
 		}
 	}
 	if !seen {
@@ -192,6 +211,9 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 	}
 	for _, name := range slices.Sorted(maps.Keys(modes)) {
 		bad(FileModeAnnotationPrefix+name, "no file %s is declared (%s%s)", name, FileAnnotationPrefix, name)
+	}
+	if d.Signal != "" && !d.Refresh {
+		errs = append(errs, fmt.Errorf("%w: %s: only the refresh sidecar signals; set %s: \"true\"", ErrFileDeclaration, FilesSignalAnnotation, FilesRefreshAnnotation))
 	}
 	switch {
 	case len(d.Files) == 0 && len(errs) == 0:
@@ -273,6 +295,9 @@ type FileSet struct {
 	// Interval is the declared poll interval ("5m"); empty: the
 	// AzureKeyVaultSecrets' own, as the resolver answers it.
 	Interval string `json:"interval,omitempty"`
+	// Signal and Program: whom the sidecar signals after a rewrite.
+	Signal  string `json:"signal,omitempty"`
+	Program string `json:"program,omitempty"`
 }
 
 // FileEntry is one file of a FileSet.
@@ -290,7 +315,7 @@ type EnvVar struct{ Name, Value string }
 // WriterEnv is what the webhook writes into the env of the writer
 // containers: LATCHKEY_FILES, then each file's placeholder variable.
 func (d FileDeclaration) WriterEnv() []EnvVar {
-	set := FileSet{Dir: FilesWriterDir}
+	set := FileSet{Dir: FilesWriterDir, Signal: d.Signal, Program: d.Program}
 	if d.Interval > 0 {
 		set.Interval = d.Interval.String()
 	}
@@ -313,44 +338,57 @@ type WriterFile struct {
 	Placeholder
 }
 
+// WriterConfig is the writer's env, parsed.
+type WriterConfig struct {
+	// Dir is where to write.
+	Dir   string
+	Files []WriterFile
+	// Interval is the declared poll interval; zero when none.
+	Interval time.Duration
+	// Signal ("HUP") and Program: whom to signal after a rewrite; empty
+	// when none.
+	Signal, Program string
+}
+
 // ErrInvalidFiles is the class of a malformed LATCHKEY_FILES.
 var ErrInvalidFiles = errors.New("invalid " + EnvFiles)
 
 // ParseWriterEnv reads LATCHKEY_FILES and the placeholders it points to,
 // through getenv, strictly: the binary trusts nothing the webhook did not
-// write. It returns the directory, the files, and the declared interval
-// (zero when none).
-func ParseWriterEnv(getenv func(string) string) (string, []WriterFile, time.Duration, error) {
+// write.
+func ParseWriterEnv(getenv func(string) string) (WriterConfig, error) {
 	raw := getenv(EnvFiles)
 	if raw == "" {
-		return "", nil, 0, fmt.Errorf("%w: not set: was the pod admitted by latchkey's webhook?", ErrInvalidFiles)
+		return WriterConfig{}, fmt.Errorf("%w: not set: was the pod admitted by latchkey's webhook?", ErrInvalidFiles)
 	}
 	dec := json.NewDecoder(strings.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var set FileSet
 	if err := dec.Decode(&set); err != nil {
-		return "", nil, 0, fmt.Errorf("%w: %s", ErrInvalidFiles, jsonProblem(err))
+		return WriterConfig{}, fmt.Errorf("%w: %s", ErrInvalidFiles, jsonProblem(err))
 	}
 	if dec.More() {
-		return "", nil, 0, fmt.Errorf("%w: data after the JSON object", ErrInvalidFiles)
+		return WriterConfig{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidFiles)
 	}
 	var errs []error
 	if !path.IsAbs(set.Dir) {
 		errs = append(errs, fmt.Errorf("%w: dir is not an absolute path", ErrInvalidFiles))
 	}
-	var interval time.Duration
+	cfg := WriterConfig{Dir: set.Dir, Signal: set.Signal, Program: set.Program}
 	if set.Interval != "" {
 		iv, err := time.ParseDuration(set.Interval)
 		if err != nil || iv < MinFilesRefreshInterval {
 			errs = append(errs, fmt.Errorf("%w: interval %q is not a duration of at least %s", ErrInvalidFiles, set.Interval, MinFilesRefreshInterval))
 		}
-		interval = iv
+		cfg.Interval = iv
+	}
+	if (set.Signal == "") != (set.Program == "") || set.Signal != "" && !slices.Contains(Signals, set.Signal) || strings.ContainsAny(set.Program, "/ \n\x00") {
+		errs = append(errs, fmt.Errorf("%w: signal %q to program %q", ErrInvalidFiles, set.Signal, set.Program))
 	}
 	if len(set.Files) == 0 || len(set.Files) > MaxFiles {
 		errs = append(errs, fmt.Errorf("%w: %d files; want 1 to %d", ErrInvalidFiles, len(set.Files), MaxFiles))
 	}
 	seen := map[string]bool{}
-	var files []WriterFile
 	for _, f := range set.Files {
 		if why := checkFileName(f.Name); why != "" || seen[f.Name] {
 			errs = append(errs, fmt.Errorf("%w: file %q: not a file name, or given twice", ErrInvalidFiles, f.Name))
@@ -371,10 +409,10 @@ func ParseWriterEnv(getenv func(string) string) (string, []WriterFile, time.Dura
 			errs = append(errs, fmt.Errorf("%w: file %s: %s does not hold an @azurekeyvault placeholder", ErrInvalidFiles, f.Name, f.Var))
 			continue
 		}
-		files = append(files, WriterFile{Name: f.Name, Var: f.Var, Mode: mode, Placeholder: p})
+		cfg.Files = append(cfg.Files, WriterFile{Name: f.Name, Var: f.Var, Mode: mode, Placeholder: p})
 	}
 	if err := errors.Join(errs...); err != nil {
-		return "", nil, 0, err
+		return WriterConfig{}, err
 	}
-	return set.Dir, files, interval, nil
+	return cfg, nil
 }

@@ -36,7 +36,8 @@ func TestParseFileDeclaration(t *testing.T) {
 			"latchkey.dev/files-dir":              "/etc/app",
 			"latchkey.dev/files-refresh":          "true",
 			"latchkey.dev/files-refresh-interval": "2m",
-		}, want: podcontract.FileDeclaration{Dir: "/etc/app", Refresh: true, Interval: 2 * time.Minute, Files: []F{
+			"latchkey.dev/files-signal":           "sighup nginx",
+		}, want: podcontract.FileDeclaration{Dir: "/etc/app", Refresh: true, Interval: 2 * time.Minute, Signal: "HUP", Program: "nginx", Files: []F{
 			{Name: "config.json", Placeholder: P{AKVS: "app-config"}, Mode: 0o440},
 			{Name: "key.pem", Placeholder: P{AKVS: "web", Query: "tls.key"}, Mode: 0o400},
 		}}},
@@ -58,6 +59,12 @@ func TestParseFileDeclaration(t *testing.T) {
 			"files-dir: want a clean absolute path", "files-refresh: want true or false",
 			"files-refresh-interval: want a duration of at least 30s", "files-dri: not an annotation latchkey knows",
 		}},
+		{name: "signal without refresh", ann: map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-signal": "HUP nginx"},
+			wantErr: []string{"only the refresh sidecar signals"}},
+		{name: "signals", ann: map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-refresh": "true", "latchkey.dev/files-signal": "KILL nginx"},
+			wantErr: []string{"files-signal: want \"<signal> <program name>\""}},
+		{name: "program path", ann: map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-refresh": "true", "latchkey.dev/files-signal": "HUP /usr/sbin/nginx"},
+			wantErr: []string{"files-signal: want"}},
 		{name: "latchkey's own directories", ann: map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-dir": podcontract.ResolverDir},
 			wantErr: []string{"a directory latchkey mounts its own volumes at"}},
 		{name: "unclean directory", ann: map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-dir": "/etc/../tls"},
@@ -95,6 +102,8 @@ func TestWriterEnvRoundTrip(t *testing.T) {
 		"latchkey.dev/file.tls.key":           "web?tls.key",
 		"latchkey.dev/file-mode.tls.key":      "0400",
 		"latchkey.dev/files-refresh-interval": "90s",
+		"latchkey.dev/files-refresh":          "true",
+		"latchkey.dev/files-signal":           "USR1 app",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +115,8 @@ func TestWriterEnvRoundTrip(t *testing.T) {
 	if got := env["LATCHKEY_FILE_1"]; got != "web@azurekeyvault?tls.key" {
 		t.Errorf("LATCHKEY_FILE_1 = %q", got)
 	}
-	dir, files, iv, err := podcontract.ParseWriterEnv(func(k string) string { return env[k] })
+	cfg, err := podcontract.ParseWriterEnv(func(k string) string { return env[k] })
+	dir, files, iv := cfg.Dir, cfg.Files, cfg.Interval
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +124,7 @@ func TestWriterEnvRoundTrip(t *testing.T) {
 		{Name: "tls.crt", Var: "LATCHKEY_FILE_0", Mode: 0o644, Placeholder: podcontract.Placeholder{AKVS: "web", Query: "tls.crt"}},
 		{Name: "tls.key", Var: "LATCHKEY_FILE_1", Mode: 0o400, Placeholder: podcontract.Placeholder{AKVS: "web", Query: "tls.key"}},
 	}
-	if dir != podcontract.FilesWriterDir || iv != 90*time.Second || !reflect.DeepEqual(files, want) {
+	if dir != podcontract.FilesWriterDir || iv != 90*time.Second || !reflect.DeepEqual(files, want) || cfg.Signal != "USR1" || cfg.Program != "app" {
 		t.Errorf("ParseWriterEnv = %q, %+v, %s", dir, files, iv)
 	}
 }
@@ -133,10 +143,12 @@ func TestParseWriterEnvRefuses(t *testing.T) {
 		{"twice", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","files":[{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"},{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"}]}`, "LATCHKEY_FILE_0": "a@azurekeyvault"}, "given twice"},
 		{"other variable", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","files":[{"name":"a","var":"PATH","mode":"0644"}]}`}, "does not start with"},
 		{"no placeholder", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","files":[{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"}]}`, "LATCHKEY_FILE_0": "plain"}, "does not hold"},
+		{"signal without program", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","signal":"HUP","files":[{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"}]}`, "LATCHKEY_FILE_0": "a@azurekeyvault"}, "signal"},
+		{"unknown signal", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","signal":"KILL","program":"x","files":[{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"}]}`, "LATCHKEY_FILE_0": "a@azurekeyvault"}, "signal"},
 		{"short interval", map[string]string{"LATCHKEY_FILES": `{"dir":"/d","interval":"1s","files":[{"name":"a","var":"LATCHKEY_FILE_0","mode":"0644"}]}`, "LATCHKEY_FILE_0": "a@azurekeyvault"}, "interval"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := podcontract.ParseWriterEnv(func(k string) string { return tt.env[k] })
+			_, err := podcontract.ParseWriterEnv(func(k string) string { return tt.env[k] })
 			if err == nil || !errors.Is(err, podcontract.ErrInvalidFiles) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want ErrInvalidFiles saying %q", err, tt.want)
 			}
@@ -185,7 +197,8 @@ func FuzzParseFileDeclaration(f *testing.F) {
 		for _, e := range d.WriterEnv() {
 			env[e.Name] = e.Value
 		}
-		_, files, _, err := podcontract.ParseWriterEnv(func(k string) string { return env[k] })
+		cfg, err := podcontract.ParseWriterEnv(func(k string) string { return env[k] })
+		files := cfg.Files
 		if err != nil || len(files) != 1 || files[0].Name != name || files[0].Mode != file.Mode || files[0].Placeholder != file.Placeholder {
 			t.Fatalf("writer env of %+v reads back as %+v, %v", d, files, err)
 		}

@@ -37,6 +37,9 @@ func mutateFiles(pod *corev1.Pod, d podcontract.FileDeclaration, o Options) erro
 	if o.Resolver == nil {
 		return fmt.Errorf("the pod declares files (%s…), which latchkey's resolver serves, and latchkey runs without one; install the resolver or remove the annotations", podcontract.FileAnnotationPrefix)
 	}
+	if d.Signal != "" && (pod.Spec.ShareProcessNamespace == nil || !*pod.Spec.ShareProcessNamespace) {
+		return fmt.Errorf("%s asks the sidecar to signal %s, which it can see only with the pod's shareProcessNamespace: true", podcontract.FilesSignalAnnotation, d.Program)
+	}
 	mount := corev1.VolumeMount{Name: podcontract.FilesVolume, MountPath: d.Dir, ReadOnly: true}
 	own := func(c *corev1.Container) bool { return c.Name == podcontract.InstallContainer }
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {

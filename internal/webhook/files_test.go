@@ -144,6 +144,16 @@ func TestMutateFilesErrors(t *testing.T) {
 	}
 	o := testOpts
 	o.Resolver = resolverOpts
+	signal := d
+	signal.Refresh, signal.Signal, signal.Program = true, "HUP", "nginx"
+	if err := mutateFiles(pod(corev1.Container{Name: "app"}), signal, o); err == nil || !strings.Contains(err.Error(), "shareProcessNamespace: true") {
+		t.Errorf("signal without a shared process namespace: %v", err)
+	}
+	shared := pod(corev1.Container{Name: "app"})
+	shared.Spec.ShareProcessNamespace = ptr.To(true)
+	if err := mutateFiles(shared, signal, o); err != nil {
+		t.Errorf("signal with a shared process namespace: %v", err)
+	}
 	p := pod(corev1.Container{Name: "app", VolumeMounts: []corev1.VolumeMount{{Name: "certs", MountPath: "/etc/tls"}}})
 	if err := mutateFiles(p, d, o); err == nil || !strings.Contains(err.Error(), "container app already mounts volume certs at /etc/tls") {
 		t.Errorf("mount clash: %v", err)

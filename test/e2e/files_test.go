@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ import (
 // a certificate's tls.crt and tls.key, from the emulator, checked against
 // what the Azure SDK reads) before its program starts; the secret changes
 // in the emulator and the file changes in place within the refresh
-// interval, as one set; with the resolver down a refresh keeps the old
+// interval, as one set, and the program gets SIGHUP; with the resolver down a refresh keeps the old
 // files, and they catch up once it is back; a Job with files (and the
 // refresh sidecar) completes; a pod outside a labelled namespace gets
 // nothing. No value reaches a pod spec, event or log.
@@ -79,9 +80,13 @@ func TestFiles(t *testing.T) {
 		}
 	}
 
-	// Files before start; then the change in place.
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "files", Annotations: annotations},
+	// Files before start; then the change in place, and the program told
+	// (SIGHUP, through the shared process namespace).
+	signalled := maps.Clone(annotations)
+	signalled[podcontract.FilesSignalAnnotation] = "HUP toolbox"
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "files", Annotations: signalled},
 		Spec: podSpec("file-hashes", "/etc/files", "--watch")}
+	pod.Spec.ShareProcessNamespace = ptr.To(true)
 	if _, err := f.cs.CoreV1().Pods(f.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +95,7 @@ func TestFiles(t *testing.T) {
 	setSecret("files-v2-" + rand.Text())
 	waitForFiles(ctx, t, f, "files", map[string]string{"secret.txt": hashOf("rotating", "")})
 	t.Logf("the file changed %s after the value", time.Since(changed).Round(time.Second))
+	waitForLog(ctx, t, f, "files", "app", "signal=hangup")
 
 	// The resolver down: the files stay; back, they catch up.
 	scaleResolver(ctx, t, f.cs, 0)

@@ -316,10 +316,12 @@ func apiStatus(file string) string {
 // fileHashes prints "file <name>=<sha256>" for each file of dir (latchkey's
 // files: links into ..data), one block per version, read as one set
 // through ..data; with watch it polls every second, prints each new
-// version, and runs until SIGTERM.
+// version and "signal=hangup" on each SIGHUP, and runs until SIGTERM.
 func fileHashes(dir string, watch bool, out io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
 	last := ""
 	for {
 		block, err := hashSet(dir)
@@ -338,6 +340,10 @@ func fileHashes(dir string, watch bool, out io.Writer) error {
 		select {
 		case <-sigs:
 			return nil
+		case <-hups:
+			if _, err := fmt.Fprintln(out, "signal=hangup"); err != nil {
+				return err
+			}
 		case <-time.After(time.Second):
 		}
 	}
