@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,7 +271,7 @@ func (c *offsetClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 type testResolver struct {
 	*resolver.Resolver
 	url      string
-	logs     *syncBuffer
+	logs     *leakcheck.Buffer
 	clock    *offsetClock
 	registry *prometheus.Registry
 	// reviews, podGets and keyReads count the resolver's requests to the
@@ -285,7 +284,7 @@ type testResolver struct {
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
-	tr := &testResolver{logs: &syncBuffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
+	tr := &testResolver{logs: &leakcheck.Buffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
 		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
@@ -608,24 +607,6 @@ func eventually(t testing.TB, check func() error) {
 	if err != nil {
 		t.Fatalf("condition not met: %v", last)
 	}
-}
-
-// syncBuffer is a buffer safe for concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testPKI is the resolver's CA, its serving certificate, and another CA.
