@@ -1,6 +1,7 @@
 package envexec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -129,7 +130,7 @@ func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileC
 	if current, err := atomicdir.Read(dir); err == nil {
 		for _, f := range set {
 			if data, ok := current[f.Name]; ok {
-				have[f.Var] = protocol.Digest(string(data))
+				have[f.Var] = protocol.Digest(f.Carried(data))
 			}
 		}
 	}
@@ -164,8 +165,19 @@ func refresh(ctx context.Context, o FilesOptions, log *slog.Logger, client FileC
 			log.LogAttrs(ctx, slog.LevelDebug, "files unchanged")
 			continue
 		}
-		if err := writeSet(dir, set, r.Values); err != nil {
-			log.LogAttrs(ctx, slog.LevelWarn, "cannot write the new files; the old ones stay", slog.String("error", err.Error()))
+		files, err := contents(set, r.Values)
+		if err == nil && sameContents(dir, files) {
+			for i, f := range set {
+				have[f.Var] = protocol.Digest(r.Values[i])
+			}
+			log.LogAttrs(ctx, slog.LevelDebug, "files unchanged")
+			continue
+		}
+		if err == nil {
+			err = atomicdir.Write(dir, files)
+		}
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelWarn, "cannot write the new files; the old ones stay", slog.String("reason", Reason(err)), slog.String("error", err.Error()))
 			continue
 		}
 		for i, f := range set {
@@ -237,14 +249,46 @@ func processName(dir string) string {
 
 // writeSet writes values (in set's order) as one version.
 func writeSet(dir string, set []podcontract.WriterFile, values []string) error {
+	files, err := contents(set, values)
+	if err != nil {
+		return err
+	}
+	return atomicdir.Write(dir, files)
+}
+
+// contents are the files of values (in set's order), each decoded as its
+// file declares. A value that is not in its declared encoding fails the
+// whole set, naming the file and its variable, never the value.
+func contents(set []podcontract.WriterFile, values []string) ([]atomicdir.File, error) {
 	if len(values) != len(set) {
-		return fmt.Errorf("%d values for %d files", len(values), len(set))
+		return nil, fmt.Errorf("%d values for %d files", len(values), len(set))
 	}
 	files := make([]atomicdir.File, len(set))
 	for i, f := range set {
-		files[i] = atomicdir.File{Name: f.Name, Data: []byte(values[i]), Mode: f.Mode}
+		data, err := f.Content(values[i])
+		if err != nil {
+			return nil, &VarError{Vars: []string{f.Var}, AKVS: []string{f.AKVS}, Err: err}
+		}
+		files[i] = atomicdir.File{Name: f.Name, Data: data, Mode: f.Mode}
 	}
-	return atomicdir.Write(dir, files)
+	return files, nil
+}
+
+// sameContents reports whether dir already holds files, byte for byte: a
+// base64 value Key Vault holds in another form than the canonical one
+// (line breaks, no padding) digests otherwise than the file the sidecar
+// read, and is answered again without being new.
+func sameContents(dir string, files []atomicdir.File) bool {
+	current, err := atomicdir.Read(dir)
+	if err != nil || len(current) != len(files) {
+		return false
+	}
+	for _, f := range files {
+		if data, ok := current[f.Name]; !ok || !bytes.Equal(data, f.Data) {
+			return false
+		}
+	}
+	return true
 }
 
 func fileNames(set []podcontract.WriterFile) []string {

@@ -3,6 +3,7 @@ package envexec_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -244,6 +245,112 @@ func TestFilesRefreshSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	if polls != 3 {
+		t.Fatalf("%d polls", polls)
+	}
+}
+
+// pfxEnv is the writer's env for one base64 file, web.pfx from web?raw,
+// written to dir.
+func pfxEnv(dir string) []string {
+	d := podcontract.FileDeclaration{Files: []podcontract.DeclaredFile{
+		{Name: "web.pfx", Placeholder: podcontract.Placeholder{AKVS: "web", Query: "raw"}, Mode: 0o400, Encoding: podcontract.FileEncodingBase64},
+	}}
+	var env []string
+	for _, e := range d.WriterEnv() {
+		if e.Name == podcontract.EnvFiles {
+			e.Value = strings.Replace(e.Value, podcontract.FilesWriterDir, dir, 1)
+		}
+		env = append(env, e.Name+"="+e.Value)
+	}
+	return env
+}
+
+// TestFilesWriteBase64: a base64 file is written as the bytes its value
+// encodes; a value that is not base64 fails the writer, which names the
+// file, its variable and AzureKeyVaultSecret and never the value, and
+// leaves nothing written.
+func TestFilesWriteBase64(t *testing.T) {
+	der := []byte("\x30\x82\x01\x00pfx-secret-Rr8\x00\xff")
+	dir := t.TempDir()
+	c := &fakeFiles{values: map[string]string{"LATCHKEY_FILE_0": base64.StdEncoding.EncodeToString(der)}}
+	if err := envexec.Files(context.Background(), envexec.FilesOptions{Environ: pfxEnv(dir), Client: c}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(dir, "web.pfx")); got != string(der) {
+		t.Errorf("web.pfx = %x, want %x", got, der)
+	}
+
+	dir = t.TempDir()
+	c.values["LATCHKEY_FILE_0"] = "-----BEGIN CERTIFICATE-----\npem-secret-Ss9\n-----END CERTIFICATE-----\n"
+	var logs bytes.Buffer
+	err := envexec.Files(context.Background(), envexec.FilesOptions{Environ: pfxEnv(dir), Stderr: &logs, Client: c})
+	if envexec.ExitCode(err) == 0 || !errors.Is(err, podcontract.ErrFileEncoding) {
+		t.Fatalf("err %v: want a failure of class ErrFileEncoding", err)
+	}
+	for _, want := range []string{"cannot write the files", "web.pfx", "LATCHKEY_FILE_0", "AzureKeyVaultSecret web", "not base64", "reason=query"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q does not say %s", logs.String(), want)
+		}
+	}
+	if strings.Contains(logs.String(), "pem-secret") || strings.Contains(err.Error(), "pem-secret") {
+		t.Errorf("the value leaked: %v; %s", err, logs.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a failed write left %d entries", len(entries))
+	}
+}
+
+// TestFilesRefreshBase64: the sidecar digests a base64 file as the text
+// the resolver carries, so its first poll is "unchanged"; a value Key
+// Vault holds in another base64 form (line breaks) that decodes to the
+// same bytes is not rewritten; a new value is.
+func TestFilesRefreshBase64(t *testing.T) {
+	dir := t.TempDir()
+	v1 := base64.StdEncoding.EncodeToString([]byte("\x30\x82pfx-1\x00"))
+	c := &fakeFiles{values: map[string]string{"LATCHKEY_FILE_0": v1}}
+	env := pfxEnv(dir)
+	if err := envexec.Files(context.Background(), envexec.FilesOptions{Environ: env, Client: c}); err != nil {
+		t.Fatal(err)
+	}
+	version := func() string {
+		target, err := os.Readlink(filepath.Join(dir, "..data"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	first := version()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	polls := 0
+	sleep := func(ctx context.Context, _ time.Duration) error {
+		polls++
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch polls {
+		case 2: // after the first poll
+			if c.unchanged != 1 {
+				t.Errorf("the first poll was not unchanged")
+			}
+			c.values["LATCHKEY_FILE_0"] = v1[:4] + "\r\n" + v1[4:]
+		case 3:
+			if version() != first {
+				t.Error("the same bytes in another base64 form were rewritten")
+			}
+			c.values["LATCHKEY_FILE_0"] = base64.StdEncoding.EncodeToString([]byte("\x30\x82pfx-2\x00"))
+		case 4:
+			if got := readFile(t, filepath.Join(dir, "web.pfx")); got != "\x30\x82pfx-2\x00" || version() == first {
+				t.Errorf("web.pfx = %q after a change", got)
+			}
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}
+	if err := envexec.Files(ctx, envexec.FilesOptions{Refresh: true, Environ: env, Client: c, Sleep: sleep}); err != nil {
+		t.Fatal(err)
+	}
+	if polls != 4 {
 		t.Fatalf("%d polls", polls)
 	}
 }

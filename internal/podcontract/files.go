@@ -10,6 +10,7 @@ package podcontract
 // changes nothing a pod can obtain.
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/output"
 )
 
 // The declaration: pod annotations.
@@ -31,6 +34,12 @@ const (
 	// ("0400"); FilesModeAnnotation is every other file's.
 	FileModeAnnotationPrefix = "latchkey.dev/file-mode."
 	FilesModeAnnotation      = "latchkey.dev/files-mode"
+	// FileEncodingAnnotationPrefix + <file name> is how that file's value
+	// is encoded in Key Vault: FileEncodingBase64 has the writer decode it
+	// and write the bytes (a PFX from a certificate's ?raw, a keytab), as
+	// the CSI driver's objectEncoding. The value travels as the text Key
+	// Vault holds, so the resolver and its protocol are unchanged.
+	FileEncodingAnnotationPrefix = "latchkey.dev/file-encoding."
 	// FilesDirAnnotation is where the files appear in the pod's containers
 	// (DefaultFilesDir when absent).
 	FilesDirAnnotation = "latchkey.dev/files-dir"
@@ -82,12 +91,15 @@ const (
 const (
 	// MaxFiles bounds the files of one pod.
 	MaxFiles = 100
-	// maxFileName keeps "file-mode.<name>" within an annotation name's 63
-	// characters.
-	maxFileName = 63 - len("file-mode.")
+	// maxFileName keeps "file-encoding.<name>", the longest annotation of
+	// a file, within an annotation name's 63 characters.
+	maxFileName = 63 - len("file-encoding.")
 	// DefaultFileMode is the mode of a file no annotation sets: readable by
 	// every user of the pod, as a Secret volume's default.
 	DefaultFileMode fs.FileMode = 0o644
+	// FileEncodingBase64 is the one encoding a file may declare: standard
+	// base64, padded or not, line breaks skipped (output.DecodeBase64).
+	FileEncodingBase64 = "base64"
 	// MinFilesRefreshInterval is the shortest declared interval: an
 	// AzureKeyVaultSecret's own minimum.
 	MinFilesRefreshInterval = 30 * time.Second
@@ -110,11 +122,13 @@ type FileDeclaration struct {
 // Signals the sidecar may send, by name without "SIG".
 var Signals = []string{"HUP", "INT", "TERM", "USR1", "USR2", "WINCH"}
 
-// DeclaredFile is one file: its name in Dir, what it holds, its mode.
+// DeclaredFile is one file: its name in Dir, what it holds, its mode and
+// the encoding of its value ("" or FileEncodingBase64).
 type DeclaredFile struct {
 	Name string
 	Placeholder
-	Mode fs.FileMode
+	Mode     fs.FileMode
+	Encoding string
 }
 
 // ErrFileDeclaration is the class of a pod's malformed file annotations.
@@ -128,6 +142,7 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 	d := FileDeclaration{Dir: DefaultFilesDir}
 	mode := DefaultFileMode
 	modes := map[string]fs.FileMode{}
+	encodings := map[string]string{}
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrFileDeclaration, key, fmt.Sprintf(format, args...)))
@@ -159,6 +174,12 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 				continue
 			}
 			modes[strings.TrimPrefix(key, FileModeAnnotationPrefix)] = m
+		case strings.HasPrefix(key, FileEncodingAnnotationPrefix):
+			if strings.TrimSpace(value) != FileEncodingBase64 {
+				bad(key, "want %s (the value is base64 in Key Vault and the file gets the bytes)", FileEncodingBase64)
+				continue
+			}
+			encodings[strings.TrimPrefix(key, FileEncodingAnnotationPrefix)] = FileEncodingBase64
 		case key == FilesModeAnnotation:
 			m, err := parseMode(value)
 			if err != nil {
@@ -195,8 +216,8 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 			}
 			d.Interval = iv
 		default:
-			bad(key, "not an annotation latchkey knows (%s<name>, %s<name>, %s, %s, %s, %s, %s)", FileAnnotationPrefix, FileModeAnnotationPrefix,
-				FilesModeAnnotation, FilesDirAnnotation, FilesRefreshAnnotation, FilesRefreshIntervalAnnotation, FilesSignalAnnotation)
+			bad(key, "not an annotation latchkey knows (%s<name>, %s<name>, %s<name>, %s, %s, %s, %s, %s)", FileAnnotationPrefix, FileModeAnnotationPrefix,
+				FileEncodingAnnotationPrefix, FilesModeAnnotation, FilesDirAnnotation, FilesRefreshAnnotation, FilesRefreshIntervalAnnotation, FilesSignalAnnotation)
 		}
 	}
 	if !seen {
@@ -208,9 +229,14 @@ func ParseFileDeclaration(annotations map[string]string) (FileDeclaration, error
 			d.Files[i].Mode = m
 			delete(modes, d.Files[i].Name)
 		}
+		d.Files[i].Encoding = encodings[d.Files[i].Name]
+		delete(encodings, d.Files[i].Name)
 	}
 	for _, name := range slices.Sorted(maps.Keys(modes)) {
 		bad(FileModeAnnotationPrefix+name, "no file %s is declared (%s%s)", name, FileAnnotationPrefix, name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(encodings)) {
+		bad(FileEncodingAnnotationPrefix+name, "no file %s is declared (%s%s)", name, FileAnnotationPrefix, name)
 	}
 	if d.Signal != "" && !d.Refresh {
 		errs = append(errs, fmt.Errorf("%w: %s: only the refresh sidecar signals; set %s: \"true\"", ErrFileDeclaration, FilesSignalAnnotation, FilesRefreshAnnotation))
@@ -307,6 +333,8 @@ type FileEntry struct {
 	Var string `json:"var"`
 	// Mode is octal ("0644").
 	Mode string `json:"mode"`
+	// Encoding is FileEncodingBase64 or empty (the value as it is).
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // EnvVar is a name and a literal value, as the webhook writes them.
@@ -322,20 +350,54 @@ func (d FileDeclaration) WriterEnv() []EnvVar {
 	vars := make([]EnvVar, 0, len(d.Files)+1)
 	for i, f := range d.Files {
 		v := FileVarPrefix + strconv.Itoa(i)
-		set.Files = append(set.Files, FileEntry{Name: f.Name, Var: v, Mode: fmt.Sprintf("%04o", uint32(f.Mode))})
+		set.Files = append(set.Files, FileEntry{Name: f.Name, Var: v, Mode: fmt.Sprintf("%04o", uint32(f.Mode)), Encoding: f.Encoding})
 		vars = append(vars, EnvVar{Name: v, Value: f.String()})
 	}
 	doc, _ := json.Marshal(set) // strings only: cannot fail
 	return append([]EnvVar{{Name: EnvFiles, Value: string(doc)}}, vars...)
 }
 
-// WriterFile is one file as the writer reads its env: name, mode and the
-// placeholder its variable holds.
+// WriterFile is one file as the writer reads its env: name, mode, the
+// encoding of its value and the placeholder its variable holds.
 type WriterFile struct {
-	Name string
-	Var  string
-	Mode fs.FileMode
+	Name     string
+	Var      string
+	Mode     fs.FileMode
+	Encoding string
 	Placeholder
+}
+
+// ErrFileEncoding is the class of a value that is not in its file's
+// declared encoding.
+var ErrFileEncoding = errors.New("not in the file's encoding")
+
+// Content is what the writer writes for the value the resolver answered:
+// the value itself, or the bytes it encodes in base64. The error names the
+// file and its placeholder, never the value.
+func (f WriterFile) Content(value string) ([]byte, error) {
+	if f.Encoding != FileEncodingBase64 {
+		return []byte(value), nil
+	}
+	b, ok := output.DecodeBase64([]byte(value))
+	if !ok {
+		hint := ""
+		if f.Query == output.QueryRaw {
+			hint = " (a certificate Key Vault stores as PEM has no PFX: its raw value is PEM text)"
+		}
+		return nil, fmt.Errorf("%w: file %s: %s is not base64, as %s%s declares%s",
+			ErrFileEncoding, f.Name, f.Placeholder, FileEncodingAnnotationPrefix, f.Name, hint)
+	}
+	return b, nil
+}
+
+// Carried is the inverse of Content: the value that gives content, as
+// the resolver carries it (canonical padded base64 for a base64 file), so
+// the sidecar can name the digest of what it holds.
+func (f WriterFile) Carried(content []byte) string {
+	if f.Encoding != FileEncodingBase64 {
+		return string(content)
+	}
+	return base64.StdEncoding.EncodeToString(content)
 }
 
 // WriterConfig is the writer's env, parsed.
@@ -400,6 +462,10 @@ func ParseWriterEnv(getenv func(string) string) (WriterConfig, error) {
 			errs = append(errs, fmt.Errorf("%w: file %s: %w", ErrInvalidFiles, f.Name, err))
 			continue
 		}
+		if f.Encoding != "" && f.Encoding != FileEncodingBase64 {
+			errs = append(errs, fmt.Errorf("%w: file %s: encoding %q; want %s or none", ErrInvalidFiles, f.Name, f.Encoding, FileEncodingBase64))
+			continue
+		}
 		if !strings.HasPrefix(f.Var, FileVarPrefix) {
 			errs = append(errs, fmt.Errorf("%w: file %s: variable %q does not start with %s", ErrInvalidFiles, f.Name, f.Var, FileVarPrefix))
 			continue
@@ -409,7 +475,7 @@ func ParseWriterEnv(getenv func(string) string) (WriterConfig, error) {
 			errs = append(errs, fmt.Errorf("%w: file %s: %s does not hold an @azurekeyvault placeholder", ErrInvalidFiles, f.Name, f.Var))
 			continue
 		}
-		cfg.Files = append(cfg.Files, WriterFile{Name: f.Name, Var: f.Var, Mode: mode, Placeholder: p})
+		cfg.Files = append(cfg.Files, WriterFile{Name: f.Name, Var: f.Var, Mode: mode, Encoding: f.Encoding, Placeholder: p})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return WriterConfig{}, err
