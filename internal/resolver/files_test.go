@@ -1,15 +1,27 @@
 package resolver_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
+	"encoding/base64"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azcertificates"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"software.sslmate.com/src/go-pkcs12"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/envexec"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
@@ -127,4 +139,85 @@ func TestFiles(t *testing.T) {
 	if a := ask(t, w.r, tok, podcontract.FilesWriterContainer, map[string]string{"LATCHKEY_FILE_0": "web@azurekeyvault?tls.crt"}); a.status != http.StatusOK {
 		t.Errorf("the declared file after the annotation edit: %d %s", a.status, a.raw)
 	}
+}
+
+// TestFilesPFX: a certificate declared as a base64 file of its raw value
+// reaches the disk as the PKCS#12 bytes Key Vault holds: the writer, run
+// from the env the real webhook wrote, asks the real resolver and decodes.
+// What it must write comes from the Azure SDK, not from latchkey's reader:
+// the backing secret azsecrets reads, base64-decoded, and the leaf
+// azcertificates reads must open from it with its private key.
+func TestFilesPFX(t *testing.T) {
+	w := newWorld(t, suite.res)
+	w.akvs("web", vault, "web-tls", v2beta1.ObjectTypeCertificate)
+	pod := w.filesPod("files-pfx", map[string]string{
+		"latchkey.dev/file.web.pfx":          "web?raw",
+		"latchkey.dev/file-encoding.web.pfx": "base64",
+	}, app("app"))
+	dir := t.TempDir()
+	var env []string
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name != podcontract.FilesWriterContainer {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == podcontract.EnvFiles {
+				e.Value = strings.Replace(e.Value, podcontract.FilesWriterDir, dir, 1)
+			}
+			env = append(env, e.Name+"="+e.Value)
+		}
+	}
+	var logs leakcheck.Buffer
+	writer := binaryClient(t, w.r, pod, podcontract.FilesWriterContainer, suite.pki.caFile)
+	if err := envexec.Files(context.Background(), envexec.FilesOptions{Environ: env, Stderr: &logs, Client: writer}); err != nil {
+		t.Fatalf("writer: %v\n%s", err, logs.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "web.pfx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, clientSecret,
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: suite.emu.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := azsecrets.NewClient(suite.emu.VaultURL(vault), cred, &azsecrets.ClientOptions{ClientOptions: suite.emu.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := azcertificates.NewClient(suite.emu.VaultURL(vault), cred, &azcertificates.ClientOptions{ClientOptions: suite.emu.ClientOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backing, err := secrets.GetSecret(context.Background(), "web-tls", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := *backing.ContentType; ct != "application/x-pkcs12" {
+		t.Fatalf("the backing secret is %s, want a PFX", ct)
+	}
+	want, err := base64.StdEncoding.DecodeString(*backing.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("web.pfx is %d bytes, not the %d of the PFX Key Vault holds", len(got), len(want))
+	}
+	cert, err := certs.GetCertificate(context.Background(), "web-tls", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, leaf, cas, err := pkcs12.DecodeChain(got, "")
+	if err != nil {
+		t.Fatalf("web.pfx does not open as PKCS#12: %v", err)
+	}
+	if !bytes.Equal(leaf.Raw, cert.CER) || len(cas) == 0 {
+		t.Errorf("web.pfx holds leaf %s and %d CA certificates; want Key Vault's leaf and its chain", leaf.Subject, len(cas))
+	}
+	if pub, ok := key.(interface{ Public() crypto.PublicKey }); !ok || !leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(pub.Public()) {
+		t.Error("web.pfx's private key is not the leaf's")
+	}
+	noValues(t, "the writer's log", logs.String())
+	noValues(t, "the resolver's log", w.r.logs.String())
 }
