@@ -135,18 +135,19 @@ func binaryRSS(b *testing.B) (float64, error) {
 	}
 	defer func() { _ = logs.Close() }()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--audience", audience, "--injection-mark-keys", suite.markKeys,
 		"--cert-dir", suite.pki.certDir, "--port", "0", "--keyvault-auth", "environment", "--tenancy-policy", suite.policy,
 		"--leader-elect=false", "--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:"+strconv.Itoa(health))
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
+		cancel()
 		return 0, err
 	}
-	defer func() { _ = cmd.Wait() }()
+	defer func() { cancel(); _ = cmd.Wait() }()
+	probe := &http.Client{Timeout: 5 * time.Second}
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(health)+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := probe.Do(req)
 		if err != nil {
 			return false, nil //nolint:nilerr // not listening yet
 		}
