@@ -145,4 +145,3 @@ func TestMeanRefreshPeriodIsTheInterval(t *testing.T) {
 		t.Errorf("mean refresh period %s, want %s ± %s", mean, fastInterval, tol)
 	}
 }
-
