@@ -165,3 +165,44 @@ func sortedCounts(m map[string]int) string {
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
+
+// benchRefreshInterval measures BenchmarkRefreshInterval.
+func benchRefreshInterval(b *testing.B) {
+	e := environment(b)
+	const (
+		ns        = "bench-steady"
+		interval  = 30 * time.Second
+		periods   = 3
+		tolerance = 0.02
+	)
+	e.createNamespaces(b, ns)
+	e.cleanupNamespace(b, ns)
+	want := map[types.NamespacedName]string{}
+	var objs []*v2beta1.AzureKeyVaultSecret
+	for i := range steadyObjects {
+		name := fmt.Sprintf("akvs-%d", i)
+		objs = append(objs, akvsSpec(ns, name, steadyVault, i))
+		want[types.NamespacedName{Namespace: ns, Name: name}] = objectValue(steadyVault, i)
+	}
+	tr := e.track(b, []string{ns}, want)
+	ctl := e.startController(b, "steady", "--namespaces="+ns, "--refresh-interval="+interval.String())
+	e.createAll(b, objs)
+	tr.wait(b, 2*time.Minute)
+
+	m0 := ctl.scrape(b)
+	c0, t0 := e.emu.Counters().Snapshot(), time.Now()
+	b.ResetTimer()
+	time.Sleep(periods * interval)
+	b.StopTimer()
+	c1, window := e.emu.Counters().Snapshot(), time.Since(t0)
+	m1 := ctl.scrape(b)
+	reads := c1.Count(steadyVault, "", 200) - c0.Count(steadyVault, "", 200)
+	syncs := m1.sum("latchkey_syncs_total", nil) - m0.sum("latchkey_syncs_total", nil)
+	perInterval := float64(reads) / float64(steadyObjects*periods)
+	b.ReportMetric(perInterval, "reads/object/interval")
+	report.add(fmt.Sprintf("Key Vault reads per object per refresh interval, steady set (%d AKVS on %d objects, refresh %s, over %d intervals)",
+		steadyObjects, steadyObjects, interval, periods),
+		fmt.Sprintf("%.3f", perInterval), fmt.Sprintf("1.00 ± %.2f", tolerance), perInterval >= 1-tolerance && perInterval <= 1+tolerance)
+	report.notef("refresh interval: %d successful Key Vault reads in %s for %d objects (mean period %s per object); %.0f reconciles",
+		reads, window.Round(time.Millisecond), steadyObjects, (time.Duration(steadyObjects) * window / time.Duration(max(reads, 1))).Round(time.Millisecond), syncs)
+}
