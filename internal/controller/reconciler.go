@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,11 +73,15 @@ type Reconciler struct {
 
 	ownWrites   ownWrites
 	firstPasses firstPasses
+	// started is when this controller made its first pass (takeover.go).
+	started     time.Time
+	startedOnce sync.Once
 }
 
 // Reconcile reads the AzureKeyVaultSecret's object, writes its outputs and
 // status, and says when to look again.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.startedOnce.Do(func() { r.started = r.now() })
 	akvs := &v2beta1.AzureKeyVaultSecret{}
 	if err := r.Client.Get(ctx, req.NamespacedName, akvs); err != nil {
 		// Deleted: the outputs controller removes its keys.

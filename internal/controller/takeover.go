@@ -25,13 +25,16 @@ import (
 // trusts what the previous controller left when it shows the object synced
 // for its current spec: the status Ready for this generation, the outputs
 // holding the keys the status's hashes name, the labels and annotations
-// copied, the vault still allowed. The object is then not read until its
-// next due time (schedule.go), which needs no state to know.
+// copied, the vault still allowed, and no due time passed since this
+// controller started (10,000 first passes take a while). The object is
+// then not read until its next due time (schedule.go), which needs no
+// state to know.
 //
 // What this cannot see without reading Key Vault: a value changed in an
 // output while no controller ran (a write the watch would have repaired),
-// and a due time that passed while no controller ran. Both wait for the
-// next due time: at most one interval more. Recording the time of every
+// and a due time that passed while no controller ran (between the last
+// pass of the previous one and the first of this one: seconds in a
+// failover). Both wait for the next due time: at most one interval more. Recording the time of every
 // read in the status would tell the second, at the cost of one status
 // write per read, while nothing changed (product.md: no writes then).
 
@@ -136,7 +139,11 @@ func (r *Reconciler) takeOver(ctx context.Context, akvs *v2beta1.AzureKeyVaultSe
 	if !r.firstPasses.first(akvs) || !syncedBefore(akvs, targets) {
 		return false
 	}
-	ref := akvsplan.Of(akvs).Object()
+	plan := akvsplan.Of(akvs)
+	if !plan.Pinned() && r.schedule(plan).due(r.now()).After(r.started) {
+		return false
+	}
+	ref := plan.Object()
 	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
 		return false
 	}
