@@ -281,7 +281,7 @@ func (r *Reconciler) livingOwners(ctx context.Context, ns string, t target, o ow
 		if err != nil {
 			return nil, err
 		}
-		if other != nil && targets(other, t.kind.name(), t.name) {
+		if other != nil && writesTo(other, t.kind.name(), t.name) {
 			alive[name] = claimantOf(other)
 		}
 	}
