@@ -320,6 +320,14 @@ func TestFailures(t *testing.T) {
 // labels include the pairs given.
 func metric(t *testing.T, reg *prometheus.Registry, name string, labelPairs ...string) float64 {
 	t.Helper()
+	// A vector with no series yet is gathered as nothing, so a sum of 0 is
+	// only an answer for a name the registry knows: registering a probe under
+	// it must collide.
+	probe := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "probe"})
+	if err := reg.Register(probe); err == nil {
+		reg.Unregister(probe)
+		t.Fatalf("no metric %s is registered", name)
+	}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
