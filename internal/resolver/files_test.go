@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,7 +118,19 @@ func TestFiles(t *testing.T) {
 				if err := suite.client.Patch(context.Background(), edited, patch); err != nil {
 					t.Fatal(err)
 				}
-				w.r.clock.Advance(resolver.DefaultPodCacheTTL) // past the pod cache
+				// The resolver has seen the edit (its watch brought this
+				// version) before it is asked.
+				id := resolver.Identity{Namespace: pod.Namespace, ServiceAccount: pod.Spec.ServiceAccountName, PodName: pod.Name, PodUID: pod.UID}
+				eventually(t, func() error {
+					got, err := w.r.Pods.Get(context.Background(), id)
+					if err != nil {
+						return err
+					}
+					if got.ResourceVersion != edited.ResourceVersion {
+						return fmt.Errorf("the resolver holds version %s of the pod, not the edited %s", got.ResourceVersion, edited.ResourceVersion)
+					}
+					return nil
+				})
 			}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

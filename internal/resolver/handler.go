@@ -28,7 +28,7 @@ import (
 type Handler struct {
 	// Verifier authenticates the token before anything else.
 	Verifier   *TokenVerifier
-	Pods       *PodSource
+	Pods       *PodCache
 	Namespaces *Namespaces
 	Values     *Values
 	Limiter    *NamespaceLimiter

@@ -278,14 +278,17 @@ type testResolver struct {
 	// API server (keyReads: its discovery document and JWKS); apiCalls
 	// counts them all.
 	reviews, podGets, keyReads, apiCalls *atomic.Int64
-	stop                                 func()
+	// podWatchLag, when set, delays every chunk of the pod watches by that
+	// many nanoseconds: a watch that lags behind the API server.
+	podWatchLag *atomic.Int64
+	stop        func()
 }
 
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 	tr := &testResolver{logs: &leakcheck.Buffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
-		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
+		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}, podWatchLag: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -301,7 +304,11 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 			case req.URL.Path == resolver.DiscoveryPath || req.URL.Path == resolver.JWKSPath:
 				tr.keyReads.Add(1)
 			}
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			if err == nil && req.URL.Query().Get("watch") == "true" && strings.HasSuffix(req.URL.Path, "/pods") {
+				resp.Body = &laggingBody{ReadCloser: resp.Body, lag: tr.podWatchLag, done: req.Context().Done()}
+			}
+			return resp, err
 		})
 	})
 	c := resolver.DefaultConfig()
@@ -375,6 +382,24 @@ func newResolver(t testing.TB, mutate func(*resolver.Config)) *testResolver {
 	}
 	t.Cleanup(r.stop)
 	return r
+}
+
+// laggingBody hands each chunk of a watch on lag after it arrived.
+type laggingBody struct {
+	io.ReadCloser
+	lag  *atomic.Int64
+	done <-chan struct{}
+}
+
+func (b *laggingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if lag := time.Duration(b.lag.Load()); lag > 0 {
+		select {
+		case <-time.After(lag):
+		case <-b.done:
+		}
+	}
+	return n, err
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
