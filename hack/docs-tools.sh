@@ -7,6 +7,10 @@
 # are skipped by the test, saying so.
 set -euo pipefail
 
+# One installer at a time (.ci/run installs ahead while the steps run): the
+# second waits, then finds the packages there.
+if [ "$(id -u)" -eq 0 ]; then exec {lock}>/tmp/latchkey-packages.lock; flock "$lock"; fi
+
 need=()
 command -v az >/dev/null || need+=(azure-cli)
 command -v skopeo >/dev/null || need+=(skopeo)

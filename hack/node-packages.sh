@@ -10,6 +10,10 @@ set -euo pipefail
 ask=false
 [ "${1:-}" = "--ask" ] && ask=true
 
+# One installer at a time (.ci/run installs ahead while the steps run): the
+# second waits, then finds the packages there.
+if [ "$(id -u)" -eq 0 ]; then exec {lock}>/tmp/latchkey-packages.lock; flock "$lock"; fi
+
 need=()
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)

@@ -266,7 +266,7 @@ func eventsFor(t *testing.T, ns, name string) []string {
 type testController struct {
 	mgr      ctrl.Manager
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *leakcheck.Buffer
 	// stop stops the controller (and returns at once if it has stopped).
 	stop func()
 }
@@ -342,7 +342,7 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 var leakWatch struct {
 	values leakcheck.Set
 	mu     sync.Mutex
-	logs   []*syncBuffer
+	logs   []*leakcheck.Buffer
 }
 
 // remember records values that must never appear in logs, events or status,
@@ -350,8 +350,8 @@ var leakWatch struct {
 func remember(values ...string) { leakWatch.values.AddValues(values...) }
 
 // newLogBuffer returns a buffer for a controller's log, watched for leaks.
-func newLogBuffer() *syncBuffer {
-	b := &syncBuffer{}
+func newLogBuffer() *leakcheck.Buffer {
+	b := &leakcheck.Buffer{}
 	leakWatch.mu.Lock()
 	leakWatch.logs = append(leakWatch.logs, b)
 	leakWatch.mu.Unlock()
@@ -370,7 +370,7 @@ func findLeaks(ctx context.Context) []string {
 // leaksIn looks for the values of set in the logs and in what the cluster
 // shows. It returns one line per value and place, naming where, never the
 // value.
-func leaksIn(ctx context.Context, set *leakcheck.Set, logs []*syncBuffer) []string {
+func leaksIn(ctx context.Context, set *leakcheck.Set, logs []*leakcheck.Buffer) []string {
 	haystacks, err := clusterText(ctx)
 	if err != nil {
 		return []string{"listing: " + err.Error()}

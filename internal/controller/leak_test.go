@@ -92,7 +92,7 @@ func TestLeakCheckFindsLeaks(t *testing.T) {
 	ns := namespace(t)
 	plants := leakcheck.Plants(t)
 	planted := map[string]string{}
-	log := &syncBuffer{}
+	log := &leakcheck.Buffer{}
 	for i, p := range plants {
 		planted[fmt.Sprintf("leakcheck.test/plant-%d", i)] = p.Text
 		_, _ = log.Write([]byte(p.Text + "\n"))
@@ -119,7 +119,7 @@ func TestLeakCheckFindsLeaks(t *testing.T) {
 	places := []string{"controller log #0", "AzureKeyVaultSecret " + ns + "/planted", "Secret metadata " + ns + "/planted",
 		"ConfigMap metadata " + ns + "/planted"}
 	for i, p := range plants {
-		leaks := strings.Join(leaksIn(ctx, leakcheck.NewSet(p.Secret), []*syncBuffer{log}), "\n")
+		leaks := strings.Join(leaksIn(ctx, leakcheck.NewSet(p.Secret), []*leakcheck.Buffer{log}), "\n")
 		for _, place := range append(places, fmt.Sprintf("Event %s/planted-%d", ns, i)) {
 			if !strings.Contains(leaks, "leaked into "+place+" at") {
 				t.Errorf("%s in %s: not found; found:\n%s", p.Form, place, leaks)

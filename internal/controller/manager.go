@@ -57,7 +57,7 @@ func DefaultManagerOptions() ManagerOptions {
 		APIClientOptions:      runner.APIClientOptions{QPS: 300, Burst: 1000},
 		LeaderElectionOptions: runner.LeaderElectionOptions{LeaderElection: true, LeaderElectionID: "latchkey-controller"},
 		ServingOptions:        runner.DefaultServingOptions(),
-		Controller:            Options{RefreshInterval: 10 * time.Minute, Jitter: 0.1},
+		Controller:            Options{RefreshInterval: 10 * time.Minute, Jitter: 1},
 	}
 }
 

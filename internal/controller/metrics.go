@@ -19,6 +19,7 @@ type Metrics struct {
 	syncs       *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
 	legacy      legacySyncs
+	takenOver   prometheus.Counter
 }
 
 // NewMetrics registers the controller's metrics with reg.
@@ -37,8 +38,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "When each AzureKeyVaultSecret was last found Ready: its outputs matched Key Vault as read within the refresh interval (Unix time).",
 		}, []string{"namespace", "name"}),
 		legacy: newLegacySyncs(),
+		takenOver: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latchkey_akvs_taken_over_total",
+			Help: "AzureKeyVaultSecrets this controller found synced by its predecessor when it started, and left unread until their next refresh due time.",
+		}),
 	}
-	reg.MustRegister(m.syncs, m.lastSuccess, m.legacy.total, m.legacy.failed)
+	reg.MustRegister(m.syncs, m.lastSuccess, m.legacy.total, m.legacy.failed, m.takenOver)
 	return m
 }
 
@@ -61,6 +66,13 @@ func (m *Metrics) observeSync(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now 
 
 // forget drops the series of a deleted AzureKeyVaultSecret and counts its
 // deletion as akv2k8s did.
+// observeTakeOver counts an AzureKeyVaultSecret taken over (takeover.go).
+func (m *Metrics) observeTakeOver() {
+	if m != nil {
+		m.takenOver.Inc()
+	}
+}
+
 func (m *Metrics) forget(key types.NamespacedName) {
 	if m != nil {
 		m.lastSuccess.DeleteLabelValues(key.Namespace, key.Name)

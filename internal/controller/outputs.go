@@ -48,7 +48,7 @@ func (r *OutputReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if akvs == nil || !targets(akvs, r.kind.name(), req.Name) {
+		if akvs == nil || !writesTo(akvs, r.kind.name(), req.Name) {
 			gone = append(gone, name)
 			deleted = deleted || akvs == nil
 		}

@@ -57,7 +57,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	m := &c.Manager
 	c.KeyVaultOptions.BindFlags(fs)
 	fs.DurationVar(&m.Controller.RefreshInterval, "refresh-interval", m.Controller.RefreshInterval, "how often an unpinned object is read again (per object: spec.refreshInterval)")
-	fs.Float64Var(&m.Controller.Jitter, "refresh-jitter", m.Controller.Jitter, "spread refreshes over this fraction of the interval")
+	fs.Float64Var(&m.Controller.Jitter, "refresh-jitter", m.Controller.Jitter, "spread objects' refresh due times over this fraction of the interval (never lengthens it)")
 	fs.IntVar(&m.Workers, "workers", m.Workers, "AzureKeyVaultSecrets reconciled at once")
 	m.APIClientOptions.BindFlags(fs)
 	fs.Func("namespaces", "comma-separated namespaces to watch (default: all)", func(s string) error {

@@ -11,7 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,8 +40,9 @@ type Options struct {
 	// RefreshInterval is how often an unpinned object is read again, unless
 	// its AzureKeyVaultSecret sets spec.refreshInterval.
 	RefreshInterval time.Duration
-	// Jitter spreads refreshes over this fraction of the interval (0.1 = up
-	// to 10% later), so objects created together do not refresh together.
+	// Jitter spreads objects' due times over this fraction of the interval
+	// (1 = all of it), so objects created together do not refresh together.
+	// It never lengthens the interval (schedule.go).
 	Jitter float64
 }
 
@@ -70,21 +71,33 @@ type Reconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	ownWrites ownWrites
+	ownWrites   ownWrites
+	firstPasses firstPasses
+	// started is when this controller made its first pass (takeover.go).
+	started     time.Time
+	startedOnce sync.Once
 }
 
 // Reconcile reads the AzureKeyVaultSecret's object, writes its outputs and
 // status, and says when to look again.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.startedOnce.Do(func() { r.started = r.now() })
 	akvs := &v2beta1.AzureKeyVaultSecret{}
 	if err := r.Client.Get(ctx, req.NamespacedName, akvs); err != nil {
 		// Deleted: the outputs controller removes its keys.
 		if apierrors.IsNotFound(err) {
 			r.Metrics.forget(req.NamespacedName)
+			r.firstPasses.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	targets := targetsOf(akvs)
+	if r.takeOver(ctx, akvs, targets) {
+		// Synced by the controller before this one: read at its next due time.
+		log.FromContext(ctx).V(1).Info("synced by the previous controller; not read before its next due time")
+		r.Metrics.observeTakeOver()
+		return r.next(akvs, outcome{ready: true}, false)
+	}
 	var o outcome
 	switch problems := v2beta1.Check(akvs); {
 	case len(problems) > 0:
@@ -142,7 +155,11 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
 			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
 	}
-	obj, err := r.Source.Get(ctx, ref, plan.MaxAge(r.Options.RefreshInterval))
+	maxAge := plan.MaxAge(r.Options.RefreshInterval) // pinned: any stored read
+	if !plan.Pinned() {
+		maxAge = r.schedule(plan).maxAge(r.now())
+	}
+	obj, err := r.Source.Get(ctx, ref, maxAge)
 	if err != nil {
 		return storeFailure(err)
 	}
@@ -264,7 +281,7 @@ func (r *Reconciler) livingOwners(ctx context.Context, ns string, t target, o ow
 		if err != nil {
 			return nil, err
 		}
-		if other != nil && targets(other, t.kind.name(), t.name) {
+		if other != nil && writesTo(other, t.kind.name(), t.name) {
 			alive[name] = claimantOf(other)
 		}
 	}
@@ -310,9 +327,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, akvs *v2beta1.AzureKeyVaul
 	return nil
 }
 
-// next says when to reconcile again: a refresh interval (with jitter) after a
-// success, never for a pinned version or an output-less object, and with
-// backoff after a failure, honouring Key Vault's Retry-After.
+// next says when to reconcile again: at the object's next due time after a
+// success (schedule.go), never for a pinned version or an output-less
+// object, and with backoff after a failure, honouring Key Vault's
+// Retry-After.
 func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injectorOnly bool) (ctrl.Result, error) {
 	plan := akvsplan.Of(akvs)
 	switch {
@@ -321,7 +339,8 @@ func (r *Reconciler) next(akvs *v2beta1.AzureKeyVaultSecret, o outcome, injector
 	case o.ready && plan.Pinned():
 		return ctrl.Result{}, nil
 	case o.ready:
-		return ctrl.Result{RequeueAfter: jittered(plan.Interval(r.Options.RefreshInterval), r.Options.Jitter)}, nil
+		now := r.now()
+		return ctrl.Result{RequeueAfter: r.schedule(plan).next(now).Sub(now)}, nil
 	case o.retryAfter > 0:
 		return ctrl.Result{RequeueAfter: o.retryAfter}, nil
 	case o.permanent:
@@ -340,10 +359,7 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// jittered returns d stretched by a random fraction of up to j.
-func jittered(d time.Duration, j float64) time.Duration {
-	if j <= 0 {
-		return d
-	}
-	return d + time.Duration(rand.Float64()*j*float64(d)) //nolint:gosec // spreading load needs no secure randomness
+// schedule is the refresh schedule of an unpinned plan's object.
+func (r *Reconciler) schedule(plan akvsplan.Plan) schedule {
+	return scheduleOf(plan.Object(), plan.Interval(r.Options.RefreshInterval), r.Options.Jitter)
 }

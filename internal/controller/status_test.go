@@ -96,14 +96,3 @@ func TestRefreshIntervalBelowMinimum(t *testing.T) {
 		t.Errorf("the minimum itself: %v", got)
 	}
 }
-
-func TestJittered(t *testing.T) {
-	for range 100 {
-		if d := jittered(time.Minute, 0.1); d < time.Minute || d > 66*time.Second {
-			t.Fatalf("jittered(1m, 0.1) = %v", d)
-		}
-	}
-	if d := jittered(time.Minute, 0); d != time.Minute {
-		t.Errorf("no jitter gave %v", d)
-	}
-}

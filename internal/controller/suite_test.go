@@ -1,12 +1,10 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 )
 
@@ -68,7 +67,7 @@ var suite struct {
 	// mgr and registry are the suite controller's manager and metrics.
 	mgr      ctrl.Manager
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *leakcheck.Buffer
 }
 
 func TestMain(m *testing.M) {
@@ -177,12 +176,12 @@ func controllerConfig() controller.Config {
 
 // startController runs a controller against the suite's API server until
 // the returned function is called.
-func startController(ctx context.Context, c controller.Config, logs *syncBuffer) (mgr ctrl.Manager, stop func(), err error) {
+func startController(ctx context.Context, c controller.Config, logs *leakcheck.Buffer) (mgr ctrl.Manager, stop func(), err error) {
 	return startControllerOn(ctx, suite.cfg, c, logs)
 }
 
 // startControllerOn runs a controller against the API server of cfg.
-func startControllerOn(ctx context.Context, cfg *rest.Config, c controller.Config, logs *syncBuffer) (mgr ctrl.Manager, stop func(), err error) {
+func startControllerOn(ctx context.Context, cfg *rest.Config, c controller.Config, logs *leakcheck.Buffer) (mgr ctrl.Manager, stop func(), err error) {
 	log, err := logging.New(logs, c.Log)
 	if err != nil {
 		return nil, nil, err
@@ -353,22 +352,4 @@ func assertGone(t *testing.T, obj client.Object) {
 		}
 		return fmt.Errorf("%s still exists", obj.GetName())
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for the controller's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

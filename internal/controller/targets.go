@@ -40,12 +40,12 @@ func targetsOf(akvs *v2beta1.AzureKeyVaultSecret) []target {
 	return ts
 }
 
-// targets reports whether akvs writes to the output kind/name. One whose
+// writesTo reports whether akvs writes to the output kind/name. One whose
 // spec cannot be used is taken to write to every output it holds keys in:
 // a typo in a transform, or a field akv2k8s's schema let through, must not
 // cost its outputs their keys (they stay until the spec is fixed, or the
 // AzureKeyVaultSecret deleted).
-func targets(akvs *v2beta1.AzureKeyVaultSecret, kind, name string) bool {
+func writesTo(akvs *v2beta1.AzureKeyVaultSecret, kind, name string) bool {
 	if len(v2beta1.Check(akvs)) > 0 {
 		return true
 	}

@@ -62,7 +62,7 @@ func (e *VarError) Unwrap() error { return e.Err }
 // Reason is a short name of the failure's class for logs: Key Vault's
 // classes ("not found", "forbidden", "throttled"…, the resolver's answers
 // about Key Vault included), "query" when the object was read but cannot
-// answer the query, "AzureKeyVaultSecret not found" when the resolver knows
+// answer the query or a file's value is not in its declared encoding, "AzureKeyVaultSecret not found" when the resolver knows
 // no AzureKeyVaultSecret of the placeholder's name, "refused by the
 // resolver" or "resolver unavailable" for its other answers, "exec" when the program could not be started,
 // "configuration" otherwise.
@@ -79,7 +79,7 @@ func Reason(err error) string {
 			return class.Error()
 		}
 	}
-	if errors.Is(err, ErrQuery) || errors.Is(err, podcontract.ErrNULByte) {
+	if errors.Is(err, ErrQuery) || errors.Is(err, podcontract.ErrNULByte) || errors.Is(err, podcontract.ErrFileEncoding) {
 		return "query"
 	}
 	// Refused first: with a refusal, waiting for the rest changes nothing.

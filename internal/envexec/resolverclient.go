@@ -249,6 +249,63 @@ func gaveUp(err error, retries int, waited time.Duration) error {
 // attempt makes one request. It returns the values in the bindings' order,
 // or the failure and the Retry-After the resolver asked for.
 func (c *ResolverClient) attempt(ctx context.Context, body []byte, bindings []Binding) ([]string, time.Duration, error) {
+	raw, retryAfter, err := c.exchange(ctx, body, bindings)
+	if err != nil {
+		return nil, retryAfter, err
+	}
+	values, err := valuesOf(raw, bindings)
+	return values, 0, err
+}
+
+// Refreshed is the answer to Refresh.
+type Refreshed struct {
+	// Values, in the bindings' order, unless Unchanged.
+	Values    []string
+	Unchanged bool
+	// Interval is how often the values may change, as the resolver
+	// answers it (zero when it does not).
+	Interval time.Duration
+}
+
+// Refresh asks once, without retries (the caller polls), for the values of
+// bindings, naming the Digest of each value it holds (have, by variable):
+// the resolver answers Unchanged, without the values, when they are all
+// still those.
+func (c *ResolverClient) Refresh(ctx context.Context, bindings []Binding, have map[string]string) (Refreshed, error) {
+	env := make(map[string]string, len(bindings))
+	for _, b := range bindings {
+		env[b.Var] = b.String()
+	}
+	// Every variable is named, "" for a value not held (never a digest):
+	// an empty Have would not be sent, and the answer would lack the
+	// interval.
+	named := make(map[string]string, len(bindings))
+	for _, b := range bindings {
+		named[b.Var] = have[b.Var]
+	}
+	have = named
+	body, err := json.Marshal(protocol.Request{Container: c.o.Container, Env: env, Have: have})
+	if err != nil {
+		return Refreshed{}, allVars(bindings, err)
+	}
+	raw, _, err := c.exchange(ctx, body, bindings)
+	if err != nil {
+		return Refreshed{}, err
+	}
+	var resp protocol.Response
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return Refreshed{}, allVars(bindings, fmt.Errorf("%w: the answer is not JSON", ErrResolverRefused))
+	}
+	out := Refreshed{Unchanged: resp.Unchanged, Interval: time.Duration(resp.RefreshSeconds) * time.Second}
+	if !resp.Unchanged {
+		out.Values, err = valuesOf(raw, bindings)
+	}
+	return out, err
+}
+
+// exchange makes one request and returns a 200 answer's body, or the
+// failure and the Retry-After the resolver asked for.
+func (c *ResolverClient) exchange(ctx context.Context, body []byte, bindings []Binding) ([]byte, time.Duration, error) {
 	token, err := os.ReadFile(c.o.TokenFile)
 	if err != nil {
 		return nil, 0, allVars(bindings, fmt.Errorf("the resolver token (%s): %w", podcontract.EnvResolverToken, err))
@@ -273,8 +330,7 @@ func (c *ResolverClient) attempt(ctx context.Context, body []byte, bindings []Bi
 		return nil, 0, allVars(bindings, fmt.Errorf("%w: reading the answer: %w", ErrResolverUnavailable, err))
 	}
 	if resp.StatusCode == http.StatusOK {
-		values, err := valuesOf(raw, bindings)
-		return values, 0, err
+		return raw, 0, nil
 	}
 	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return nil, retryAfter, answerError(resp.StatusCode, raw, bindings)

@@ -10,7 +10,7 @@ func splitBasicAuth(value []byte) (user, password []byte, err error) {
 	if u, p, ok := bytes.Cut(value, []byte{':'}); ok {
 		return u, p, nil
 	}
-	if decoded, ok := decodeBase64(bytes.TrimSpace(value)); ok {
+	if decoded, ok := DecodeBase64(bytes.TrimSpace(value)); ok {
 		if u, p, ok := bytes.Cut(decoded, []byte{':'}); ok {
 			return u, p, nil
 		}

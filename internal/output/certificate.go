@@ -50,7 +50,7 @@ func rawBackingSecret(obj backend.Object) []byte {
 	if bytes.HasPrefix(bytes.TrimSpace(obj.Value), []byte("-----BEGIN")) {
 		return obj.Value
 	}
-	if der, ok := decodeBase64(obj.Value); ok {
+	if der, ok := DecodeBase64(obj.Value); ok {
 		return der
 	}
 	return obj.Value

@@ -12,7 +12,8 @@ import (
 //   - secret: no query gives the (transformed) value; username and password
 //     split a "username:password" value (or its base64);
 //   - certificate: no query and tls.crt give the public chain PEM, leaf
-//     first; tls.key gives the private key PEM; raw gives the backing secret
+//     first; tls.key gives the private key PEM; tls.pem the private key and
+//     then the chain, one PEM; raw gives the backing secret
 //     as Key Vault stores it (base64 PFX text or PEM text, key included when
 //     exportable);
 //   - key: no query gives the PEM public key;
@@ -76,7 +77,7 @@ func queryCertificate(obj backend.Object, query string) ([]byte, error) {
 		// Text, not the PFX bytes an Opaque Secret gets: an environment
 		// variable cannot hold the NUL bytes of DER.
 		return obj.Value, nil
-	case "", KeyTLSCert, KeyTLSPrivateKey:
+	case "", KeyTLSCert, KeyTLSPrivateKey, QueryKeyAndChain:
 	default:
 		return nil, unsupportedQuery(ObjectCertificate)
 	}
@@ -84,8 +85,15 @@ func queryCertificate(obj backend.Object, query string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if query == KeyTLSPrivateKey {
+	switch query {
+	case KeyTLSPrivateKey:
 		return privateKeyPEM(b)
+	case QueryKeyAndChain:
+		key, err := privateKeyPEM(b)
+		if err != nil {
+			return nil, err
+		}
+		return append(key, b.CertPEM()...), nil
 	}
 	return b.CertPEM(), nil
 }

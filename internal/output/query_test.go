@@ -1,6 +1,7 @@
 package output_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,6 +33,8 @@ func TestQuery(t *testing.T) {
 		{name: "certificate tls.key pfx", spec: newSpec(output.ObjectCertificate), obj: f.rsaPFX.obj, query: "tls.key", want: f.rsaPFX.keyPEM},
 		{name: "certificate tls.crt pem", spec: newSpec(output.ObjectCertificate), obj: f.ecPEM.obj, query: "tls.crt", want: f.ecPEM.chainPEM},
 		{name: "certificate tls.key pem", spec: newSpec(output.ObjectCertificate), obj: f.ecPEM.obj, query: "tls.key", want: f.ecPEM.keyPEM},
+		{name: "certificate tls.pem pfx", spec: newSpec(output.ObjectCertificate), obj: f.rsaPFX.obj, query: "tls.pem", want: append(slices.Clone(f.rsaPFX.keyPEM), f.rsaPFX.chainPEM...)},
+		{name: "certificate tls.pem non-exportable", spec: newSpec(output.ObjectCertificate), obj: f.sealedPFX.obj, query: "tls.pem", wantErr: output.ErrNotExportable},
 		{name: "certificate raw pfx is the stored base64 text", spec: newSpec(output.ObjectCertificate), obj: f.rsaPFX.obj, query: "raw", want: f.rsaPFX.obj.Value},
 		{name: "certificate raw pem", spec: newSpec(output.ObjectCertificate), obj: f.ecPEM.obj, query: "raw", want: f.ecPEM.obj.Value},
 		{name: "certificate raw non-exportable", spec: newSpec(output.ObjectCertificate), obj: f.sealedPFX.obj, query: "raw", want: f.sealedPFX.obj.Value},

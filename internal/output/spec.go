@@ -51,6 +51,10 @@ const (
 // QueryRaw asks for a certificate's backing secret as Key Vault stores it.
 const QueryRaw = "raw"
 
+// QueryKeyAndChain asks for a certificate's private key and its chain,
+// leaf first, in one PEM: the single file servers such as HAProxy read.
+const QueryKeyAndChain = "tls.pem"
+
 // Transforms, spec.output.transform, applied in order to secret objects.
 const (
 	TransformTrim         = "trim"

@@ -18,7 +18,7 @@ func applyTransforms(names []string, value []byte) ([]byte, error) {
 		case TransformBase64Encode:
 			value = base64.StdEncoding.AppendEncode(nil, value)
 		case TransformBase64Decode:
-			decoded, ok := decodeBase64(value)
+			decoded, ok := DecodeBase64(value)
 			if !ok {
 				return nil, fmt.Errorf("%w: transform %d (%s): value is not base64", ErrTransform, i+1, name)
 			}
@@ -31,9 +31,9 @@ func applyTransforms(names []string, value []byte) ([]byte, error) {
 	return value, nil
 }
 
-// decodeBase64 decodes standard base64, padded or not. Like
+// DecodeBase64 decodes standard base64, padded or not. Like
 // base64.StdEncoding it skips '\r' and '\n' and nothing else.
-func decodeBase64(text []byte) ([]byte, bool) {
+func DecodeBase64(text []byte) ([]byte, bool) {
 	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(text)))
 	if n, err := base64.StdEncoding.Decode(out, text); err == nil {
 		return out[:n], true

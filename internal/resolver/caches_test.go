@@ -214,67 +214,71 @@ func TestReviewBounds(t *testing.T) {
 	}
 }
 
-// countingReader counts pod reads.
+// countingReader counts pod reads; gate, if set, holds each until closed.
 type countingReader struct {
 	client.Reader
 	gets atomic.Int32
+	gate chan struct{}
 }
 
 func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	c.gets.Add(1)
+	if c.gate != nil {
+		<-c.gate
+	}
 	return c.Reader.Get(ctx, key, obj, opts...)
 }
 
-func TestPodSource(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web-1", UID: "uid-1"}}
+// TestPodCacheRead: a pod the cache does not watch is read once for all
+// the requests of its UID at the time, stripped; a pod that is gone is a
+// 403; a pod of another UID is returned for Authorize to refuse.
+func TestPodCacheRead(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web-1", UID: "uid-1", Labels: map[string]string{"app": "web"}}}
 	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(pod).Build()
-	reader := &countingReader{Reader: c}
-	clock := newFakeClock()
-	s := &PodSource{Reader: reader, TTL: 2 * time.Second, Now: clock.Now}
+	reader := &countingReader{Reader: c, gate: make(chan struct{})}
+	s := &PodCache{Live: reader, Wait: time.Second}
 	ctx := context.Background()
-	get := func(id Identity) (*corev1.Pod, error) { return s.Get(ctx, id) }
 
-	if p, err := get(theIdentity); err != nil || p.UID != "uid-1" {
-		t.Fatalf("Get = %v, %v", p, err)
+	var wg sync.WaitGroup
+	got := make([]*corev1.Pod, 20)
+	for i := range got {
+		wg.Go(func() {
+			p, err := s.Get(ctx, theIdentity)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = p
+		})
 	}
-	clock.Advance(time.Second)
-	if _, err := get(theIdentity); err != nil || reader.gets.Load() != 1 {
-		t.Fatalf("within the TTL: %v, %d reads; want 1", err, reader.gets.Load())
+	for reader.gets.Load() == 0 {
+		time.Sleep(time.Millisecond)
 	}
-	// Deleted: the cached copy serves until the TTL is over, then the pod is gone.
+	time.Sleep(50 * time.Millisecond) // the others join the read in flight
+	close(reader.gate)
+	wg.Wait()
+	if n := reader.gets.Load(); n != 1 {
+		t.Errorf("%d reads for 20 requests of one UID at once, want 1", n)
+	}
+	if got[0] == nil || got[0].UID != "uid-1" || got[0].Labels != nil {
+		t.Errorf("read %+v, want the pod stripped", got[0])
+	}
 	if err := c.Delete(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Second)
-	_, err := get(theIdentity)
+	_, err := s.Get(ctx, theIdentity)
 	var d *Denial
 	if !errors.As(err, &d) || d.Code != protocol.CodePodNotFound || d.Status != http.StatusForbidden {
-		t.Fatalf("deleted pod after the TTL: %v, want 403 %s", err, protocol.CodePodNotFound)
+		t.Fatalf("deleted pod: %v, want 403 %s", err, protocol.CodePodNotFound)
 	}
-	// Recreated under the same name: another UID, returned (Authorize
-	// refuses it) but not kept under the token's UID.
 	again := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "web-1", UID: "uid-2"}}
 	if err := c.Create(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if p, err := get(theIdentity); err != nil || p.UID != "uid-2" {
-			t.Fatalf("recreated: %v, %v", p, err)
-		}
+	if p, err := s.Get(ctx, theIdentity); err != nil || p.UID != "uid-2" {
+		t.Fatalf("recreated: %v, %v", p, err)
 	}
-	if n := reader.gets.Load(); n != 4 {
-		t.Errorf("%d reads, want 4 (a pod of another UID is not cached)", n)
-	}
-	// TTL zero: always read.
-	s2 := &PodSource{Reader: reader, Now: clock.Now}
-	id2 := Identity{Namespace: "team", PodName: "web-1", PodUID: "uid-2"}
-	for range 2 {
-		if _, err := s2.Get(ctx, id2); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := reader.gets.Load(); n != 6 {
-		t.Errorf("%d reads, want 6", n)
+	if n := reader.gets.Load(); n != 3 {
+		t.Errorf("%d reads, want 3", n)
 	}
 }
 

@@ -50,8 +50,8 @@ func TestDenials(t *testing.T) {
 		app("direct", "FRUIT", "fruit@azurekeyvault", podcontract.EnvDisableAuthService, "true"))
 	podB := w.pod("pod-b", app("app", "OTHER", "db@azurekeyvault"))
 	tokenA := token(t, podA, audience)
-	// The pods of the deletion cases ask once before, with a resolver whose
-	// clock they move past the pod cache.
+	// The pods of the deletion cases ask once before, with a resolver of
+	// their own, which then waits for its pod watch to see the change.
 	clocked := newWorldIn(t, newResolver(t, nil), w.ns)
 
 	tests := []struct {
@@ -166,7 +166,7 @@ func TestDenials(t *testing.T) {
 			if err := suite.client.Delete(context.Background(), p); err != nil {
 				t.Fatal(err)
 			}
-			clocked.r.clock.Advance(resolver.DefaultPodCacheTTL)
+			untilCached(t, clocked.r, p, false)
 			return denial{clocked.r, ask(t, clocked.r, tok, "app", dbEnv), clocked.ns, "pod-deleted"}
 		}, http.StatusForbidden, protocol.CodePodNotFound},
 
@@ -179,8 +179,7 @@ func TestDenials(t *testing.T) {
 			if err := suite.client.Delete(context.Background(), p); err != nil {
 				t.Fatal(err)
 			}
-			clocked.pod("pod-recreated", app("app", "DB", "db@azurekeyvault"))
-			clocked.r.clock.Advance(resolver.DefaultPodCacheTTL)
+			untilCached(t, clocked.r, clocked.pod("pod-recreated", app("app", "DB", "db@azurekeyvault")), true)
 			return denial{clocked.r, ask(t, clocked.r, tok, "app", dbEnv), clocked.ns, "pod-recreated"}
 		}, http.StatusForbidden, protocol.CodePodMismatch},
 

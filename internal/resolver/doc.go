@@ -21,11 +21,15 @@
 //  3. the namespace's token bucket, a slot among the requests in flight,
 //     and the body: at most protocol.MaxRequestBytes and
 //     protocol.MaxVariables, within a timeout (protocol.DecodeRequest);
-//  4. the stored pod (a GET, cached by UID for a few seconds; a watch-fed
-//     cache can replace PodSource): same UID and ServiceAccount, not
-//     terminating, the namespace still labelled, the webhook's admission
-//     mark verifies (internal/injectmark), the container named rewritten in
-//     resolver mode (Authorize); optionally the caller at the pod's IP;
+//  4. the stored pod, from PodCache: one watch per labelled namespace,
+//     each pod stripped to what these checks read (StripPod: no value is
+//     ever in a pod, and no other field is kept), so a request costs no
+//     API call; a pod the watch has not brought yet is waited for (up to
+//     a second) and then read once. Same UID and ServiceAccount, not
+//     terminating, the namespace still labelled (the namespace informer),
+//     the webhook's admission mark verifies (internal/injectmark), the
+//     container named rewritten in resolver mode (Authorize); optionally
+//     the caller at the pod's IP;
 //  5. the placeholders: each variable with that very value in that
 //     container's env in the stored spec, no more variables than that env
 //     holds, in O(variables + env) (MatchPlaceholders);

@@ -28,7 +28,7 @@ import (
 type Handler struct {
 	// Verifier authenticates the token before anything else.
 	Verifier   *TokenVerifier
-	Pods       *PodSource
+	Pods       *PodCache
 	Namespaces *Namespaces
 	Values     *Values
 	Limiter    *NamespaceLimiter
@@ -80,6 +80,8 @@ type outcome struct {
 	vars      []string
 	akvs      []string
 	denial    *Denial
+	// unchanged: a refreshing client holds every value already.
+	unchanged bool
 }
 
 // ServeHTTP answers one request. Its log line names the pod, the
@@ -93,7 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	var o outcome
-	values, err := h.serve(ctx, w, r, &o)
+	resp, err := h.serve(ctx, w, r, &o)
 	if err != nil {
 		var d *Denial
 		if !errors.As(err, &d) {
@@ -102,68 +104,95 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.denial = d
 		writeDenial(w, d)
 	} else {
-		writeJSON(w, http.StatusOK, protocol.Response{Env: values})
+		writeJSON(w, http.StatusOK, resp)
 	}
 	h.record(r, o, time.Since(start))
 }
 
 // serve runs the checks in order and resolves the values. Nothing is read
 // of the body, and no API call made, before the token is verified.
-func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) (map[string]string, error) {
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) (protocol.Response, error) {
+	var none protocol.Response
 	if r.Method != http.MethodPost {
-		return nil, deny(http.StatusMethodNotAllowed, protocol.CodeBadRequest, "use POST")
+		return none, deny(http.StatusMethodNotAllowed, protocol.CodeBadRequest, "use POST")
 	}
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
-		return nil, deny(http.StatusUnauthorized, protocol.CodeTokenMissing, "no bearer token")
+		return none, deny(http.StatusUnauthorized, protocol.CodeTokenMissing, "no bearer token")
 	}
 	// 1-2. The token, verified locally, and the pod it is bound to.
 	id, err := h.Verifier.Verify(ctx, token)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	o.id = id
 	// 3. The namespace's token bucket, a slot in flight, the body.
 	if retry, ok := h.Limiter.Allow(id.Namespace); !ok {
 		d := deny(http.StatusTooManyRequests, protocol.CodeRateLimited, "namespace %s asks too often; retry after %s", id.Namespace, retryAfterSeconds(retry)+"s")
 		d.RetryAfter = retry
-		return nil, d
+		return none, d
 	}
 	release, err := h.InFlight.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	defer release()
 	req, err := h.decodeRequest(w, r)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	o.container = req.Container
 	o.vars = slices.Sorted(maps.Keys(req.Env))
 	// 4. The stored pod and its namespace.
 	enabled, err := h.Namespaces.Enabled(ctx, id.Namespace)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	pod, err := h.Pods.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	c, d := Authorize(Request{Identity: id, Pod: pod, NamespaceEnabled: enabled, Marks: h.Marks, Container: req.Container,
 		CallerIP: callerIP(r), RequirePodIP: h.RequirePodIP})
 	if d != nil {
-		return nil, d
+		return none, d
 	}
 	// 5. Only the placeholders of that container's env in the stored spec.
 	wanted, d := MatchPlaceholders(c, req.Env)
 	if d != nil {
-		return nil, d
+		return none, d
 	}
 	for _, w := range wanted {
 		o.akvs = append(o.akvs, w.AKVS)
 	}
 	// 6. The values, under the tenancy guard, through the shared cache.
-	return h.Values.Resolve(ctx, id.Namespace, wanted)
+	values, err := h.Values.Resolve(ctx, id.Namespace, wanted)
+	if err != nil || req.Have == nil {
+		return protocol.Response{Env: values}, err
+	}
+	// A refreshing client: "unchanged" costs it no value on the wire, and
+	// the read above came from the shared cache (at most one Key Vault
+	// read per object per interval, however many pods ask).
+	o.unchanged = unchanged(values, req.Have)
+	resp := protocol.Response{Env: values, RefreshSeconds: int64(h.Values.PollInterval(ctx, id.Namespace, o.akvs) / time.Second)}
+	if o.unchanged {
+		resp.Env, resp.Unchanged = nil, true
+	}
+	return resp, nil
+}
+
+// unchanged reports whether have names the digest of every value, and
+// nothing else.
+func unchanged(values, have map[string]string) bool {
+	if len(have) != len(values) {
+		return false
+	}
+	for name, v := range values {
+		if d, ok := have[name]; !ok || d != protocol.Digest(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // record logs and counts one request.
@@ -190,6 +219,8 @@ func (h *Handler) record(r *http.Request, o outcome, took time.Duration) {
 		} else {
 			h.Log.Info("request refused", kv...)
 		}
+	} else if o.unchanged {
+		h.Log.V(1).Info("placeholders unchanged", kv...)
 	} else {
 		h.Log.Info("placeholders served", kv...)
 	}

@@ -19,7 +19,11 @@ type Metrics struct {
 	// verifications counts tokens verified by how; keyFetches the reads of
 	// the issuer's keys by result.
 	verifications, keyFetches *prometheus.CounterVec
-	inFlight                  prometheus.Gauge
+	// podLookups counts the pod cache's answers; apiReads the reads the
+	// checks make of the API server (pods, namespaces,
+	// AzureKeyVaultSecrets the caches do not hold yet).
+	podLookups, apiReads *prometheus.CounterVec
+	inFlight             prometheus.Gauge
 
 	legacyRequests, legacyRequestsFailed prometheus.Counter
 }
@@ -48,6 +52,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "latchkey_resolver_issuer_key_reads_total",
 			Help: "Reads of the service-account issuer's discovery document and keys from the API server, by result: fetched or failed.",
 		}, []string{"result"}),
+		podLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_resolver_pod_lookups_total",
+			Help: "Lookups of a request's pod by result: cached (held by the watch-fed cache), watched (arrived by the watch while the request waited), read (a GET to the API server), joined (shared a GET in flight), deleted (refused: the watch saw it deleted).",
+		}, []string{"result"}),
+		apiReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_resolver_api_reads_total",
+			Help: "Reads of the API server made while answering requests (not the watches), by resource: pods, namespaces, azurekeyvaultsecrets. Zero per request in steady state.",
+		}, []string{"resource"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latchkey_resolver_requests_in_flight",
 			Help: "Authenticated requests being handled.",
@@ -61,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "akv2k8s_auth_requests_failed_total", Help: "The total number failed auth requests",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.verifications, m.keyFetches, m.inFlight, m.legacyRequests, m.legacyRequestsFailed} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reviews, m.verifications, m.keyFetches, m.podLookups, m.apiReads, m.inFlight, m.legacyRequests, m.legacyRequestsFailed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -94,6 +106,20 @@ func (m *Metrics) observeReview(result string) {
 func (m *Metrics) observeVerification(how string) {
 	if m != nil {
 		m.verifications.WithLabelValues(how).Inc()
+	}
+}
+
+// observePodLookup counts one lookup of a request's pod.
+func (m *Metrics) observePodLookup(result string) {
+	if m != nil {
+		m.podLookups.WithLabelValues(result).Inc()
+	}
+}
+
+// observeAPIRead counts one read of the API server made for a request.
+func (m *Metrics) observeAPIRead(resource string) {
+	if m != nil {
+		m.apiReads.WithLabelValues(resource).Inc()
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -70,8 +71,10 @@ type Config struct {
 	// RateLimit and RateBurst are each namespace's token bucket.
 	RateLimit float64
 	RateBurst int
-	// PodCacheTTL and ReviewCacheTTL bound the two caches of the checks.
-	PodCacheTTL    time.Duration
+	// PodWait is how long a request waits for the pod watch to bring a pod
+	// it does not hold before one GET; ReviewCacheTTL bounds the cache of
+	// the fallback token reviews.
+	PodWait        time.Duration
 	ReviewCacheTTL time.Duration
 	// RequestTimeout bounds one request.
 	RequestTimeout time.Duration
@@ -113,11 +116,13 @@ func DefaultConfig() Config {
 		Vault:           runner.DefaultVaultOptions(),
 		RefreshInterval: 10 * time.Minute,
 		RateLimit:       DefaultRateLimit, RateBurst: DefaultRateBurst,
-		PodCacheTTL: DefaultPodCacheTTL, ReviewCacheTTL: MaxReviewTTL,
+		PodWait: DefaultPodWait, ReviewCacheTTL: MaxReviewTTL,
 		RequestTimeout: 20 * time.Second,
 		MaxInFlight:    DefaultMaxInFlight,
-		// A rollout of 500 pods costs 500 pod reads (and, while the issuer's
-		// keys cannot be read, 500 token reviews).
+		// A rollout of 500 pods costs no read once the pod watches follow
+		// (while the issuer's keys cannot be read, 500 token reviews), but
+		// a resolver starting with 1,000 labelled namespaces lists the pods
+		// of each.
 		APIClientOptions:      runner.APIClientOptions{QPS: 500, Burst: 1000},
 		LeaderElectionOptions: runner.LeaderElectionOptions{LeaderElection: true, LeaderElectionID: "latchkey-resolver"},
 		ServingOptions:        runner.DefaultServingOptions(),
@@ -142,7 +147,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RefreshInterval, "refresh-interval", c.RefreshInterval, "how old a Key Vault read may be when served (per object: spec.refreshInterval)")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "requests per second each namespace may make (token bucket refill)")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
-	fs.DurationVar(&c.PodCacheTTL, "pod-cache-ttl", c.PodCacheTTL, "how long a pod read is reused for the same pod's other containers; also how long a deleted pod may still be served")
+	fs.DurationVar(&c.PodWait, "pod-wait", c.PodWait, "how long a request whose pod the pod watch has not brought yet waits for it before reading the pod from the API server (0-10s)")
 	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry); reviews are made only while the service-account issuer's keys cannot be read")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time limit of one request")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "authenticated requests one replica handles at once (four times as many wait; beyond: 503)")
@@ -187,8 +192,8 @@ func (c Config) Validate() error {
 	if c.RateLimit <= 0 || c.RateBurst < 1 {
 		errs = append(errs, errors.New("rate-limit and rate-burst must be positive"))
 	}
-	if c.PodCacheTTL < 0 || c.PodCacheTTL > time.Minute {
-		errs = append(errs, errors.New("pod-cache-ttl must be between 0 and 1m"))
+	if c.PodWait < 0 || c.PodWait > 10*time.Second {
+		errs = append(errs, errors.New("pod-wait must be between 0 and 10s"))
 	}
 	if c.ReviewCacheTTL < 0 || c.ReviewCacheTTL > MaxReviewTTL {
 		errs = append(errs, errors.New("token-review-cache-ttl must be between 0 and 1m"))
@@ -209,6 +214,8 @@ type Resolver struct {
 	// Verifier authenticates tokens; its Keys are read once the manager
 	// starts.
 	Verifier *TokenVerifier
+	// Pods is the watch-fed cache of the labelled namespaces' pods.
+	Pods *PodCache
 }
 
 // Start runs the resolver until ctx ends.
@@ -251,13 +258,18 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
+	live := countedReader{Reader: mgr.GetAPIReader(), observe: m.observeAPIRead}
+	pods, err := newPodCache(mgr, c, live, m, log)
+	if err != nil {
+		return nil, err
+	}
 	inFlight := NewInFlight(c.MaxInFlight)
 	inFlight.Gauge = m.inFlight
 	h := &Handler{
 		Verifier:   verifier,
-		Pods:       &PodSource{Reader: mgr.GetAPIReader(), TTL: c.PodCacheTTL, Now: c.Now},
-		Namespaces: &Namespaces{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Label: c.NamespaceLabel},
-		Values: &Values{AKVS: mgr.GetCache(), Live: mgr.GetAPIReader(), Tenancy: policy, Objects: objects,
+		Pods:       pods,
+		Namespaces: &Namespaces{Cache: mgr.GetCache(), Live: live, Label: c.NamespaceLabel},
+		Values: &Values{AKVS: mgr.GetCache(), Live: live, Tenancy: policy, Objects: objects,
 			RefreshInterval: c.RefreshInterval},
 		Limiter:      &NamespaceLimiter{Rate: rate.Limit(c.RateLimit), Burst: c.RateBurst, Now: c.Now},
 		InFlight:     inFlight,
@@ -275,7 +287,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	if err := mgr.Add(srv); err != nil {
 		return nil, err
 	}
-	if err := addChecks(mgr, srv); err != nil {
+	if err := addChecks(mgr, srv, pods); err != nil {
 		return nil, err
 	}
 	if err := setupPublisher(mgr, c, log); err != nil {
@@ -283,7 +295,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (*Resolver, error) {
 	}
 	log.Info("resolver configured", "identity", identity, "audience", c.Audience, "maxInFlight", c.MaxInFlight, "address", srv.Addr().String(),
 		"refreshInterval", c.RefreshInterval.String(), "requirePodIP", c.RequirePodIP, "tenancyPolicy", c.TenancyPolicy)
-	return &Resolver{Manager: mgr, Server: srv, Verifier: verifier}, nil
+	return &Resolver{Manager: mgr, Server: srv, Verifier: verifier, Pods: pods}, nil
 }
 
 // Fallback review bounds: while the issuer's keys cannot be read, tokens
@@ -328,14 +340,75 @@ func newVerifier(mgr ctrl.Manager, c Config, m *Metrics, log logr.Logger) (*Toke
 	}, nil
 }
 
+// newPodCache builds the watch-fed pod cache of the labelled namespaces;
+// its watches ask for protobuf, cheaper to decode than JSON for the lists
+// of large namespaces.
+func newPodCache(mgr ctrl.Manager, c Config, live client.Reader, m *Metrics, log logr.Logger) (*PodCache, error) {
+	cfg := rest.CopyConfig(mgr.GetConfig())
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pods := &PodCache{
+		Namespaces: func(ctx context.Context) (cache.Informer, error) {
+			return mgr.GetCache().GetInformer(ctx, &corev1.Namespace{})
+		},
+		Label: c.NamespaceLabel, Watch: cs.CoreV1().RESTClient(), Live: live, Wait: c.PodWait,
+		Observe: m.observePodLookup, Now: c.Now, Log: log.WithName("pods"),
+	}
+	return pods, mgr.Add(pods)
+}
+
+// countedReader counts every read it makes of the API server, by
+// resource.
+type countedReader struct {
+	client.Reader
+	observe func(resource string)
+}
+
+func (r countedReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.observe(resourceOf(obj))
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (r countedReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	r.observe(resourceOf(list))
+	return r.Reader.List(ctx, list, opts...)
+}
+
+// resourceOf names the resource of obj for the metrics.
+func resourceOf(obj runtime.Object) string {
+	switch obj.(type) {
+	case *corev1.Pod:
+		return "pods"
+	case *corev1.Namespace:
+		return "namespaces"
+	case *v2beta1.AzureKeyVaultSecret, *v2beta1.AzureKeyVaultSecretList:
+		return "azurekeyvaultsecrets"
+	default:
+		return "other"
+	}
+}
+
 // addChecks adds the health check (the process answers) and the readiness
-// checks: serving, and the informers synced (before that every request
-// would read AzureKeyVaultSecrets and namespaces from the API server).
-func addChecks(mgr ctrl.Manager, srv *Server) error {
+// checks: serving, and the informers and pod watches synced (before that
+// every request would read AzureKeyVaultSecrets, namespaces or pods from
+// the API server).
+func addChecks(mgr ctrl.Manager, srv *Server, pods *PodCache) error {
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("server", srv.Ready); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("pods", func(*http.Request) error {
+		if !pods.Synced() {
+			return errors.New("pod watches not synced")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	return mgr.AddReadyzCheck("cache", func(req *http.Request) error {
@@ -368,7 +441,7 @@ func setupPublisher(mgr ctrl.Manager, c Config, log logr.Logger) error {
 
 // newManager builds the manager. Its cache holds AzureKeyVaultSecrets,
 // the namespaces labelled for injection and the ConfigMaps named
-// CAConfigMap: nothing else enters memory (pods are read one by one).
+// CAConfigMap (the pods of labelled namespaces are PodCache's).
 func newManager(cfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error) {
 	mo := ctrl.Options{
 		Scheme: scheme.New(),

@@ -26,7 +26,7 @@ func TestConfigFlags(t *testing.T) {
 	c.BindFlags(fs)
 	err := fs.Parse([]string{"--port=9443", "--audience=latchkey-x", "--ca-bundle=/ca/bundle.crt", "--ca-configmap=my-ca",
 		"--namespace-label=example.com/inject", "--require-pod-ip", "--keyvault-auth=managed-identity", "--tenancy-policy=/p.yaml",
-		"--refresh-interval=1m", "--rate-limit=5", "--rate-burst=50", "--pod-cache-ttl=0", "--token-review-cache-ttl=30s",
+		"--refresh-interval=1m", "--rate-limit=5", "--rate-burst=50", "--pod-wait=500ms", "--token-review-cache-ttl=30s",
 		"--kube-api-qps=50", "--kube-api-burst=100", "--leader-elect=false", "--log-format=text",
 		"--injection-mark-keys=" + keys, "--max-in-flight=64"})
 	if err != nil {
@@ -34,7 +34,7 @@ func TestConfigFlags(t *testing.T) {
 	}
 	if c.Port != 9443 || c.Audience != "latchkey-x" || c.CABundle != "/ca/bundle.crt" || c.CAConfigMap != "my-ca" ||
 		c.NamespaceLabel != "example.com/inject" || !c.RequirePodIP || c.AuthMode != "managed-identity" || c.TenancyPolicy != "/p.yaml" ||
-		c.RefreshInterval != time.Minute || c.RateLimit != 5 || c.RateBurst != 50 || c.PodCacheTTL != 0 || c.ReviewCacheTTL != 30*time.Second ||
+		c.RefreshInterval != time.Minute || c.RateLimit != 5 || c.RateBurst != 50 || c.PodWait != 500*time.Millisecond || c.ReviewCacheTTL != 30*time.Second ||
 		c.QPS != 50 || c.Burst != 100 || c.LeaderElection || c.Log.Format != "text" || c.InjectionMarkKeys != keys || c.MaxInFlight != 64 {
 		t.Errorf("flags not applied: %+v", c)
 	}
@@ -67,7 +67,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ConfigMap name", func(c *Config) { c.CABundle, c.CAConfigMap = "/b", "Not_A_Name" }, "ca-configmap"},
 		{"label", func(c *Config) { c.NamespaceLabel = "a label" }, "namespace-label"},
 		{"review cache over a minute", func(c *Config) { c.ReviewCacheTTL = 2 * time.Minute }, "token-review-cache-ttl"},
-		{"pod cache over a minute", func(c *Config) { c.PodCacheTTL = 2 * time.Minute }, "pod-cache-ttl"},
+		{"pod wait over 10s", func(c *Config) { c.PodWait = time.Minute }, "pod-wait"},
 		{"rate", func(c *Config) { c.RateBurst = 0 }, "rate-limit and rate-burst"},
 		{"refresh", func(c *Config) { c.RefreshInterval = 0 }, "refresh-interval"},
 		{"log level", func(c *Config) { c.Log.Level = "loud" }, "log level"},

@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,22 +69,25 @@ const (
 	crossVault = "kv-cross"    // read by an allowed namespace, then asked for by a restricted one
 	slowVault  = "kv-slow"     // answers in minutes (TestClientGoneAway)
 	burstVault = "kv-burst"    // read by TestRolloutBeyondTheBurst only
+	filesVault = "kv-files"    // the files refresh benchmark's two objects
 
 	// tenancyNamespace may read vault only (the suite's tenancy policy).
 	tenancyNamespace = "latchkey-tenancy-test"
 
-	dbPassword = "db-password-Rz4Tq8"
-	basicPass  = "basic-pass-Ux2Wn6"
-	apiKey     = "api-key-Mn3Vb7"
-	yamlAPIKey = "yaml-api-key-\"Qz8\" <x>" // quoted in the document; JSON and %q escape it
-	padded     = "padded-Lk9Hj1"
-	fruit      = "forbidden-fruit-Pp5Oo0"
-	shared     = "shared-value-Yy7Tt3"
-	flaky      = "flaky-value-Ii2Gg4"
-	benchValue = "bench-value-Ff6Dd8"
-	crossValue = "cross-value-Ee3Ss1"
-	slowValue  = "slow-value-Qq4Zz9"
-	burstValue = "burst-value-Jj8Kk2"
+	dbPassword  = "db-password-Rz4Tq8"
+	basicPass   = "basic-pass-Ux2Wn6"
+	apiKey      = "api-key-Mn3Vb7"
+	yamlAPIKey  = "yaml-api-key-\"Qz8\" <x>" // quoted in the document; JSON and %q escape it
+	padded      = "padded-Lk9Hj1"
+	fruit       = "forbidden-fruit-Pp5Oo0"
+	shared      = "shared-value-Yy7Tt3"
+	flaky       = "flaky-value-Ii2Gg4"
+	benchValue  = "bench-value-Ff6Dd8"
+	crossValue  = "cross-value-Ee3Ss1"
+	slowValue   = "slow-value-Qq4Zz9"
+	burstValue  = "burst-value-Jj8Kk2"
+	filesValueA = "files-a-value-Rr5Ww1"
+	filesValueB = "files-b-value-Nn6Cc3"
 )
 
 var suite struct {
@@ -206,6 +208,7 @@ func seed() *akvemu.Seed {
 			{Name: crossVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "cross", Value: to.Ptr(crossValue)}}},
 			{Name: slowVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "slow", Value: to.Ptr(slowValue)}}},
 			{Name: burstVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "burst", Value: to.Ptr(burstValue)}}},
+			{Name: filesVault, TenantID: tenantID, Secrets: []akvemu.SecretSeed{{Name: "a", Value: to.Ptr(filesValueA)}, {Name: "b", Value: to.Ptr(filesValueB)}}},
 		},
 	}
 }
@@ -268,21 +271,24 @@ func (c *offsetClock) Freeze() { c.frozen.Store(time.Now().UnixNano()) }
 type testResolver struct {
 	*resolver.Resolver
 	url      string
-	logs     *syncBuffer
+	logs     *leakcheck.Buffer
 	clock    *offsetClock
 	registry *prometheus.Registry
 	// reviews, podGets and keyReads count the resolver's requests to the
 	// API server (keyReads: its discovery document and JWKS); apiCalls
 	// counts them all.
 	reviews, podGets, keyReads, apiCalls *atomic.Int64
-	stop                                 func()
+	// podWatchLag, when set, delays every chunk of the pod watches by that
+	// many nanoseconds: a watch that lags behind the API server.
+	podWatchLag *atomic.Int64
+	stop        func()
 }
 
 // startResolver starts a resolver with the suite's settings, changed by
 // mutate, and waits until it serves.
 func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
-	tr := &testResolver{logs: &syncBuffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
-		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}}
+	tr := &testResolver{logs: &leakcheck.Buffer{}, clock: &offsetClock{}, registry: prometheus.NewRegistry(),
+		reviews: &atomic.Int64{}, podGets: &atomic.Int64{}, keyReads: &atomic.Int64{}, apiCalls: &atomic.Int64{}, podWatchLag: &atomic.Int64{}}
 	cfg := rest.CopyConfig(suite.cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
@@ -298,7 +304,11 @@ func startResolver(mutate func(*resolver.Config)) (*testResolver, error) {
 			case req.URL.Path == resolver.DiscoveryPath || req.URL.Path == resolver.JWKSPath:
 				tr.keyReads.Add(1)
 			}
-			return rt.RoundTrip(req)
+			resp, err := rt.RoundTrip(req)
+			if err == nil && req.URL.Query().Get("watch") == "true" && strings.HasSuffix(req.URL.Path, "/pods") {
+				resp.Body = &laggingBody{ReadCloser: resp.Body, lag: tr.podWatchLag, done: req.Context().Done()}
+			}
+			return resp, err
 		})
 	})
 	c := resolver.DefaultConfig()
@@ -372,6 +382,24 @@ func newResolver(t testing.TB, mutate func(*resolver.Config)) *testResolver {
 	}
 	t.Cleanup(r.stop)
 	return r
+}
+
+// laggingBody hands each chunk of a watch on lag after it arrived.
+type laggingBody struct {
+	io.ReadCloser
+	lag  *atomic.Int64
+	done <-chan struct{}
+}
+
+func (b *laggingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if lag := time.Duration(b.lag.Load()); lag > 0 {
+		select {
+		case <-time.After(lag):
+		case <-b.done:
+		}
+	}
+	return n, err
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -604,24 +632,6 @@ func eventually(t testing.TB, check func() error) {
 	if err != nil {
 		t.Fatalf("condition not met: %v", last)
 	}
-}
-
-// syncBuffer is a buffer safe for concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testPKI is the resolver's CA, its serving certificate, and another CA.

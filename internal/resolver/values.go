@@ -204,3 +204,17 @@ func storeFailure(err error) failure {
 	}
 	return f
 }
+
+// PollInterval is how often the values of the AzureKeyVaultSecrets
+// names (of namespace ns) may change: the shortest of their refresh
+// intervals (akvsplan), the process's for one it cannot read. A refreshing
+// client polls at it.
+func (v *Values) PollInterval(ctx context.Context, ns string, names []string) time.Duration {
+	shortest := v.RefreshInterval
+	for _, name := range names {
+		if akvs, err := v.get(ctx, ns, name); err == nil {
+			shortest = min(shortest, akvsplan.Of(akvs).Interval(v.RefreshInterval))
+		}
+	}
+	return shortest
+}

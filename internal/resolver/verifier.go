@@ -21,8 +21,7 @@ import (
 // does not know, at most one per Keys.MinRefetch.
 //
 // It returns who is asking, not whether the pod may have anything: the
-// stored pod decides that (PodSource, Authorize), wherever the pod comes
-// from (a GET today, a watch-fed cache tomorrow).
+// stored pod decides that (PodCache, Authorize).
 type TokenVerifier struct {
 	Audience string
 	Keys     *IssuerKeys

@@ -14,11 +14,13 @@ const Path = "/mutate-v1-pod"
 // matchCondition limits calls to pods that can need us: a container or init
 // container with an env value naming @azurekeyvault (the placeholder
 // marker), or reading env from ConfigMaps (whose values the webhook must
-// look at). Every other pod is admitted without a call, so failurePolicy
-// Fail cannot block it.
+// look at), or a pod with an annotation of a file declaration
+// (podcontract.FileAnnotationPrefix and its siblings). Every other pod is
+// admitted without a call, so failurePolicy Fail cannot block it.
 const matchCondition = `[object.spec.containers, has(object.spec.initContainers) ? object.spec.initContainers : []].exists(cs, cs.exists(c,
   (has(c.env) && c.env.exists(e, (has(e.value) && e.value.contains('` + podcontract.PlaceholderMarker + `')) || (has(e.valueFrom) && has(e.valueFrom.configMapKeyRef)))) ||
-  (has(c.envFrom) && c.envFrom.exists(f, has(f.configMapRef)))))`
+  (has(c.envFrom) && c.envFrom.exists(f, has(f.configMapRef))))) ||
+  (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('` + podcontract.FilesAnnotationStem + `')))`
 
 // ConfigOptions describe the install the configuration points at.
 type ConfigOptions struct {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/akvsplan"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
 // ImageLookup finds an image's ENTRYPOINT and CMD in its registry.
@@ -77,7 +78,14 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 		return err
 	}
 	plans := analyze(pod, configMaps)
-	if len(plans) == 0 {
+	// Files: declared in annotations, applied once (the writer container
+	// says so on a reinvocation).
+	files, err := podcontract.ParseFileDeclaration(pod.Annotations)
+	if err != nil {
+		return err
+	}
+	filesPending := files.Declared() && !filesApplied(pod)
+	if len(plans) == 0 && !filesPending {
 		// Nothing new to rewrite; a reinvocation after another webhook
 		// changed the pod signs it as it is now.
 		if markPod(pod, ns, d.Options.Marks) {
@@ -99,6 +107,12 @@ func (d *Defaulter) Default(ctx context.Context, pod *corev1.Pod) (err error) {
 	}
 	if err := mutate(pod, plans, refs, images, d.Options); err != nil {
 		return err
+	}
+	if filesPending {
+		if err := mutateFiles(pod, files, d.Options); err != nil {
+			return err
+		}
+		logger.Info("files added", "files", len(files.Files), "dir", files.Dir, "refresh", files.Refresh)
 	}
 	markPod(pod, ns, d.Options.Marks)
 	mutated = true

@@ -390,16 +390,22 @@ func installContainer(o Options) corev1.Container {
 		Command:         []string{podcontract.ImageBinaryPath, podcontract.CmdInstall, podcontract.BinaryPath},
 		VolumeMounts:    []corev1.VolumeMount{{Name: podcontract.BinVolume, MountPath: podcontract.BinDir}},
 		Resources:       o.Resources,
-		SecurityContext: &corev1.SecurityContext{
-			RunAsNonRoot:             ptr.To(true),
-			RunAsUser:                ptr.To[int64](65532),
-			RunAsGroup:               ptr.To[int64](65532),
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Privileged:               ptr.To(false),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext: restrictedSecurityContext(writerUID, writerUID),
+	}
+}
+
+// restrictedSecurityContext meets Pod Security "restricted": latchkey's
+// own containers run so, as user uid and group gid.
+func restrictedSecurityContext(uid, gid int64) *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		RunAsUser:                ptr.To(uid),
+		RunAsGroup:               ptr.To(gid),
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Privileged:               ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }
 

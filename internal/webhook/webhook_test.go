@@ -681,3 +681,45 @@ func gather(t *testing.T) map[string]float64 {
 	}
 	return seen
 }
+
+// TestFilesThroughTheAPIServer: a pod that only declares files is admitted
+// with the writer, the sidecar and the mounts, signed (the API server
+// accepts the native sidecar and the volume); the webhook run again
+// changes nothing; the same pod in an unlabelled namespace gets nothing;
+// a malformed declaration is refused, naming the annotation.
+func TestFilesThroughTheAPIServer(t *testing.T) {
+	enabled, disabled := namespace(t, true), namespace(t, false)
+	withFiles := func(ns string, ann map[string]string) *corev1.Pod {
+		p := newPod(ns, corev1.Container{Name: "app", Image: "x:1", Command: []string{"/app"}})
+		p.Annotations = ann
+		return p
+	}
+	ann := map[string]string{"latchkey.dev/file.tls.crt": "web?tls.crt", "latchkey.dev/file.tls.key": "web?tls.key", "latchkey.dev/files-refresh": "true"}
+	admitted := mustCreatePod(t, withFiles(enabled, ann))
+	if !injected(admitted) {
+		t.Fatalf("a pod with files is not marked: %+v %+v", admitted.Annotations, admitted.Spec.InitContainers)
+	}
+	var names []string
+	for _, c := range admitted.Spec.InitContainers {
+		names = append(names, c.Name)
+	}
+	if want := []string{podcontract.InstallContainer, podcontract.FilesWriterContainer, podcontract.FilesRefreshContainer}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("init containers %v, want %v", names, want)
+	}
+	if app := admitted.Spec.Containers[0]; app.Command[0] != "/app" || len(app.VolumeMounts) != 1 || app.VolumeMounts[0].MountPath != podcontract.DefaultFilesDir {
+		t.Errorf("app container %+v: want its own command and the files mounted", app)
+	}
+	d := &webhook.Defaulter{Reader: suite.client, Options: webhook.Options{Image: envImage, Marks: suite.marks, Resolver: &suite.resolver}}
+	again := admitted.DeepCopy()
+	if err := d.Default(context.Background(), again); err != nil || !reflect.DeepEqual(again, admitted) {
+		t.Fatalf("a second pass: %v; changed: %v", err, !reflect.DeepEqual(again, admitted))
+	}
+	left := mustCreatePod(t, withFiles(disabled, ann))
+	if injected(left) || len(left.Spec.InitContainers) != 0 || len(left.Spec.Volumes) != 0 {
+		t.Errorf("a pod outside a labelled namespace was mutated: %+v", left.Spec)
+	}
+	_, err := createPod(t, withFiles(enabled, map[string]string{"latchkey.dev/file.a": "x", "latchkey.dev/files-mode": "999"}))
+	if err == nil || !strings.Contains(err.Error(), "latchkey.dev/files-mode: want an octal mode") {
+		t.Errorf("malformed declaration: %v", err)
+	}
+}

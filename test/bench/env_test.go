@@ -36,6 +36,8 @@ const (
 const (
 	refreshVaults   = 10
 	burstVault      = "bench-burst"
+	steadyVault     = "bench-steady"
+	steadyObjects   = 200
 	memoryVaults    = 10
 	objectsPerVault = 1000
 )
@@ -146,7 +148,7 @@ func (e *benchEnv) startEmulator() error {
 		Tenants: []akvemu.TenantSeed{{ID: tenantID}},
 		Apps:    []akvemu.AppSeed{{ClientID: clientID, TenantID: tenantID, Secrets: []string{clientSecret}}},
 	}
-	objects := map[string]int{burstVault: objectsPerVault}
+	objects := map[string]int{burstVault: objectsPerVault, steadyVault: steadyObjects}
 	for i := range refreshVaults {
 		objects[refreshVault(i)] = 1
 	}

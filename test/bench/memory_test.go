@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/akvsplan"
+	"github.com/latchkey-dev/latchkey/internal/controller"
 )
 
 // Memory benchmark sizes: memoryVaults namespaces, each with
@@ -73,8 +75,8 @@ func benchMemory(b *testing.B) {
 	akvsUpdates := e.etcdUpdates(b, "azurekeyvaultsecrets") - updates0
 	ctl.stop()
 
-	restart := e.restartForMemory(b, "memory-restart", len(objs), nil)
-	limited := e.restartForMemory(b, "memory-restart-limit", len(objs), []string{memoryLimit})
+	restart := e.restartForMemory(b, "memory-restart", objs, nil, restartWindow)
+	limited := e.restartForMemory(b, "memory-restart-limit", objs, []string{memoryLimit}, 0)
 
 	b.ReportMetric(float64(peak)/mb, "MB-RSS-peak")
 	b.ReportMetric(float64(rss)/mb, "MB-RSS")
@@ -88,14 +90,17 @@ func benchMemory(b *testing.B) {
 		megabytes(restart.peak), "< 150 MB", restart.peak < memoryTarget)
 	report.add(fmt.Sprintf("controller RSS (VmRSS) %s after the restart's sync", settleTime),
 		megabytes(restart.rss), "< 150 MB", restart.rss < memoryTarget)
+	report.add(fmt.Sprintf("Key Vault reads in the first %s after a controller restart, %d AKVS synced (refresh %s): read / due by the schedule",
+		restartWindow, len(objs), restart.interval), fmt.Sprintf("%d / %d", restart.reads, restart.due),
+		fmt.Sprintf("only those due (≤ %d, not %d)", restart.due, len(objs)), restart.reads <= int64(restart.due))
 	report.reference("the same restart with "+memoryLimit+": peak RSS (VmHWM)", megabytes(limited.peak))
 	report.notef("memory: setup %.0f s (%d unrelated Secrets of %d B, %d at a time); then the controller started and %d AKVS were created "+
 		"(done at %.0f s), all correct at %.0f s (%s): %s; %.0f etcd updates of AKVS (status patches that changed something); %s; Go runtime after settling: %s",
 		setupTook.Seconds(), memoryVaults*unrelatedPerNamespace, unrelatedSecretBytes, setupWorkers, len(objs), created.Seconds(),
 		synced.Seconds(), settingsOf(memoryFlags), reconcileStats(m), akvsUpdates, syncCPU, heapStats(m))
 	for _, r := range []restartMemory{restart, limited} {
-		report.notef("memory, restart%s: all %d AKVS reconciled again after %.0f s (Key Vault reads; API writes: %s); VmHWM %s, VmRSS %s; Go runtime: %s",
-			r.env, len(objs), r.took.Seconds(), writesString(r.writes), megabytes(r.peak), megabytes(r.rss), r.heap)
+		report.notef("memory, restart%s: all %d AKVS reconciled again after %.0f s (%.0f taken over unread, %.0f synced; API writes: %s); VmHWM %s, VmRSS %s; Go runtime: %s",
+			r.env, len(objs), r.took.Seconds(), r.takenOver, r.synced, writesString(r.writes), megabytes(r.peak), megabytes(r.rss), r.heap)
 	}
 }
 
@@ -106,20 +111,46 @@ type restartMemory struct {
 	took      time.Duration
 	writes    apiWrites
 	heap      string
+	// takenOver and synced are the AKVS the controller found synced by its
+	// predecessor and those it synced itself.
+	takenOver, synced float64
+	// reads are the Key Vault reads in the restart window, due the objects
+	// whose due time by the schedule falls in it, with the controller's
+	// refresh interval.
+	reads    int64
+	due      int
+	interval time.Duration
 }
 
+// restartWindow is how long after a restart its Key Vault reads are counted.
+const restartWindow = 2 * time.Minute
+
 // restartForMemory starts the controller over the synced objects, waits
-// until it reconciled all n AKVS and settleTime more, and reads its memory.
-func (e *benchEnv) restartForMemory(b *testing.B, name string, n int, env []string) restartMemory {
+// until it reconciled all of them and settleTime more, and reads its
+// memory. With a window, it also counts the Key Vault reads from the start
+// until the window has passed, and the objects due in it.
+func (e *benchEnv) restartForMemory(b *testing.B, name string, objs []*v2beta1.AzureKeyVaultSecret, env []string, window time.Duration) restartMemory {
 	b.Helper()
+	n := len(objs)
 	r := restartMemory{env: strings.Join(env, " ")}
 	if r.env != "" {
 		r.env = " with " + r.env
 	}
+	sched := controller.DefaultManagerOptions().Controller
+	r.interval = sched.RefreshInterval
+	c0 := e.emu.Counters().Snapshot()
 	start := time.Now()
+	for _, o := range objs {
+		if controller.NextRefresh(akvsplan.Of(o).Object(), sched.RefreshInterval, sched.Jitter, start).Before(start.Add(window)) {
+			r.due++
+		}
+	}
 	w0 := e.apiWrites(b)
 	ctl := e.startControllerWithEnv(b, name, env, memoryFlags...)
-	for ctl.scrape(b).sum("latchkey_syncs_total", nil) < float64(n) {
+	reconciled := func(m metricSet) float64 {
+		return m.sum("latchkey_syncs_total", nil) + m.sum("latchkey_akvs_taken_over_total", nil)
+	}
+	for reconciled(ctl.scrape(b)) < float64(n) {
 		if time.Since(start) > 10*time.Minute {
 			b.Fatalf("%s: not all %d AKVS reconciled after 10 minutes", name, n)
 		}
@@ -129,7 +160,16 @@ func (e *benchEnv) restartForMemory(b *testing.B, name string, n int, env []stri
 	time.Sleep(settleTime)
 	r.rss, r.peak = ctl.mustMemory(b)
 	r.writes = e.apiWrites(b).minus(w0)
-	r.heap = heapStats(ctl.scrape(b))
+	m := ctl.scrape(b)
+	r.heap = heapStats(m)
+	r.takenOver, r.synced = m.sum("latchkey_akvs_taken_over_total", nil), m.sum("latchkey_syncs_total", nil)
+	if window > 0 {
+		time.Sleep(time.Until(start.Add(window)))
+		c1 := e.emu.Counters().Snapshot()
+		for k := range memoryVaults {
+			r.reads += c1.Count(memoryVault(k), "", 200) - c0.Count(memoryVault(k), "", 200)
+		}
+	}
 	ctl.stop()
 	return r
 }

@@ -34,6 +34,9 @@ func benchNewAKVS(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.emu.Faults().Clear(burstVault) })
+	// The floor first: each controller's time is then printed beside it.
+	var floor time.Duration
+	b.Run("floor", func(b *testing.B) { floor = e.newAKVSFloor(b) })
 	for i, c := range []newAKVSCase{
 		{objects: 1000},
 		{objects: 1000, flags: []string{"--workers=64", "--kube-api-qps=1000", "--kube-api-burst=2000"}},
@@ -42,12 +45,15 @@ func benchNewAKVS(b *testing.B) {
 		if len(c.flags) > 0 {
 			name += "/" + strings.Join(c.flags, ",")
 		}
-		b.Run(name, func(b *testing.B) { e.newAKVS(b, i, c) })
+		b.Run(name, func(b *testing.B) { e.newAKVS(b, i, c, floor) })
 	}
-	b.Run("floor", e.newAKVSFloor)
 }
 
-func (e *benchEnv) newAKVS(b *testing.B, run int, c newAKVSCase) {
+// floorTarget is how far above the floor of their mandatory API writes 1,000
+// new AKVS may take (product.md §6).
+const floorTarget = 1.1
+
+func (e *benchEnv) newAKVS(b *testing.B, run int, c newAKVSCase, floor time.Duration) {
 	const n = 1000
 	ns := fmt.Sprintf("bench-new-%d", run)
 	e.createNamespaces(b, ns)
@@ -80,8 +86,11 @@ func (e *benchEnv) newAKVS(b *testing.B, run int, c newAKVSCase) {
 	b.ReportMetric(created.Seconds(), "s-to-create")
 	b.ReportMetric(float64(reads), "kv-reads")
 
-	report.add(fmt.Sprintf("1,000 new AKVS over %d objects correct, 20 ms Key Vault latency (%s)", c.objects, settingsOf(c.flags)),
-		fmt.Sprintf("%.2f s", took.Seconds()), "< 5 s", took < 5*time.Second)
+	ratio := took.Seconds() / floor.Seconds()
+	b.ReportMetric(ratio, "x-floor")
+	report.add(fmt.Sprintf("1,000 new AKVS over %d objects correct, 20 ms Key Vault latency (%s), against the floor of their API writes (%.2f s, same run)",
+		c.objects, settingsOf(c.flags), floor.Seconds()),
+		fmt.Sprintf("%.2f s = %.2f× floor", took.Seconds(), ratio), fmt.Sprintf("≤ %.1f× floor", floorTarget), ratio <= floorTarget)
 	report.notef("new AKVS, %d objects, %s: creates done after %.2f s, all correct after %.2f s; %d Key Vault reads; controller: %s; %s",
 		c.objects, settingsOf(c.flags), created.Seconds(), took.Seconds(), reads, reconcileStats(m), cpuUse)
 }
@@ -133,7 +142,7 @@ func reconcileStats(m metricSet) string {
 // any controller must add (an output and a status each). No controller, no
 // Key Vault, no reads: the time is the API server's and etcd's on this
 // machine, the floor under BenchmarkNewAKVS's figures.
-func (e *benchEnv) newAKVSFloor(b *testing.B) {
+func (e *benchEnv) newAKVSFloor(b *testing.B) time.Duration {
 	const n = 1000
 	ns := "bench-new-floor"
 	e.createNamespaces(b, ns)
@@ -179,4 +188,5 @@ func (e *benchEnv) newAKVSFloor(b *testing.B) {
 		fmt.Sprintf("%.2f s", took.Seconds()))
 	report.notef("floor: %d AKVS creates, %d Secret creates, %d status patches from %d goroutines in %.2f s; %s",
 		n, n, n, setupWorkers, took.Seconds(), cpuSince(cpu))
+	return took
 }

@@ -29,10 +29,15 @@ func podSpecs(o objects) map[string]map[string]any {
 
 // checkEnvFromSecrets: no container of any rendered pod has a variable
 // with a value: each is read from a Secret (secretKeyRef) the chart
-// renders, or comes from the user's Secrets (envFrom secretRef).
+// renders, or comes from the user's Secrets (envFrom secretRef). A
+// render without a workload fails: there would be nothing to check.
 func checkEnvFromSecrets(t *testing.T, o objects) {
 	t.Helper()
-	for key, spec := range podSpecs(o) {
+	specs := podSpecs(o)
+	if len(specs) == 0 {
+		t.Errorf("no workload rendered (%d objects)", len(o))
+	}
+	for key, spec := range specs {
 		for _, list := range []string{"containers", "initContainers"} {
 			cs, _, _ := unstructured.NestedSlice(spec, list)
 			for _, c := range cs {

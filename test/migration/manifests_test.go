@@ -17,7 +17,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,17 +24,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
-	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
 	"github.com/latchkey-dev/latchkey/internal/resolver/protocol"
-	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/webhook"
 )
 
@@ -190,16 +187,7 @@ var servedVersions = []string{"v1alpha1", "v1", "v2alpha1", "v2beta1"}
 func TestAkv2k8sManifests(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	t.Setenv("AZURE_TENANT_ID", tenantID)
-	t.Setenv("AZURE_CLIENT_ID", clientID)
-	t.Setenv("AZURE_CLIENT_SECRET", clientSecret)
-	ctrllog.SetLogger(logr.Discard())
-	env, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{akv2k8sCRD}})
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu := startEmulator(t, fixtureVaultSeed())
+	env, cfg, c, emu := cluster(t, akv2k8sCRD, fixtureVaultSeed())
 	fixtures := loadFixtures(t, pinVersions(ctx, t, emu))
 
 	// 1. akv2k8s's CRD, under the fixture's own apiVersion.
@@ -222,7 +210,7 @@ func TestAkv2k8sManifests(t *testing.T) {
 
 	// 2. latchkey's CRD, every served version; its controller.
 	applyOurCRD(ctx, t, env, c)
-	logs := &lockedBuffer{}
+	logs := &leakcheck.Buffer{}
 	startController(ctx, t, cfg, emu, logs)
 	for _, v := range servedVersions {
 		create(ctx, t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fixtures-" + v}})

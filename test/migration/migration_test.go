@@ -7,13 +7,11 @@
 package migration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +37,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/crdcheck"
 	"github.com/latchkey-dev/latchkey/internal/devtools/akvemu"
 	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/resolver"
@@ -84,17 +83,7 @@ const (
 func TestTakeOverFromAkv2k8s(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The identity latchkey reads Key Vault as (keyVaultAuth=environment).
-	t.Setenv("AZURE_TENANT_ID", tenantID)
-	t.Setenv("AZURE_CLIENT_ID", clientID)
-	t.Setenv("AZURE_CLIENT_SECRET", clientSecret)
-	ctrllog.SetLogger(logr.Discard()) // components log through the loggers they are given
-	env, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{olderCRD}})
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu := startEmulator(t)
+	env, cfg, c, emu := cluster(t, olderCRD)
 
 	// The cluster as akv2k8s left it: one object from the days of an older
 	// schema, then akv2k8s 1.8's CRD and objects.
@@ -138,7 +127,7 @@ func TestTakeOverFromAkv2k8s(t *testing.T) {
 	}
 
 	// 4. latchkey's controller takes over.
-	logs := &lockedBuffer{}
+	logs := &leakcheck.Buffer{}
 	startController(ctx, t, cfg, emu, logs)
 	for _, name := range []string{"db", "api", "documented"} {
 		waitReady(ctx, t, c, name)
@@ -225,6 +214,25 @@ func kubectlApply(t *testing.T, env *envtest.Environment, path string) {
 
 // startEmulator starts the Key Vault emulator with the tests' identity, the
 // take-over's vault and more.
+// cluster starts what each test here runs on: an API server with the CRDs
+// of crdPath, a client for it, and the Key Vault emulator with the
+// fixtures' vaults plus more. latchkey's components read Key Vault as the
+// emulator's service principal (keyVaultAuth=environment) and log through
+// the loggers they are given.
+func cluster(t *testing.T, crdPath string, more ...akvemu.VaultSeed) (*envtest.Environment, *rest.Config, client.Client, *akvemu.Server) {
+	t.Helper()
+	t.Setenv("AZURE_TENANT_ID", tenantID)
+	t.Setenv("AZURE_CLIENT_ID", clientID)
+	t.Setenv("AZURE_CLIENT_SECRET", clientSecret)
+	ctrllog.SetLogger(logr.Discard())
+	env, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{crdPath}})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, cfg, c, startEmulator(t, more...)
+}
+
 func startEmulator(t *testing.T, more ...akvemu.VaultSeed) *akvemu.Server {
 	t.Helper()
 	emu, err := akvemu.New(akvemu.Options{Seed: &akvemu.Seed{
@@ -516,24 +524,6 @@ func readAll(r io.Reader) string {
 	return string(b)
 }
 
-// lockedBuffer collects the controller's log, written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestSideBySide: akv2k8s and latchkey run together while namespaces move
 // one by one. latchkey's controller, started with a label selector, syncs
 // only the AzureKeyVaultSecrets carrying that label and leaves akv2k8s's
@@ -543,16 +533,7 @@ func (b *lockedBuffer) String() string {
 func TestSideBySide(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	t.Setenv("AZURE_TENANT_ID", tenantID)
-	t.Setenv("AZURE_CLIENT_ID", clientID)
-	t.Setenv("AZURE_CLIENT_SECRET", clientSecret)
-	ctrllog.SetLogger(logr.Discard())
-	_, cfg := kubetest.Start(t, kubetest.Options{CRDDirectoryPaths: []string{ourCRDs}})
-	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu := startEmulator(t)
+	_, cfg, c, emu := cluster(t, ourCRDs)
 	const ourLabel = "latchkey-injection"
 	moved := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "moved", Labels: map[string]string{ourLabel: "enabled"}}}
 	stays := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stays", Labels: map[string]string{podcontract.DefaultNamespaceLabel: "enabled"}}}

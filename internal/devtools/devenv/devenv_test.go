@@ -1,14 +1,13 @@
 package devenv
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/internal/devtools/devcluster"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 )
 
@@ -23,7 +22,7 @@ func TestRunShowsAnInjectedPod(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out, progress := &syncBuffer{}, &syncBuffer{}
+	out, progress := &leakcheck.Buffer{}, &leakcheck.Buffer{}
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -69,22 +68,4 @@ func TestRunShowsAnInjectedPod(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Run did not return within 1m of cancel")
 	}
-}
-
-// syncBuffer is a buffer Run may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -37,6 +37,9 @@ var errTooLarge = errors.New("request too large")
 // corpus in testdata/fuzz/FuzzRequest.
 func FuzzRequest(f *testing.F) {
 	f.Add([]byte(`{"container":"app","env":{"DB_PASSWORD":"db@azurekeyvault","TLS_KEY":"web@azurekeyvault?tls.key"}}`))
+	f.Add([]byte(`{"container":"latchkey-files-refresh","env":{"LATCHKEY_FILE_0":"web@azurekeyvault?tls.crt"},"have":{"LATCHKEY_FILE_0":"0a1b"}}`))
+	f.Add([]byte(`{"container":"a","env":{},"have":{}}`))
+	f.Add([]byte(`{"container":"a","have":null}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var req protocol.Request
 		if decodeStrict(raw, &req) != nil {
@@ -63,6 +66,7 @@ func FuzzRequest(f *testing.F) {
 // testdata/fuzz/FuzzAnswer.
 func FuzzAnswer(f *testing.F) {
 	f.Add(false, []byte(`{"env":{"DB_PASSWORD":"s3cr3t"}}`))
+	f.Add(false, []byte(`{"env":null,"unchanged":true,"refreshSeconds":30}`))
 	f.Add(true, []byte(`{"error":{"code":"PlaceholderNotInSpec","message":"…","failures":[{"code":"KeyVaultObjectNotFound","message":"m","variables":["A"],"azureKeyVaultSecrets":["db"]}]}}`))
 	f.Fuzz(func(t *testing.T, isError bool, raw []byte) {
 		if isError {
@@ -104,6 +108,10 @@ func roundTrip[T any](t *testing.T, raw []byte, v T, again *T) {
 // sent empty and one not sent compare equal; everything else must survive
 // the round trip as it is.
 func normalize(v any) any {
+	if req, ok := v.(protocol.Request); ok && len(req.Have) == 0 {
+		req.Have = nil // omitted when empty: "have":{} says nothing
+		return req
+	}
 	body, ok := v.(protocol.ErrorBody)
 	if !ok {
 		return v

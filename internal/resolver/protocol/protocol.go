@@ -16,6 +16,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,11 +53,30 @@ type Request struct {
 	// environment holds it. The resolver serves it only if the stored pod
 	// spec gives the container that variable with that value.
 	Env map[string]string `json:"env"`
+	// Have, when present (non-empty), maps variables to the Digest of the
+	// value the client holds (the file refresh sidecar), "" for one it
+	// holds none of: if every variable's value is still that, the answer
+	// is Unchanged and carries no value.
+	Have map[string]string `json:"have,omitempty"`
 }
 
-// Response is a 200 answer: a value for every variable of the request.
+// Response is a 200 answer: a value for every variable of the request,
+// or, for a request with Have, Unchanged.
 type Response struct {
 	Env map[string]string `json:"env"`
+	// Unchanged: every value is the one the request's Have names.
+	Unchanged bool `json:"unchanged,omitempty"`
+	// RefreshSeconds, answered to a request with Have, is how often the
+	// values may change: the shortest refresh interval of the
+	// AzureKeyVaultSecrets named, which the client polls at.
+	RefreshSeconds int64 `json:"refreshSeconds,omitempty"`
+}
+
+// Digest is what Have holds for a value: its SHA-256, hex. Only a client
+// that holds the value can name it; the resolver compares, never logs it.
+func Digest(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return hex.EncodeToString(sum[:])
 }
 
 // ErrorBody is every other answer.
@@ -207,6 +228,10 @@ func DecodeRequest(r io.Reader, maxVars int) (Request, error) {
 		case "env":
 			if req.Env, err = decodeEnv(dec, maxVars); err != nil {
 				return req, err
+			}
+		case "have":
+			if req.Have, err = decodeEnv(dec, maxVars); err != nil {
+				return req, fmt.Errorf("have: %w", err)
 			}
 		default:
 			return req, fmt.Errorf("unknown field %q", key)

@@ -55,7 +55,7 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: toolbox cp|cat|report|sleep|env-hashes|apiserver-version|dial ARGS")
+		return errors.New("usage: toolbox cp|cat|report|sleep|env-hashes|file-hashes|apiserver-version|dial ARGS")
 	}
 	switch cmd, args := args[0], args[1:]; {
 	case cmd == "cp" && len(args) == 2:
@@ -68,6 +68,8 @@ func run(args []string, out io.Writer) error {
 		return apiserverVersion(out)
 	case cmd == "env-hashes" && len(args) <= 1:
 		return envHashes(out, len(args) == 1 && args[0] == "--wait")
+	case cmd == "file-hashes" && (len(args) == 1 || len(args) == 2):
+		return fileHashes(args[0], len(args) == 2 && args[1] == "--watch", out)
 	case cmd == "dial" && (len(args) == 1 || len(args) == 2):
 		if len(args) == 2 {
 			d, err := time.ParseDuration(args[1])
@@ -309,4 +311,61 @@ func apiStatus(file string) string {
 	}
 	_ = resp.Body.Close()
 	return strconv.Itoa(resp.StatusCode)
+}
+
+// fileHashes prints "file <name>=<sha256>" for each file of dir (latchkey's
+// files: links into ..data), one block per version, read as one set
+// through ..data; with watch it polls every second, prints each new
+// version and "signal=hangup" on each SIGHUP, and runs until SIGTERM.
+func fileHashes(dir string, watch bool, out io.Writer) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	last := ""
+	for {
+		block, err := hashSet(dir)
+		if err != nil {
+			return err
+		}
+		if block != last {
+			if _, err := fmt.Fprint(out, block+"files=done\n"); err != nil {
+				return err
+			}
+			last = block
+		}
+		if !watch {
+			return nil
+		}
+		select {
+		case <-sigs:
+			return nil
+		case <-hups:
+			if _, err := fmt.Fprintln(out, "signal=hangup"); err != nil {
+				return err
+			}
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// hashSet hashes the files of the version ..data names.
+func hashSet(dir string) (string, error) {
+	target, err := os.Readlink(dir + "/..data")
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(dir + "/" + target)
+	if err != nil {
+		return hashSet(dir) // switched while reading: read the new one
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		data, err := os.ReadFile(dir + "/" + target + "/" + e.Name())
+		if err != nil {
+			return hashSet(dir)
+		}
+		fmt.Fprintf(&b, "file %s=%x\n", e.Name(), sha256.Sum256(data))
+	}
+	return b.String(), nil
 }
