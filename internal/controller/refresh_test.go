@@ -77,8 +77,10 @@ func TestSharedObjectIsReadOncePerInterval(t *testing.T) {
 	for i := range n {
 		waitForReady(t, ns, fmt.Sprintf("consumer-%02d", i), metav1.ConditionTrue, controller.ReasonSynced)
 	}
-	// Reads start at least an interval apart, however many ask.
-	if r, limit := v.reads(), int64(time.Since(start)/interval)+1; r > limit {
+	// One read at creation, then one per due time of the object, however
+	// many ask; the first due time may come less than an interval after
+	// the creation's read (due times are fixed on the clock).
+	if r, limit := v.reads(), int64(time.Since(start)/interval)+2; r > limit {
 		t.Errorf("%d reads to sync %d AzureKeyVaultSecrets created together in %s, want at most %d", r, n, time.Since(start), limit)
 	}
 
