@@ -103,6 +103,9 @@ bench: kube-binaries ## Benchmarks against the targets of the product brief, eac
 	@# 10,000 pods in labelled namespaces; files: 1,000 pods x 2 objects with
 	@# refresh on, and 5 real refresh sidecars.
 	$(kube_env) $(GO) test -run '^$$' -bench '$(or $(BENCH),ResolverRollout|FilesRefresh)' -benchtime=1x -count=1 -timeout 30m ./internal/resolver/
+	@# HashiCorp Vault: logins and reads per refresh (100 resources, 10
+	@# namespaces) and for a 500-pod rollout, at the real Vault's door.
+	$(kube_env) $(GO) test -run '^$$' -bench '$(or $(BENCH),Vault)' -benchtime=1x -count=1 -timeout 10m ./internal/vaultkv/
 	@# The in-container binary's start overhead (exec to exec, 10 placeholders;
 	@# target < 50 ms beyond Key Vault round trips), averaged over 10 starts.
 	$(if $(BENCH),,$(GO) test -run '^$$' -bench StartOverhead -benchtime=10x -count=1 ./cmd/latchkey-env/)

@@ -68,10 +68,15 @@ type bed struct {
 	tokens *countingTokens
 }
 
-func newBed(t *testing.T, roleTTL time.Duration) *bed {
+func newBed(t testing.TB, roleTTL time.Duration) *bed {
+	t.Helper()
+	return newBedOn(t, vaulttest.Start(t), roleTTL)
+}
+
+// newBedOn is newBed on a Vault the caller started.
+func newBedOn(t testing.TB, v *vaulttest.Server, roleTTL time.Duration) *bed {
 	t.Helper()
 	ctx := context.Background()
-	v := vaulttest.Start(t)
 	b := &bed{vault: v, proxy: v.NewProxy(t), nsA: namespace(t, "team-a"), nsB: namespace(t, "team-b")}
 
 	// The reviewer: a ServiceAccount allowed to create TokenReviews.
@@ -147,6 +152,16 @@ func TestReadLatestAndPinned(t *testing.T) {
 // principal through the shared cache cost one TokenRequest, one login and
 // one KV read, counted at Vault's door.
 func TestRolloutOneLoginOneRead(t *testing.T) {
+	logins, reads, tokens := rolloutCost(t)
+	if logins != 1 || reads != 1 || tokens != 1 {
+		t.Errorf("500 pods: %d logins, %d KV reads, %d TokenRequests at the doors; want 1 each", logins, reads, tokens)
+	}
+}
+
+// rolloutCost asks the cache for one Vault path 500 times at once, as the
+// resolver does for the pods of one rollout, and counts what reached Vault
+// (logins, KV reads, at its door) and the API server (TokenRequests).
+func rolloutCost(t testing.TB) (logins, reads, tokens int) {
 	b := newBed(t, time.Hour)
 	b.vault.Put(t, "team-a/db", map[string]any{"password": "p"})
 	cache := backend.NewCache(b.reader, backend.CacheOptions{})
@@ -164,11 +179,8 @@ func TestRolloutOneLoginOneRead(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Fatalf("%d of 500 reads failed", failed.Load())
 	}
-	logins := b.proxy.Count("PUT", "/v1/auth/kubernetes/login") + b.proxy.Count("POST", "/v1/auth/kubernetes/login")
-	reads := b.proxy.Count("GET", "/v1/secret/data/team-a/db")
-	if logins != 1 || reads != 1 || b.tokens.n.Load() != 1 {
-		t.Errorf("500 pods: %d logins, %d KV reads, %d TokenRequests at the doors; want 1 each", logins, reads, b.tokens.n.Load())
-	}
+	logins = b.proxy.Count("PUT", "/v1/auth/kubernetes/login") + b.proxy.Count("POST", "/v1/auth/kubernetes/login")
+	return logins, b.proxy.Count("GET", "/v1/secret/data/team-a/db"), int(b.tokens.n.Load())
 }
 
 // TestTenancyByRole: Vault's roles decide. A namespace reads its own prefix
@@ -221,6 +233,37 @@ func TestMissingDeletedDestroyed(t *testing.T) {
 		if !errors.Is(err, backend.ErrNotFound) || !strings.Contains(err.Error(), tt.reason) {
 			t.Errorf("%s@%s: %v; want not found, %q", tt.path, tt.version, err, tt.reason)
 		}
+	}
+}
+
+// TestVaultRestart: a Vault restarted with its storage (a production
+// server, not dev mode) keeps its data and the tokens it issued. While it
+// is down a read is unavailable (the class on which the controller keeps
+// the last good output); once it is unsealed reads resume with the login
+// made before, and a new version is picked up.
+func TestVaultRestart(t *testing.T) {
+	b := newBedOn(t, vaulttest.StartPersistent(t), time.Hour)
+	ctx := context.Background()
+	b.vault.Put(t, "team-a/db", map[string]any{"password": "before"})
+	ref := b.ref(b.nsA, "team-a", "team-a/db", "")
+	if obj, err := b.reader.Read(ctx, ref); err != nil || kvMap(t, obj.Value)["password"] != "before" {
+		t.Fatalf("before the restart: %v", err)
+	}
+	b.vault.Stop()
+	if _, err := b.reader.Read(ctx, ref); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("while stopped: %v; want unavailable", err)
+	}
+	b.vault.Restart(t)
+	obj, err := b.reader.Read(ctx, ref)
+	if err != nil || kvMap(t, obj.Value)["password"] != "before" || obj.Version != "1" {
+		t.Fatalf("after the restart: %v (version %q); want version 1 as stored", err, obj.Version)
+	}
+	b.vault.Put(t, "team-a/db", map[string]any{"password": "after"})
+	if obj, err := b.reader.Read(ctx, ref); err != nil || kvMap(t, obj.Value)["password"] != "after" || obj.Version != "2" {
+		t.Errorf("a version written after the restart: %v; want version 2", err)
+	}
+	if n := b.reader.Logins(); n != 1 {
+		t.Errorf("%d logins across the restart, want 1: the token Vault issued survives it", n)
 	}
 }
 
@@ -310,7 +353,7 @@ func kvMap(t *testing.T, v []byte) map[string]string {
 	return m
 }
 
-func namespace(t *testing.T, prefix string) string {
+func namespace(t testing.TB, prefix string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	ns, err := suite.kube.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{})
@@ -320,7 +363,7 @@ func namespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-func serviceAccount(t *testing.T, ns, name string) {
+func serviceAccount(t testing.TB, ns, name string) {
 	t.Helper()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	if _, err := suite.kube.CoreV1().ServiceAccounts(ns).Create(context.Background(), sa, metav1.CreateOptions{}); err != nil {

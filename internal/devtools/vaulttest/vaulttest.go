@@ -1,11 +1,11 @@
 // Package vaulttest runs a real HashiCorp Vault server for tests: v1.1.2 built from the Go module proxy
-// (hack/tools/vault, exported by `make test` as LATCHKEY_VAULT), in dev mode (in memory, KV version 2 at secret/),
-// driven with the official client: policies, Kubernetes auth against a test API server, roles, secrets, seal.
+// (hack/tools/vault, exported by `make test` as LATCHKEY_VAULT), in dev mode (in memory, KV version 2 at secret/)
+// or with its data on disk (StartPersistent, for restarts), driven with the official client: policies,
+// Kubernetes auth against a test API server, roles, secrets, seal, restart.
 package vaulttest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 )
 
 // Issuer is the only service-account token issuer Vault v1.1.2's
@@ -30,15 +33,18 @@ const Issuer = "kubernetes/serviceaccount"
 // rootToken is the dev server's root token: test-only.
 const rootToken = "latchkey-test-root" //nolint:gosec // a test server's token
 
-// Server is one dev-mode Vault.
+// Server is one Vault.
 type Server struct {
 	// Address is its URL (http, on 127.0.0.1).
 	Address string
 	// Root is a client with the root token.
 	Root *vault.Client
 
+	args      []string // the server command's arguments, for Restart
+	home      string
 	cmd       *exec.Cmd
 	exited    chan struct{}
+	stderr    *leakcheck.Buffer
 	unsealKey string
 }
 
@@ -46,25 +52,10 @@ type Server struct {
 // the test fails and says how to get it.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := os.Getenv("LATCHKEY_VAULT")
-	if bin == "" {
-		t.Fatal("vaulttest: LATCHKEY_VAULT is not set; run `make test`, which builds Vault v1.1.2 (hack/tool.sh vault) and sets it")
-	}
-	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	//nolint:gosec // the binary make builds, named by the test environment
-	cmd := exec.CommandContext(context.Background(), bin, "server", "-dev", "-dev-root-token-id="+rootToken, "-dev-listen-address="+addr)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Address: "http://" + addr, cmd: cmd, exited: make(chan struct{})}
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	s := &Server{Address: "http://" + addr, home: t.TempDir(),
+		args: []string{"server", "-dev", "-dev-root-token-id=" + rootToken, "-dev-listen-address=" + addr}}
+	out := s.launch(t)
 	keyc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -75,28 +66,134 @@ func Start(t testing.TB) *Server {
 		}
 		_, _ = io.Copy(io.Discard, out)
 	}()
-	go func() { _ = cmd.Wait(); close(s.exited) }()
 	t.Cleanup(s.Stop)
 
 	select {
 	case s.unsealKey = <-keyc:
 	case <-s.exited:
-		t.Fatalf("vault exited: %s", stderr.String())
+		t.Fatalf("vault exited: %s", s.stderr.String())
 	case <-time.After(time.Minute):
-		t.Fatalf("vault printed no unseal key in a minute: %s", stderr.String())
+		t.Fatalf("vault printed no unseal key in a minute: %s", s.stderr.String())
 	}
-	cfg := vault.DefaultConfig()
-	cfg.Address = s.Address
-	s.Root, err = vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.Root = s.client(t)
 	s.Root.SetToken(rootToken)
 	s.waitHealthy(t)
 	return s
 }
 
-// Stop ends the server (it is then unreachable); its data is lost.
+// StartPersistent runs a Vault that keeps its data on disk (file storage in
+// a folder of t), as a production server does: initialised with one unseal
+// key, unsealed, with KV version 2 at secret/ like the dev server. Restart
+// stops and starts it again; its data, tokens and leases are kept.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	port := strconv.Itoa(freePort(t))
+	dir := t.TempDir()
+	conf := fmt.Sprintf("storage \"file\" {\n  path = %q\n}\nlistener \"tcp\" {\n  address = \"127.0.0.1:%s\"\n  tls_disable = 1\n}\n"+
+		"disable_mlock = true\napi_addr = \"http://127.0.0.1:%s\"\n", filepath.Join(dir, "data"), port, port)
+	if err := os.WriteFile(filepath.Join(dir, "vault.hcl"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Address: "http://127.0.0.1:" + port, home: dir, args: []string{"server", "-config=" + filepath.Join(dir, "vault.hcl")}}
+	go func() { _, _ = io.Copy(io.Discard, s.launch(t)) }()
+	t.Cleanup(s.Stop)
+	s.Root = s.client(t)
+	s.waitAnswering(t)
+	init, err := s.Root.Sys().Init(&vault.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatalf("vault operator init: %v", err)
+	}
+	s.unsealKey = init.Keys[0]
+	s.Root.SetToken(init.RootToken)
+	s.Unseal(t)
+	if err := s.Root.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatalf("mount kv-v2 at secret/: %v", err)
+	}
+	// A new KV v2 mount upgrades itself in the background and refuses
+	// requests meanwhile.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := s.Root.Logical().Read("secret/config")
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("secret/ not ready in a minute: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Restart stops the server and starts it again, sealed as a restarted
+// Vault is, then unseals it: what survives is what its storage kept (all
+// of it when started with StartPersistent, nothing in dev mode).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	go func() { _, _ = io.Copy(io.Discard, s.launch(t)) }()
+	s.waitAnswering(t)
+	s.Unseal(t)
+}
+
+// launch starts the server command and returns its stdout.
+func (s *Server) launch(t testing.TB) io.Reader {
+	t.Helper()
+	bin := os.Getenv("LATCHKEY_VAULT")
+	if bin == "" {
+		t.Fatal("vaulttest: LATCHKEY_VAULT is not set; run `make test`, which builds Vault v1.1.2 (hack/tool.sh vault) and sets it")
+	}
+	cmd := exec.CommandContext(context.Background(), bin, s.args...) //nolint:gosec // the binary make builds, named by the test environment
+	cmd.Env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stderr = &leakcheck.Buffer{}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	exited := s.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return out
+}
+
+func (s *Server) client(t testing.TB) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address = s.Address
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitAnswering waits until the server answers its health endpoint, in
+// whatever state (uninitialised, sealed).
+func (s *Server) waitAnswering(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := s.Root.Sys().Health()
+		if err == nil {
+			return
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("vault exited: %s", s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vault does not answer in a minute: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends the server (it is then unreachable); a dev server's data is
+// lost.
 func (s *Server) Stop() {
 	if s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
@@ -127,7 +224,7 @@ func (s *Server) Seal(t testing.TB) {
 	}
 }
 
-// Unseal unseals it with the dev server's key.
+// Unseal unseals it with its key.
 func (s *Server) Unseal(t testing.TB) {
 	t.Helper()
 	if _, err := s.Root.Sys().Unseal(s.unsealKey); err != nil {
@@ -264,22 +361,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
