@@ -2,7 +2,9 @@ package vaultkv_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
@@ -150,10 +153,35 @@ func TestControllerSync(t *testing.T) {
 	c.waitData(t, "Secret", ns, "one-key", map[string]string{"value": "pw-2"})
 	b.vault.Unseal(t)
 	c.waitReady(t, ns, "one-key", metav1.ConditionTrue, controller.ReasonSynced)
+
+	// Neither a value team-a's role was refused nor a ServiceAccount token
+	// a login used reaches the log, an event or a status.
+	tokens := b.tokens.tokens()
+	if len(tokens) == 0 {
+		t.Fatal("no ServiceAccount token was issued: the leak check would look for nothing")
+	}
+	set := leakcheck.Of(t, append([]string{"team-b-only"}, tokens...)...)
+	set.Check(t, "the controller's log", c.logs.String())
+	for _, n := range []string{b.nsA, b.nsB} {
+		var events corev1.EventList
+		if err := c.List(ctx, &events, client.InNamespace(n)); err != nil {
+			t.Fatal(err)
+		}
+		var list v2beta1.AzureKeyVaultSecretList
+		if err := c.List(ctx, &list, client.InNamespace(n)); err != nil {
+			t.Fatal(err)
+		}
+		evJSON, _ := json.Marshal(events.Items)
+		stJSON, _ := json.Marshal(list.Items)
+		set.Check(t, "events in "+n, string(evJSON))
+		set.Check(t, "AzureKeyVaultSecrets in "+n, string(stJSON))
+	}
 }
 
 type vaultController struct {
 	client.Client
+	// logs is everything the controller logged.
+	logs *leakcheck.Buffer
 }
 
 func startVaultController(t *testing.T, b *bed, src backend.Source, namespaces ...string) *vaultController {
@@ -165,7 +193,8 @@ func startVaultController(t *testing.T, b *bed, src backend.Source, namespaces .
 	c.Manager.SkipNameValidation = true
 	c.Manager.Controller.RefreshInterval = 2 * time.Second
 	c.Manager.Controller.Jitter = 0
-	log, err := logging.New(testWriter{t}, c.Log)
+	logs := &leakcheck.Buffer{}
+	log, err := logging.New(io.MultiWriter(testWriter{t}, logs), c.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +220,7 @@ func startVaultController(t *testing.T, b *bed, src backend.Source, namespaces .
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &vaultController{Client: cl}
+	return &vaultController{Client: cl, logs: logs}
 }
 
 func (c *vaultController) secret(t *testing.T, ns, name string) *corev1.Secret {

@@ -45,15 +45,32 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// countingTokens counts the TokenRequests logins make.
+// countingTokens counts the TokenRequests logins make and keeps the
+// tokens, for leak checks.
 type countingTokens struct {
 	vaultkv.TokenRequester
 	n atomic.Int64
+
+	mu     sync.Mutex
+	issued []string
 }
 
 func (c *countingTokens) ServiceAccountToken(ctx context.Context, ns, name string, aud []string, exp time.Duration) (string, error) {
 	c.n.Add(1)
-	return c.TokenRequester.ServiceAccountToken(ctx, ns, name, aud, exp)
+	tok, err := c.TokenRequester.ServiceAccountToken(ctx, ns, name, aud, exp)
+	if err == nil {
+		c.mu.Lock()
+		c.issued = append(c.issued, tok)
+		c.mu.Unlock()
+	}
+	return tok, err
+}
+
+// tokens are the ServiceAccount tokens issued so far.
+func (c *countingTokens) tokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.issued...)
 }
 
 // bed is a Vault with Kubernetes auth configured against the suite's API

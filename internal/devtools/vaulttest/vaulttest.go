@@ -95,7 +95,8 @@ func StartPersistent(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{Address: "http://127.0.0.1:" + port, home: dir, args: []string{"server", "-config=" + filepath.Join(dir, "vault.hcl")}}
-	go func() { _, _ = io.Copy(io.Discard, s.launch(t)) }()
+	out := s.launch(t)
+	go func() { _, _ = io.Copy(io.Discard, out) }()
 	t.Cleanup(s.Stop)
 	s.Root = s.client(t)
 	s.waitAnswering(t)
@@ -130,7 +131,8 @@ func StartPersistent(t testing.TB) *Server {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
-	go func() { _, _ = io.Copy(io.Discard, s.launch(t)) }()
+	out := s.launch(t)
+	go func() { _, _ = io.Copy(io.Discard, out) }()
 	s.waitAnswering(t)
 	s.Unseal(t)
 }
