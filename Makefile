@@ -86,10 +86,9 @@ test-e2e: kube-binaries node-packages ## End-to-end tests on a real node (root; 
 	@# Built as the images and the tools are (no cgo, -trimpath), the suite
 	@# shares their compiled packages: a cold run compiles client-go,
 	@# controller-runtime and the Azure SDK once instead of twice.
-	@$(TOOL) cert-manager >/dev/null
-	@$(TOOL) kube-router >/dev/null
+	@$(TOOL) $(NODE_TOOLS) cert-manager kube-router >/dev/null
 	@trap 'CGO_ENABLED=0 $(GO) run -trimpath ./hack/dev --teardown --state $(E2E_STATE)' EXIT; \
-	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) LATCHKEY_KUBE_ROUTER=$$($(TOOL) kube-router) $(kube_env) CGO_ENABLED=0 \
+	LATCHKEY_CERT_MANAGER=$$($(TOOL) cert-manager) LATCHKEY_KUBE_ROUTER=$$($(TOOL) kube-router) $(kube_env) $(node_env) CGO_ENABLED=0 \
 	  $(GO) test -trimpath -tags e2e $(E2E_FLAGS) ./test/e2e/... -args -e2e.state=$(E2E_STATE) || { \
 	  for f in $(E2E_STATE)/logs/*.log; do echo "--- $$f (last 30 lines)"; tail -n 30 "$$f"; done; exit 1; }
 
@@ -127,8 +126,16 @@ verify: generate ## Fail if formatting, go.mod or generated files are out of dat
 
 ##@ Tools
 
-# The Kubernetes components, etcd and HashiCorp Vault the tests run against, built once per version.
-KUBE_TOOLS := etcd kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy helm vault
+# The programs the tests run, built once per version: etcd and the control
+# plane (envtest, and devcluster without a node), kubectl, HashiCorp Vault and
+# helm. Vault is named before helm, .ci/run's lane names helm first: on a cold
+# run the step and the lane build the two at once instead of one waiting for
+# the other's lock.
+KUBE_TOOLS := etcd kube-apiserver kubectl kube-controller-manager kube-scheduler vault helm
+# A real node's programs, which only the e2e suite runs: left out of
+# KUBE_TOOLS, they are not built before `make test` can start (.ci/run's lane
+# builds them while the tests run).
+NODE_TOOLS := kubelet kube-proxy
 .PHONY: kube-binaries
 kube-binaries:
 	@$(TOOL) $(KUBE_TOOLS) >/dev/null
@@ -147,6 +154,7 @@ env_var.helm := LATCHKEY_HELM
 env_var.vault := LATCHKEY_VAULT
 tool_env = $(foreach t,$(1),$(env_var.$(t))=$$($(TOOL) $(t)))
 kube_env = $(call tool_env,$(KUBE_TOOLS))
+node_env = $(call tool_env,$(NODE_TOOLS))
 
 .PHONY: docs-tools
 docs-tools: ## Install the Debian packages whose commands docs/ names (azure-cli, skopeo) when missing, for test/docs.
