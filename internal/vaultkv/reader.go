@@ -46,8 +46,10 @@ type (
 )
 
 // TokenRequester issues a ServiceAccount token (a TokenRequest): the
-// credential a Kubernetes login presents. ServiceAccountTokens (tokens.go)
-// is the API server's; tests may count or refuse.
+// credential a Kubernetes login presents. backends.ServiceAccountTokens
+// requests them from the API server (this package links nothing from
+// Kubernetes: latchkey-env reads Vault too); TokenFile reads a projected
+// one; tests may count or refuse.
 type TokenRequester interface {
 	ServiceAccountToken(ctx context.Context, namespace, name string, audiences []string, expiry time.Duration) (string, error)
 }

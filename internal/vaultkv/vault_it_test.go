@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/latchkey-dev/latchkey/internal/backend"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/devtools/vaulttest"
 	"github.com/latchkey-dev/latchkey/internal/vaultkv"
@@ -108,7 +109,7 @@ func newBedOn(t testing.TB, v *vaulttest.Server, roleTTL time.Duration) *bed {
 	t.Cleanup(func() {
 		_ = suite.kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), rev, metav1.DeleteOptions{})
 	})
-	api := vaultkv.ServiceAccountTokens{Client: suite.kube}
+	api := backends.ServiceAccountTokens{Client: suite.kube}
 	reviewer, err := api.ServiceAccountToken(ctx, rev, "reviewer", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)

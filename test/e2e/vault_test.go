@@ -19,10 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/devtools/vaulttest"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
-	"github.com/latchkey-dev/latchkey/internal/vaultkv"
 )
 
 // TestHashiCorpVault on the real node: a real Vault (v1.1.2, on the host,
@@ -132,7 +132,7 @@ func vaultReviewer(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 	t.Cleanup(func() {
 		_ = cs.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{})
 	})
-	tok, err := vaultkv.ServiceAccountTokens{Client: cs}.ServiceAccountToken(ctx, ns, "vault-reviewer", nil, time.Hour)
+	tok, err := backends.ServiceAccountTokens{Client: cs}.ServiceAccountToken(ctx, ns, "vault-reviewer", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
