@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
 	"github.com/latchkey-dev/latchkey/internal/devtools/vaulttest"
+	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 )
 
@@ -32,8 +34,10 @@ import (
 // namespace gets the Vault value injected through the resolver, which
 // logged in as that ServiceAccount and verified the pod's token with the
 // keys the install gave it (the cluster's first issuer is Vault v1.1's
-// kubernetes/serviceaccount, which publishes none); the same object is
-// synced into a Secret by the controller. No value reaches a pod, event
+// kubernetes/serviceaccount, which publishes none); a pod in direct mode
+// gets it by logging in itself, as its own ServiceAccount, with the token
+// the webhook projected for Vault; the same object is synced into a Secret
+// by the controller. No value reaches a pod, event
 // or log.
 func TestHashiCorpVault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -88,6 +92,24 @@ func TestHashiCorpVault(t *testing.T) {
 				t.Errorf("%s: output lacks %q:\n%s", c, line, logs)
 			}
 		}
+	}
+
+	// Direct mode: the container logs in itself, as its pod's
+	// ServiceAccount, with the token the webhook projected for Vault.
+	direct := f.deployment("vault-direct", []corev1.EnvVar{{Name: podcontract.EnvDisableAuthService, Value: "true"}}, nil)
+	direct.Spec.Template.Spec.Containers[0].EnvFrom = nil
+	direct.Spec.Template.Spec.ServiceAccountName = vaultServiceAccount
+	pod = f.start(ctx, t, direct)
+	for _, c := range []string{"init", "app"} {
+		logs := waitForOutput(ctx, t, cs, pod, c, false)
+		for _, line := range []string{f.want[0], "latchkey_vars=0", "sa_token=absent"} {
+			if !hasLine(logs, line) {
+				t.Errorf("direct mode, %s: output lacks %q:\n%s", c, line, logs)
+			}
+		}
+	}
+	if !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == podcontract.VaultTokenVolume }) {
+		t.Errorf("the direct-mode pod has no %s volume", podcontract.VaultTokenVolume)
 	}
 
 	// Synced into a Secret.
