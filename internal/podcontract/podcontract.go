@@ -65,8 +65,8 @@ const (
 // AzureKeyVaultSecret. The container logs in to Vault with it itself.
 const (
 	// VaultTokenVolume is mounted read-only at VaultTokenDir.
-	VaultTokenVolume = "latchkey-vault-token"
-	VaultTokenDir    = "/latchkey/vault"
+	VaultTokenVolume = "latchkey-vault-token" //nolint:gosec // a volume's name, not a credential
+	VaultTokenDir    = "/latchkey/vault"      //nolint:gosec // a mount path, not a credential
 	// VaultTokenFile is the token, in VaultTokenDir.
 	VaultTokenFile = "token"
 )
@@ -91,7 +91,7 @@ const (
 	EnvResolverCA = "LATCHKEY_RESOLVER_CA"
 	// EnvVaultToken is the file of the token a direct-mode container logs
 	// in to HashiCorp Vault with (VaultTokenDir/VaultTokenFile).
-	EnvVaultToken = "LATCHKEY_VAULT_TOKEN"
+	EnvVaultToken = "LATCHKEY_VAULT_TOKEN" //nolint:gosec // a variable's name, not a credential
 	// EnvContainer names the container to the resolver, which serves only
 	// the placeholders of that container in the stored pod spec.
 	EnvContainer = "LATCHKEY_CONTAINER"

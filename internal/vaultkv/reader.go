@@ -184,7 +184,7 @@ func (r *Reader) Read(ctx context.Context, ref backend.Ref) (backend.Object, err
 }
 
 // errStaleToken: Vault refused a cached token itself, not the read.
-var errStaleToken = errors.New("Vault no longer accepts the cached token")
+var errStaleToken = errors.New("the cached Vault token is no longer accepted")
 
 // read makes one KV read with token. checkToken: on a 403, find out whether
 // the token is the cause (errStaleToken), as it may be for a cached one.
