@@ -102,7 +102,7 @@ func TestStateOf(t *testing.T) {
 func TestDecide(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
 	const window = time.Minute
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	at := t0.Add
 	tests := []struct {
 		name         string
 		st           State
