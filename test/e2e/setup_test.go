@@ -167,6 +167,10 @@ env_injector:
   insecureRegistries: [%s]
 resolver:
   logLevel: debug
+# TestRollout: a short window keeps it short.
+rollouts:
+  enabled: true
+  window: 5s
 `, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
