@@ -96,7 +96,7 @@ func TestVersionChangeSeenByTheController(t *testing.T) {
 	setStatusVersion("1")
 	resolve("old")
 	mem.Put("mem-store", "db-password", []byte("new")) // version 2
-	resolve("old")                                      // the controller has not seen it: within the interval
+	resolve("old")                                     // the controller has not seen it: within the interval
 	if n := mem.Reads(); n != 1 {
 		t.Fatalf("%d reads, want 1", n)
 	}
