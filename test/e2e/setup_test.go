@@ -185,6 +185,10 @@ hashicorpVault:
   address: http://%s
   serviceAccountName: %s
   audience: %s
+# TestRollout: a short window keeps it short.
+rollouts:
+  enabled: true
+  window: 5s
 `, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host,
 		env.cluster.ServiceAccountIssuer, indent(string(keys), "    "), env.vaultListen, vaultServiceAccount, vaultAudience)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
