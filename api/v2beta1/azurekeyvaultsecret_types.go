@@ -263,6 +263,30 @@ type AzureKeyVaultSecretStatus struct {
 	// LastAzureUpdate is akv2k8s's name for lastOutputChange.
 	// +optional
 	LastAzureUpdate *metav1.Time `json:"lastAzureUpdate,omitempty"`
+
+	// Rollouts are the last workloads latchkey rolled out because this
+	// object's version changed (docs/rollouts.md), newest first: at most
+	// MaxStatusRollouts, one per workload.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	Rollouts []WorkloadRollout `json:"rollouts,omitempty"`
+}
+
+// MaxStatusRollouts bounds status.rollouts.
+const MaxStatusRollouts = 10
+
+// WorkloadRollout is one workload rolled out for a new version.
+type WorkloadRollout struct {
+	// Kind is Deployment, StatefulSet or DaemonSet.
+	Kind string `json:"kind"`
+	// Name is the workload's, in the AzureKeyVaultSecret's namespace.
+	Name string `json:"name"`
+	// Version is the object version it was rolled out for.
+	// +optional
+	Version string `json:"version,omitempty"`
+	// Time is when.
+	Time metav1.Time `json:"time"`
 }
 
 // AzureKeyVaultSecret syncs one Azure Key Vault object into a Secret or

@@ -28,7 +28,7 @@ func OpenHashiCorpVault(sources backend.Sources, cfg *rest.Config, h HashiCorpVa
 		return err
 	}
 	o := h.Reader
-	o.Tokens = vaultkv.ServiceAccountTokens{Client: kube}
+	o.Tokens = ServiceAccountTokens{Client: kube}
 	r, err := vaultkv.NewReader(o)
 	if err != nil {
 		return err

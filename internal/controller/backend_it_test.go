@@ -1,11 +1,9 @@
 package controller_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/latchkey-dev/latchkey/internal/controller"
 	"github.com/latchkey-dev/latchkey/internal/devtools/backendtest"
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
-	"github.com/latchkey-dev/latchkey/internal/logging"
 )
 
 // TestSecondBackend: a backend other than Azure Key Vault (backendtest's,
@@ -30,31 +27,9 @@ func TestSecondBackend(t *testing.T) {
 	c := controllerConfig()
 	c.Manager.Namespaces = []string{ns}
 	c.Manager.Selector = testControllerLabel + "=memory"
-	logs := newLogBuffer()
-	log, err := logging.New(logs, c.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := controller.NewManager(suite.cfg, c.Manager, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		// The one registration: the AzureKeyVaultSecret API type selects
-		// keyvault.Backend, and here that name is the memory store's.
-		Source:   backend.Sources{keyvault.Backend: backend.NewCache(mem, backend.CacheOptions{})},
-		Recorder: mgr.GetEventRecorder("latchkey-controller"),
-		Metrics:  controller.NewMetrics(prometheus.NewRegistry()),
-		Options:  c.Manager.Controller,
-	}
-	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	// The one registration: the AzureKeyVaultSecret API type selects
+	// keyvault.Backend, and here that name is the memory store's.
+	backendtest.RunController(t, suite.cfg, c, backend.Sources{keyvault.Backend: backend.NewCache(mem, backend.CacheOptions{})}, newLogBuffer())
 
 	create(t, akvs(ns, "db", "db-password", func(a *v2beta1.AzureKeyVaultSecret) {
 		a.Labels = map[string]string{testControllerLabel: "memory"}

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -386,13 +387,15 @@ func leaksIn(ctx context.Context, set *leakcheck.Set, logs []*leakcheck.Buffer) 
 }
 
 // clusterText is what users see of latchkey's work besides the data: Events,
-// AzureKeyVaultSecrets, and the metadata of Secrets and ConfigMaps.
+// AzureKeyVaultSecrets, the metadata of Secrets and ConfigMaps, and
+// Deployments (rollouts annotate them).
 func clusterText(ctx context.Context) (map[string]string, error) {
 	events := &corev1.EventList{}
 	akvsList := &v2beta1.AzureKeyVaultSecretList{}
 	secrets := &corev1.SecretList{}
 	configMaps := &corev1.ConfigMapList{}
-	for _, list := range []client.ObjectList{events, akvsList, secrets, configMaps} {
+	deployments := &appsv1.DeploymentList{}
+	for _, list := range []client.ObjectList{events, akvsList, secrets, configMaps, deployments} {
 		if err := suite.client.List(ctx, list); err != nil {
 			return nil, err
 		}
@@ -412,6 +415,11 @@ func clusterText(ctx context.Context) (map[string]string, error) {
 	for _, c := range configMaps.Items {
 		b, _ := json.Marshal(c.ObjectMeta)
 		text["ConfigMap metadata "+c.Namespace+"/"+c.Name] = string(b)
+	}
+	// Rollouts annotate workloads (the placeholders they hold are names).
+	for _, d := range deployments.Items {
+		b, _ := json.Marshal(d)
+		text["Deployment "+d.Namespace+"/"+d.Name] = string(b)
 	}
 	return text, nil
 }

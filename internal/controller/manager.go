@@ -57,7 +57,7 @@ func DefaultManagerOptions() ManagerOptions {
 		APIClientOptions:      runner.APIClientOptions{QPS: 300, Burst: 1000},
 		LeaderElectionOptions: runner.LeaderElectionOptions{LeaderElection: true, LeaderElectionID: "latchkey-controller"},
 		ServingOptions:        runner.DefaultServingOptions(),
-		Controller:            Options{RefreshInterval: 10 * time.Minute, Jitter: 1},
+		Controller:            Options{RefreshInterval: 10 * time.Minute, Jitter: 1, RolloutWindow: time.Minute},
 	}
 }
 
@@ -72,6 +72,9 @@ func (o ManagerOptions) Validate() error {
 	}
 	if o.Controller.RefreshInterval < time.Second {
 		errs = append(errs, errors.New("refresh interval must be at least 1s"))
+	}
+	if o.Controller.Rollouts && o.Controller.RolloutWindow < 0 {
+		errs = append(errs, errors.New("rollout window must not be negative"))
 	}
 	if o.Controller.Jitter < 0 || o.Controller.Jitter > 1 {
 		errs = append(errs, errors.New("jitter must be between 0 and 1"))
@@ -105,6 +108,12 @@ func NewManager(cfg *rest.Config, opts ManagerOptions, log logr.Logger) (ctrl.Ma
 			&corev1.ConfigMap{}:            {Label: managed},
 			&v2beta1.AzureKeyVaultSecret{}: {Label: akvsSelector, Transform: scheme.Slim},
 		},
+	}
+	if opts.Controller.Rollouts {
+		// Workloads, slimmed to what rollouts read (rollouts.go).
+		for _, k := range workloadKinds {
+			cacheOpts.ByObject[k.newObject()] = cache.ByObject{Transform: SlimWorkload}
+		}
 	}
 	if len(opts.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}

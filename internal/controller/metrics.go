@@ -20,6 +20,8 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	legacy      legacySyncs
 	takenOver   prometheus.Counter
+	// rollouts and workloadPatches count rollouts on change (rollouts.go).
+	rollouts, workloadPatches *prometheus.CounterVec
 }
 
 // NewMetrics registers the controller's metrics with reg.
@@ -42,8 +44,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "latchkey_akvs_taken_over_total",
 			Help: "AzureKeyVaultSecrets this controller found synced by its predecessor when it started, and left unread until their next refresh due time.",
 		}),
+		rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_rollouts_total",
+			Help: "Workloads rolled out because the version of an AzureKeyVaultSecret they consume changed, by kind (Deployment, StatefulSet, DaemonSet).",
+		}, []string{"kind"}),
+		workloadPatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_workload_patches_total",
+			Help: "Patches of opted-in workloads, by kind: every rollout, and every baseline recorded without a rollout (opting in, a consumption added or removed).",
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.syncs, m.lastSuccess, m.legacy.total, m.legacy.failed, m.takenOver)
+	reg.MustRegister(m.syncs, m.lastSuccess, m.legacy.total, m.legacy.failed, m.takenOver, m.rollouts, m.workloadPatches)
 	return m
 }
 
@@ -62,6 +72,18 @@ func (m *Metrics) observeSync(akvs *v2beta1.AzureKeyVaultSecret, o outcome, now 
 	}
 	m.syncs.WithLabelValues(result, o.reason).Inc()
 	m.legacy.observe(key, seenOf(akvs), o)
+}
+
+// observeWorkloadPatch counts a patch of a workload of kind, and a rollout
+// when it rolled.
+func (m *Metrics) observeWorkloadPatch(kind string, rolled bool) {
+	if m == nil {
+		return
+	}
+	m.workloadPatches.WithLabelValues(kind).Inc()
+	if rolled {
+		m.rollouts.WithLabelValues(kind).Inc()
+	}
 }
 
 // forget drops the series of a deleted AzureKeyVaultSecret and counts its

@@ -58,6 +58,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	c.KeyVaultOptions.BindFlags(fs)
 	fs.DurationVar(&m.Controller.RefreshInterval, "refresh-interval", m.Controller.RefreshInterval, "how often an unpinned object is read again (per object: spec.refreshInterval)")
 	fs.Float64Var(&m.Controller.Jitter, "refresh-jitter", m.Controller.Jitter, "spread objects' refresh due times over this fraction of the interval (never lengthens it)")
+	fs.BoolVar(&m.Controller.Rollouts, "rollouts", m.Controller.Rollouts, "roll out the Deployments, StatefulSets and DaemonSets annotated latchkey.dev/rollout-on-change when a version they consume changes (needs RBAC to patch them; docs/rollouts.md)")
+	fs.DurationVar(&m.Controller.RolloutWindow, "rollout-window", m.Controller.RolloutWindow, "changes within this window make one rollout; a workload is rolled out at most once per window")
 	fs.IntVar(&m.Workers, "workers", m.Workers, "AzureKeyVaultSecrets reconciled at once")
 	m.APIClientOptions.BindFlags(fs)
 	fs.Func("namespaces", "comma-separated namespaces to watch (default: all)", func(s string) error {
@@ -143,11 +145,15 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Options:   c.Manager.Controller,
 		Tenancy:   policy,
 	}
+	if c.Manager.Controller.Rollouts {
+		r.Rollouts = &Rollouts{Client: r.Client, APIReader: r.APIReader, Recorder: r.Recorder, Metrics: r.Metrics,
+			Window: c.Manager.Controller.RolloutWindow}
+	}
 	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
 		return nil, err
 	}
 	log.Info("controller configured", "identity", identity, "refreshInterval", c.Manager.Controller.RefreshInterval.String(),
-		"namespaces", c.Manager.Namespaces, "selector", c.Manager.Selector)
+		"namespaces", c.Manager.Namespaces, "selector", c.Manager.Selector, "rollouts", c.Manager.Controller.Rollouts)
 	return mgr, nil
 }
 

@@ -44,6 +44,10 @@ type Options struct {
 	// (1 = all of it), so objects created together do not refresh together.
 	// It never lengthens the interval (schedule.go).
 	Jitter float64
+	// Rollouts turns on rollouts on change (rollouts.go, docs/rollouts.md);
+	// RolloutWindow is their debounce window.
+	Rollouts      bool
+	RolloutWindow time.Duration
 }
 
 // Actions of the events the reconciler records (events.k8s.io's "action":
@@ -68,6 +72,10 @@ type Reconciler struct {
 	// Tenancy is the admin's allow-list of vaults per namespace; nil allows
 	// everything.
 	Tenancy *tenancy.Source
+	// Rollouts, when set (the feature on), is asked whether an opted-in
+	// workload consumes an injector-only AzureKeyVaultSecret, whose version
+	// is then read on its refresh schedule.
+	Rollouts *Rollouts
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -104,7 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		// Retried when the spec changes; its outputs keep what they hold.
 		o = outcome{reason: ReasonInvalidSpec, message: problems.String(), permanent: true}
 	case len(targets) == 0:
-		o = outcome{ready: true, reason: ReasonInjectorOnly, message: "no output: served to pods by the env injector only"}
+		o = r.injectorOnly(ctx, akvs)
 	default:
 		o = r.sync(ctx, akvs, targets)
 	}
@@ -123,7 +131,54 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, statusErr
 	}
 	r.Metrics.observeSync(akvs, o, time.Now())
-	return r.next(akvs, o, o.reason == ReasonInjectorOnly)
+	// An injector-only object is read again only while a rollout follows
+	// its version.
+	return r.next(akvs, o, o.reason == ReasonInjectorOnly && o.version == "")
+}
+
+// injectorOnly is the pass of an AzureKeyVaultSecret without output. Such
+// an object is not read, unless an opted-in workload consumes it
+// (rollouts.go): then its version is read on its refresh schedule, for the
+// status and the rollouts; the value is discarded at once.
+func (r *Reconciler) injectorOnly(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret) outcome {
+	o := outcome{ready: true, reason: ReasonInjectorOnly, message: "no output: served to pods by the env injector only"}
+	consumed, err := r.Rollouts.consumesInjectorOnly(ctx, akvs)
+	if err != nil {
+		// The cache cannot list (not synced yet): the workloads' watch
+		// brings it back once it can.
+		log.FromContext(ctx).Error(err, "listing the workloads that may consume it")
+	}
+	if !consumed {
+		return o
+	}
+	obj, failed := r.read(ctx, akvs)
+	if failed != nil {
+		return *failed
+	}
+	o.version = obj.Version
+	return o
+}
+
+// read reads the AzureKeyVaultSecret's object, from the shared cache when
+// read since its latest due time; a failure is the outcome to report.
+func (r *Reconciler) read(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret) (backend.Object, *outcome) {
+	plan := akvsplan.Of(akvs)
+	ref := plan.Object()
+	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
+		// Retried when the policy changes (watches.go requeues everything).
+		return backend.Object{}, &outcome{reason: ReasonVaultNotAllowed, permanent: true,
+			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
+	}
+	maxAge := plan.MaxAge(r.Options.RefreshInterval) // pinned: any stored read
+	if !plan.Pinned() {
+		maxAge = r.schedule(plan).maxAge(r.now())
+	}
+	obj, err := r.Source.Get(ctx, ref, maxAge)
+	if err != nil {
+		o := storeFailure(err)
+		return backend.Object{}, &o
+	}
+	return obj, nil
 }
 
 // raceRetryDelay is how long a pass that lost a race waits: about the time
@@ -148,21 +203,11 @@ func (r *Reconciler) sync(ctx context.Context, akvs *v2beta1.AzureKeyVaultSecret
 			return outcome{reason: ReasonSecretTypeNotAllowed, permanent: true, message: "spec.output.secret." + why}
 		}
 	}
-	plan := akvsplan.Of(akvs)
-	ref := plan.Object()
-	if r.Tenancy != nil && !r.Tenancy.Allows(akvs.Namespace, ref.Store, ref.Name) {
-		// Retried when the policy changes (watches.go requeues everything).
-		return outcome{reason: ReasonVaultNotAllowed, permanent: true,
-			message: fmt.Sprintf("namespace %s may not read %s: not in latchkey's tenancy policy; ask your cluster admin", akvs.Namespace, ref)}
+	obj, failed := r.read(ctx, akvs)
+	if failed != nil {
+		return *failed
 	}
-	maxAge := plan.MaxAge(r.Options.RefreshInterval) // pinned: any stored read
-	if !plan.Pinned() {
-		maxAge = r.schedule(plan).maxAge(r.now())
-	}
-	obj, err := r.Source.Get(ctx, ref, maxAge)
-	if err != nil {
-		return storeFailure(err)
-	}
+	var err error
 	rendered := make([]map[string][]byte, len(targets))
 	for i, t := range targets {
 		if rendered[i], err = t.render(obj); err != nil {

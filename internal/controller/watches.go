@@ -28,7 +28,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	// Failures back off per object from one second to five minutes; no
 	// global bucket, so a burst of new objects is not slowed by old failures.
 	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, 5*time.Minute)
-	err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Rollouts != nil {
+		// An opted-in workload that starts consuming an injector-only
+		// AzureKeyVaultSecret has its version read (rollouts.go).
+		for _, k := range workloadKinds {
+			b = b.Watches(k.newObject(), handler.EnqueueRequestsFromMapFunc(r.Rollouts.injectorOnlyConsumed(k)),
+				builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{})))
+		}
+	}
+	err := b.
 		Named("azurekeyvaultsecret").
 		// Our own status writes change neither generation, labels nor
 		// annotations, so they do not wake us.
@@ -43,6 +52,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Complete(r)
 	if err != nil {
 		return err
+	}
+	if r.Rollouts != nil {
+		if err := r.Rollouts.SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	for _, out := range []struct {
 		name string

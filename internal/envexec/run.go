@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/internal/keyvault"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
+	"github.com/latchkey-dev/latchkey/internal/vaultkv"
 )
 
 // Options configure Run.
@@ -140,7 +141,8 @@ func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindi
 	if err != nil {
 		return nil, allVars(bindings, err)
 	}
-	if _, err := PlanReads(bindings, refs); err != nil {
+	reads, err := PlanReads(bindings, refs)
+	if err != nil {
 		return nil, err // before any credential work
 	}
 	if o.Transport == nil { // production: TLS needs CA roots, load them now
@@ -148,17 +150,53 @@ func resolve(ctx context.Context, o Options, cfg Config, log *slog.Logger, bindi
 		fallback := EnsureCARoots()
 		log.LogAttrs(ctx, slog.LevelDebug, "CA roots loaded", slog.Bool("fallback", fallback), durationMs(start))
 	}
-	cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.ModeEnvironment, getenv), o.Transport)
-	if err != nil {
-		return nil, allVars(bindings, fmt.Errorf("direct mode: Key Vault credential from the AZURE_* variables: %w", err))
+	reader := backendReaders{}
+	for _, r := range reads {
+		if reader[r.Ref.Backend] != nil {
+			continue
+		}
+		var err error
+		if reader[r.Ref.Backend], err = directReader(ctx, r.Ref.Backend, o, getenv, log); err != nil {
+			return nil, allVars(bindings, err)
+		}
 	}
-	log.LogAttrs(ctx, slog.LevelDebug, "direct mode", slog.String("identity", cred.Identity()), slog.Int("variables", len(bindings)))
-	// No SDK retries: ENV_INJECTOR_RETRIES alone says how often a read is tried.
-	reader := keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: o.Transport, MaxRetries: -1, Logger: log})
 	d := &Direct{Refs: refs, Reader: reader, Retry: cfg.Retry, Log: log}
 	return timed(ctx, log, "placeholders resolved", len(bindings), func() ([]string, error) {
 		return d.Resolve(ctx, bindings)
 	})
+}
+
+// directReader is direct mode's reader of one backend: Key Vault with the
+// credential of the AZURE_* variables; HashiCorp Vault logged in with the
+// pod's own token the webhook projected (LATCHKEY_VAULT_TOKEN), through the
+// same Reader the controller and the resolver use.
+func directReader(ctx context.Context, name string, o Options, getenv func(string) string, log *slog.Logger) (ObjectReader, error) {
+	if name == vaultkv.Backend {
+		path := getenv(podcontract.EnvVaultToken)
+		if path == "" {
+			return nil, fmt.Errorf("direct mode: %s is not set: the webhook projects the pod's token for HashiCorp Vault when its install has the backend on (hashicorpVault.enabled)", podcontract.EnvVaultToken)
+		}
+		log.LogAttrs(ctx, slog.LevelDebug, "direct mode", slog.String("backend", name), slog.String("identity", "the pod's ServiceAccount (Vault Kubernetes auth)"))
+		return vaultkv.NewReader(vaultkv.Options{Tokens: vaultkv.TokenFile{Path: path}})
+	}
+	cred, err := keyvault.NewCredential(keyvault.AuthConfigFromEnv(keyvault.ModeEnvironment, getenv), o.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("direct mode: Key Vault credential from the AZURE_* variables: %w", err)
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "direct mode", slog.String("identity", cred.Identity()))
+	// No SDK retries: ENV_INJECTOR_RETRIES alone says how often a read is tried.
+	return keyvault.NewReader(cred, keyvault.ReaderOptions{Transport: o.Transport, MaxRetries: -1, Logger: log}), nil
+}
+
+// backendReaders reads each Ref with its backend's reader.
+type backendReaders map[string]ObjectReader
+
+func (b backendReaders) Read(ctx context.Context, ref keyvault.Ref) (keyvault.Object, error) {
+	r := b[ref.Backend]
+	if r == nil {
+		return keyvault.Object{}, fmt.Errorf("%w: no reader for %s", keyvault.ErrInvalidObject, ref)
+	}
+	return r.Read(ctx, ref)
 }
 
 // timed runs f and logs how long it took at debug level, on success.

@@ -296,8 +296,9 @@ func checkDir(dir string) string {
 		return "want a clean absolute path other than /, such as /etc/tls"
 	case strings.ContainsAny(dir, ":\n"):
 		return "a path without ':' or a line break"
-	case dir == BinDir || dir == ResolverDir || dir == FilesWriterDir ||
-		strings.HasPrefix(dir, BinDir+"/") || strings.HasPrefix(dir, ResolverDir+"/") || strings.HasPrefix(dir, FilesWriterDir+"/"):
+	case dir == BinDir || dir == ResolverDir || dir == FilesWriterDir || dir == VaultTokenDir ||
+		strings.HasPrefix(dir, BinDir+"/") || strings.HasPrefix(dir, ResolverDir+"/") || strings.HasPrefix(dir, FilesWriterDir+"/") ||
+		strings.HasPrefix(dir, VaultTokenDir+"/"):
 		return "a directory latchkey mounts its own volumes at"
 	}
 	return ""

@@ -59,6 +59,18 @@ const (
 	CABundleKey = "ca.crt"
 )
 
+// Direct mode with HashiCorp Vault: the projected volume that carries the
+// pod's own service-account token, for the audience Vault expects, into a
+// rewritten direct-mode container whose placeholders name a Vault-backed
+// AzureKeyVaultSecret. The container logs in to Vault with it itself.
+const (
+	// VaultTokenVolume is mounted read-only at VaultTokenDir.
+	VaultTokenVolume = "latchkey-vault-token" //nolint:gosec // a volume's name, not a credential
+	VaultTokenDir    = "/latchkey/vault"      //nolint:gosec // a mount path, not a credential
+	// VaultTokenFile is the token, in VaultTokenDir.
+	VaultTokenFile = "token"
+)
+
 // Environment variables the webhook writes and the binary reads. Every name
 // but EnvDisableAuthService starts with OwnPrefix, so the binary removes it
 // before the exec.
@@ -77,6 +89,9 @@ const (
 	EnvResolverToken = "LATCHKEY_RESOLVER_TOKEN"
 	// EnvResolverCA is the file of the CA bundle that verifies the resolver.
 	EnvResolverCA = "LATCHKEY_RESOLVER_CA"
+	// EnvVaultToken is the file of the token a direct-mode container logs
+	// in to HashiCorp Vault with (VaultTokenDir/VaultTokenFile).
+	EnvVaultToken = "LATCHKEY_VAULT_TOKEN" //nolint:gosec // a variable's name, not a credential
 	// EnvContainer names the container to the resolver, which serves only
 	// the placeholders of that container in the stored pod spec.
 	EnvContainer = "LATCHKEY_CONTAINER"

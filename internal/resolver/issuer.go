@@ -74,6 +74,10 @@ type IssuerKeys struct {
 	// resolver's ServiceAccount needs system:service-account-issuer-discovery,
 	// which Kubernetes grants every ServiceAccount by default).
 	Get func(ctx context.Context, path string) ([]byte, error)
+	// Load, when set, reads the keys instead of the discovery documents:
+	// KeyFile.Load, the keys the install gives for an API server that does
+	// not publish them.
+	Load func(ctx context.Context) (*KeySet, error)
 	// Refresh and MinRefetch: DefaultKeyRefresh and DefaultKeyRefetch when
 	// zero.
 	Refresh, MinRefetch time.Duration
@@ -179,8 +183,11 @@ func (k *IssuerKeys) fetch(ctx context.Context, flight chan struct{}) {
 	close(flight)
 }
 
-// read gets the discovery document and the key set.
+// read gets the discovery document and the key set (or Load's).
 func (k *IssuerKeys) read(ctx context.Context) (*KeySet, error) {
+	if k.Load != nil {
+		return k.Load(ctx)
+	}
 	doc, err := k.Get(ctx, DiscoveryPath)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", DiscoveryPath, err)

@@ -44,9 +44,12 @@ type apiIssuer struct {
 	reads atomic.Int32
 }
 
-func newAPIIssuer(t *testing.T) *apiIssuer {
+func newAPIIssuer(t *testing.T) *apiIssuer { return newAPIIssuerWith(t, nil) }
+
+// newAPIIssuerWith is newAPIIssuer with API server flags of the test's.
+func newAPIIssuerWith(t *testing.T, args map[string][]string) *apiIssuer {
 	dir := t.TempDir()
-	env, cfg := kubetest.Start(t, kubetest.Options{CertDir: dir})
+	env, cfg := kubetest.Start(t, kubetest.Options{CertDir: dir, APIServerArgs: args})
 	a := &apiIssuer{t: t, env: env, dir: dir, cs: kubernetes.NewForConfigOrDie(cfg)}
 	ctx := context.Background()
 	ns, err := a.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "issuer-"}}, metav1.CreateOptions{})

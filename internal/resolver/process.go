@@ -84,6 +84,11 @@ type Config struct {
 	// how often at most when a token names an unknown key id
 	// (DefaultKeyRefresh and DefaultKeyRefetch when zero).
 	KeyRefresh, KeyRefetch time.Duration
+	// ServiceAccountKeys and ServiceAccountIssuer: the issuer's public keys
+	// (a file: JWKS or PEM) and the iss of its tokens, for an API server
+	// that does not publish them (OIDC discovery is off unless the first
+	// --service-account-issuer is an https URL). Empty: discovery.
+	ServiceAccountKeys, ServiceAccountIssuer string
 	// Server holds the server's timeouts (DefaultServerTimeouts when zero).
 	Server ServerTimeouts
 	// APIClientOptions bound the resolver's requests to the API server.
@@ -149,6 +154,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "requests a namespace may make at once (token bucket size)")
 	fs.DurationVar(&c.PodWait, "pod-wait", c.PodWait, "how long a request whose pod the pod watch has not brought yet waits for it before reading the pod from the API server (0-10s)")
 	fs.DurationVar(&c.ReviewCacheTTL, "token-review-cache-ttl", c.ReviewCacheTTL, "how long a token review is reused (at most 1m, never past the token's expiry); reviews are made only while the service-account issuer's keys cannot be read")
+	fs.StringVar(&c.ServiceAccountKeys, "service-account-keys", c.ServiceAccountKeys, "file of the service-account issuer's public keys (JWKS, or PEM public keys or certificates, as the API server's --service-account-key-file), re-read every minute; for API servers that do not publish them (a first --service-account-issuer that is not an https URL); empty: read them from the API server's OIDC discovery")
+	fs.StringVar(&c.ServiceAccountIssuer, "service-account-issuer", c.ServiceAccountIssuer, "iss of the service-account tokens the keys of --service-account-keys verify (the API server's first --service-account-issuer); required with it")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "time limit of one request")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "authenticated requests one replica handles at once (four times as many wait; beyond: 503)")
 	c.APIClientOptions.BindFlags(fs)
@@ -197,6 +204,13 @@ func (c Config) Validate() error {
 	}
 	if c.ReviewCacheTTL < 0 || c.ReviewCacheTTL > MaxReviewTTL {
 		errs = append(errs, errors.New("token-review-cache-ttl must be between 0 and 1m"))
+	}
+	if (c.ServiceAccountKeys == "") != (c.ServiceAccountIssuer == "") {
+		errs = append(errs, errors.New("service-account-keys and service-account-issuer go together"))
+	} else if c.ServiceAccountKeys != "" {
+		if _, err := (KeyFile{Path: c.ServiceAccountKeys, Issuer: c.ServiceAccountIssuer}).Load(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.RequestTimeout < time.Second {
 		errs = append(errs, errors.New("request-timeout must be at least 1s"))
@@ -307,8 +321,8 @@ const (
 )
 
 // newVerifier builds the token verifier: the issuer's keys read from the
-// API server (a runnable keeps them fresh), and TokenReview as the
-// fallback while they cannot be read.
+// API server, or from the install's file (a runnable keeps them fresh),
+// and TokenReview as the fallback while they cannot be read.
 func newVerifier(mgr ctrl.Manager, c Config, m *Metrics, log logr.Logger) (*TokenVerifier, error) {
 	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
 	if err != nil {
@@ -321,6 +335,9 @@ func newVerifier(mgr ctrl.Manager, c Config, m *Metrics, log logr.Logger) (*Toke
 		},
 		Refresh: c.KeyRefresh, MinRefetch: c.KeyRefetch, Now: c.Now,
 		Observe: m.observeKeyFetch, Log: log.WithName("issuer"),
+	}
+	if c.ServiceAccountKeys != "" {
+		keys.Load = KeyFile{Path: c.ServiceAccountKeys, Issuer: c.ServiceAccountIssuer}.Load
 	}
 	if err := mgr.Add(keys); err != nil {
 		return nil, err

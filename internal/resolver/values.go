@@ -64,6 +64,8 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 	type read struct {
 		ref    backend.Ref
 		maxAge time.Duration
+		// known is the version the controller last saw (status), if any.
+		known  string
 		wanted []Wanted
 		obj    backend.Object
 		err    error
@@ -80,18 +82,37 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 			reads = append(reads, rd)
 		}
 		rd.maxAge = min(rd.maxAge, r.maxAge)
+		if rd.known == "" {
+			rd.known = r.known
+		}
 		rd.wanted = append(rd.wanted, w)
 	}
-	sem := make(chan struct{}, maxParallelObjects)
-	var wg sync.WaitGroup
-	for _, rd := range reads {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			rd.obj, rd.err = v.Objects.Get(ctx, rd.ref, rd.maxAge)
-		})
+	readAll := func(reads []*read) {
+		sem := make(chan struct{}, maxParallelObjects)
+		var wg sync.WaitGroup
+		for _, rd := range reads {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				rd.obj, rd.err = v.Objects.Get(ctx, rd.ref, rd.maxAge)
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	readAll(reads)
+	// A stored read of another version than the controller last saw is
+	// older than the change it saw (the pods it rolled out for that change
+	// must get the new value), or newer (the controller reads at its next
+	// due time): read again, at most once a second per object while they
+	// differ, rather than serve a value up to an interval old.
+	var stale []*read
+	for _, rd := range reads {
+		if rd.err == nil && rd.known != "" && rd.obj.Version != rd.known {
+			rd.maxAge = min(rd.maxAge, versionMismatchMaxAge)
+			stale = append(stale, rd)
+		}
+	}
+	readAll(stale)
 	values := make(map[string]string, len(wanted))
 	for _, rd := range reads {
 		if rd.err != nil {
@@ -121,10 +142,16 @@ func (v *Values) Resolve(ctx context.Context, ns string, wanted []Wanted) (map[s
 	return values, nil
 }
 
+// versionMismatchMaxAge is how old a read may be to serve a placeholder
+// whose AzureKeyVaultSecret's status names another version.
+const versionMismatchMaxAge = time.Second
+
 // akvsRef is one AzureKeyVaultSecret as the resolver uses it.
 type akvsRef struct {
 	plan   akvsplan.Plan
 	maxAge time.Duration
+	// known is status.objectVersion of an unpinned AzureKeyVaultSecret.
+	known string
 }
 
 // refs reads the AzureKeyVaultSecrets wanted names and applies the tenancy
@@ -157,6 +184,9 @@ func (v *Values) refs(ctx context.Context, ns string, wanted []Wanted) (map[stri
 		}
 		plan := akvsplan.Of(akvs)
 		r := akvsRef{plan: plan, maxAge: plan.MaxAge(v.RefreshInterval)}
+		if !plan.Pinned() {
+			r.known = akvs.Status.ObjectVersion
+		}
 		obj := plan.Object()
 		if !v.Tenancy.Allows(ns, obj.Store, obj.Name) {
 			failures = append(failures, failure{status: http.StatusForbidden, code: protocol.CodeVaultNotAllowed,

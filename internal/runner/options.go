@@ -96,6 +96,11 @@ type ServingOptions struct {
 	MetricsOptions
 	// HealthAddr is the address of /healthz and /readyz; "0" disables them.
 	HealthAddr string
+	// PprofAddr is the address of Go's /debug/pprof; empty (the default)
+	// disables it. It is off because profiles show memory, which may hold
+	// values: it is for an operator chasing a memory or CPU figure (the
+	// benchmarks take heap profiles through it), bound to loopback.
+	PprofAddr string
 }
 
 // DefaultServingOptions are the flag defaults: metrics on :8080
@@ -104,17 +109,19 @@ func DefaultServingOptions() ServingOptions {
 	return ServingOptions{MetricsOptions: DefaultMetricsOptions(), HealthAddr: ":8081"}
 }
 
-// BindFlags registers --metrics-bind-address, --metrics-auth and
-// --health-probe-bind-address on fs.
+// BindFlags registers --metrics-bind-address, --metrics-auth,
+// --health-probe-bind-address and --pprof-bind-address on fs.
 func (o *ServingOptions) BindFlags(fs *flag.FlagSet) {
 	o.MetricsOptions.BindFlags(fs)
 	fs.StringVar(&o.HealthAddr, "health-probe-bind-address", o.HealthAddr, "address of /healthz and /readyz (0 disables)")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "address of Go's /debug/pprof, unauthenticated: use loopback (empty disables)")
 }
 
 // Apply sets the manager's metrics server and probe address.
 func (o ServingOptions) Apply(m *ctrl.Options) {
 	m.Metrics = o.MetricsServer()
 	m.HealthProbeBindAddress = o.HealthAddr
+	m.PprofBindAddress = o.PprofAddr
 }
 
 // MetricsRegistry is r, or controller-runtime's registry (the one the

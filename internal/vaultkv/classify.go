@@ -62,6 +62,18 @@ func refusedLogin(re *vault.ResponseError) bool {
 	return false
 }
 
+// invalidToken reports whether Vault's answer says the token itself is
+// not valid: a current Vault adds "invalid token" to the 403 of a revoked
+// or unknown token (v1.1 does not).
+func invalidToken(re *vault.ResponseError) bool {
+	for _, e := range re.Errors {
+		if strings.Contains(strings.ToLower(e), "invalid token") {
+			return true
+		}
+	}
+	return false
+}
+
 // classifyResponse maps an HTTP answer of Vault's.
 func classifyResponse(re *vault.ResponseError, what string) error {
 	reason := vaultReason(re)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,8 +19,8 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/backend"
 	"github.com/latchkey-dev/latchkey/internal/controller"
+	"github.com/latchkey-dev/latchkey/internal/devtools/backendtest"
 	"github.com/latchkey-dev/latchkey/internal/devtools/leakcheck"
-	"github.com/latchkey-dev/latchkey/internal/logging"
 	"github.com/latchkey-dev/latchkey/internal/scheme"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 	"github.com/latchkey-dev/latchkey/internal/vaultkv"
@@ -194,28 +193,7 @@ func startVaultController(t *testing.T, b *bed, src backend.Source, namespaces .
 	c.Manager.Controller.RefreshInterval = 2 * time.Second
 	c.Manager.Controller.Jitter = 0
 	logs := &leakcheck.Buffer{}
-	log, err := logging.New(io.MultiWriter(testWriter{t}, logs), c.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr, err := controller.NewManager(suite.cfg, c.Manager, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &controller.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Source:   backend.Sources{vaultkv.Backend: src},
-		Recorder: mgr.GetEventRecorder("latchkey-controller"),
-		Metrics:  controller.NewMetrics(prometheus.NewRegistry()),
-		Options:  c.Manager.Controller,
-	}
-	if err := r.SetupWithManager(mgr, c.Manager.Workers); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	backendtest.RunController(t, suite.cfg, c, backend.Sources{vaultkv.Backend: src}, io.MultiWriter(testWriter{t}, logs))
 	cl, err := client.New(suite.cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)

@@ -46,8 +46,10 @@ type (
 )
 
 // TokenRequester issues a ServiceAccount token (a TokenRequest): the
-// credential a Kubernetes login presents. ServiceAccountTokens (tokens.go)
-// is the API server's; tests may count or refuse.
+// credential a Kubernetes login presents. backends.ServiceAccountTokens
+// requests them from the API server (this package links nothing from
+// Kubernetes: latchkey-env reads Vault too); TokenFile reads a projected
+// one; tests may count or refuse.
 type TokenRequester interface {
 	ServiceAccountToken(ctx context.Context, namespace, name string, audiences []string, expiry time.Duration) (string, error)
 }
@@ -154,8 +156,10 @@ func (r *Reader) Identity() string { return "per-namespace ServiceAccounts (Vaul
 func (r *Reader) Logins() int64 { return r.loginCount.Load() }
 
 // Read implements backend.Fetcher: one KV v2 read of the latest or the
-// pinned version. A login refused, or a token Vault no longer knows (403
-// with a cached token), is retried once with a fresh login.
+// pinned version. A cached token Vault no longer accepts (revoked, or lost
+// with Vault's storage) is replaced by one fresh login and the read made
+// again; a 403 that is the role's policies answering is not a reason to log
+// in again (staleToken tells them apart).
 func (r *Reader) Read(ctx context.Context, ref backend.Ref) (backend.Object, error) {
 	loc, who, version, err := vaultref.Parse(ref)
 	if err != nil {
@@ -166,8 +170,8 @@ func (r *Reader) Read(ctx context.Context, ref backend.Ref) (backend.Object, err
 		if err != nil {
 			return backend.Object{}, fmt.Errorf("%s: %w", ref, err)
 		}
-		obj, err := r.read(ctx, loc, token, version)
-		if err != nil && errors.Is(err, backend.ErrForbidden) && !fresh && attempt == 0 {
+		obj, err := r.read(ctx, loc, token, version, !fresh && attempt == 0)
+		if errors.Is(err, errStaleToken) {
 			r.forget(loc.Address, who, token)
 			continue
 		}
@@ -179,7 +183,12 @@ func (r *Reader) Read(ctx context.Context, ref backend.Ref) (backend.Object, err
 	}
 }
 
-func (r *Reader) read(ctx context.Context, loc Location, token string, version int) (backend.Object, error) {
+// errStaleToken: Vault refused a cached token itself, not the read.
+var errStaleToken = errors.New("the cached Vault token is no longer accepted")
+
+// read makes one KV read with token. checkToken: on a 403, find out whether
+// the token is the cause (errStaleToken), as it may be for a cached one.
+func (r *Reader) read(ctx context.Context, loc Location, token string, version int, checkToken bool) (backend.Object, error) {
 	c, err := r.vaultClient(loc.Address)
 	if err != nil {
 		return backend.Object{}, err
@@ -192,10 +201,32 @@ func (r *Reader) read(ctx context.Context, loc Location, token string, version i
 	} else {
 		s, err = kv.Get(ctx, loc.Path)
 	}
+	var re *vault.ResponseError
+	if checkToken && errors.As(err, &re) && re.StatusCode == http.StatusForbidden && staleToken(ctx, c, re) {
+		return backend.Object{}, errStaleToken
+	}
 	if err != nil {
 		return backend.Object{}, classifyRead(err, loc)
 	}
 	return toObject(s, loc)
+}
+
+// staleToken decides whether Vault's 403 on a read refused the token
+// itself (revoked, or unknown to a Vault that lost its storage) rather than
+// the path (the role's policies): only then is a new login the cure. A
+// current Vault says "invalid token"; Vault v1.1 says "permission denied"
+// to both, so the token then looks itself up, which every token Vault still
+// knows may do (the default policy): a 403 there too means the token is
+// gone. Any other answer leaves the refusal the policy's (a lookup the
+// install's policies forbid costs one login, then the fresh token's 403 is
+// final).
+func staleToken(ctx context.Context, c *vault.Client, re *vault.ResponseError) bool {
+	if invalidToken(re) {
+		return true
+	}
+	_, err := c.Auth().Token().LookupSelfWithContext(ctx)
+	var lookup *vault.ResponseError
+	return errors.As(err, &lookup) && lookup.StatusCode == http.StatusForbidden
 }
 
 // toObject turns a KV v2 answer into an Object: a deleted or destroyed

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/latchkey-dev/latchkey/internal/backend"
+	"github.com/latchkey-dev/latchkey/internal/backends"
 	"github.com/latchkey-dev/latchkey/internal/devtools/kubetest"
 	"github.com/latchkey-dev/latchkey/internal/devtools/vaulttest"
 	"github.com/latchkey-dev/latchkey/internal/vaultkv"
@@ -108,7 +109,7 @@ func newBedOn(t testing.TB, v *vaulttest.Server, roleTTL time.Duration) *bed {
 	t.Cleanup(func() {
 		_ = suite.kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), rev, metav1.DeleteOptions{})
 	})
-	api := vaultkv.ServiceAccountTokens{Client: suite.kube}
+	api := backends.ServiceAccountTokens{Client: suite.kube}
 	reviewer, err := api.ServiceAccountToken(ctx, rev, "reviewer", nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -385,5 +386,42 @@ func serviceAccount(t testing.TB, ns, name string) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
 	if _, err := suite.kube.CoreV1().ServiceAccounts(ns).Create(context.Background(), sa, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestForbiddenIsNotALogin: a 403 on a read with a cached token is the
+// role's policies answering unless the token itself is gone. A path the
+// policy refuses is Forbidden ("permission denied") and costs no new login,
+// only the token's look-up of itself; a token Vault revoked costs one new
+// login, and the read succeeds with it.
+func TestForbiddenIsNotALogin(t *testing.T) {
+	b := newBed(t, time.Hour)
+	b.vault.Put(t, "team-a/db", map[string]any{"password": "a"})
+	b.vault.Put(t, "team-b/db", map[string]any{"password": "b"})
+	ctx := context.Background()
+	logins := func() int {
+		return b.proxy.Count("PUT", "/v1/auth/kubernetes/login") + b.proxy.Count("POST", "/v1/auth/kubernetes/login")
+	}
+	if _, err := b.reader.Read(ctx, b.ref(b.nsA, "team-a", "team-a/db", "")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.reader.Read(ctx, b.ref(b.nsA, "team-a", "team-b/db", ""))
+	if !errors.Is(err, backend.ErrForbidden) || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("a path the role's policy refuses: %v; want forbidden, permission denied", err)
+	}
+	if n, r := logins(), b.reader.Logins(); n != 1 || r != 1 {
+		t.Errorf("a policy refusal with a valid cached token: %d logins at Vault's door (%d counted), want 1: no new login", n, r)
+	}
+	if n := b.proxy.Count("GET", "/v1/auth/token/lookup-self"); n != 1 {
+		t.Errorf("%d token look-ups, want 1", n)
+	}
+
+	// Revoked: every token the Kubernetes auth method issued.
+	b.vault.Write(t, "sys/leases/revoke-prefix/auth/kubernetes", nil)
+	if _, err := b.reader.Read(ctx, b.ref(b.nsA, "team-a", "team-a/db", "")); err != nil {
+		t.Fatalf("a read after the cached token was revoked: %v; want one new login and the value", err)
+	}
+	if n := logins(); n != 2 {
+		t.Errorf("%d logins after a revocation, want 2: one new login", n)
 	}
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,6 +212,15 @@ type Options struct {
 	// Marks sign the admission mark the resolver checks. Nil (direct mode
 	// only, where nothing checks it): the mark is "true".
 	Marks *injectmark.Keys
+	// Vault is the install's HashiCorp Vault backend; nil when it is off.
+	Vault *VaultOptions
+}
+
+// VaultOptions are the install's HashiCorp Vault defaults and the audience
+// Vault expects of a login's token: a direct-mode container logs in itself,
+// with its pod's token projected for that audience.
+type VaultOptions struct {
+	Address, AuthMount, Role, Audience string
 }
 
 // ResolverOptions say how pods reach the resolver.
@@ -264,7 +274,7 @@ func needsImage(c *corev1.Container) bool { return len(c.Command) == 0 }
 // cannot (it has no API access and learns the object from LATCHKEY_REFS,
 // written now), so a missing one is an admission error that says so.
 func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images map[string]*ImageConfig, o Options) error {
-	usesResolver := false
+	usesResolver, usesVault := false, false
 	for _, p := range plans {
 		c := &pod.Spec.Containers[p.index]
 		if p.init {
@@ -288,6 +298,10 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 				own[name] = r
 			}
 		}
+		logsIn, err := directVaultRefs(own, pod, c.Name, resolver, o.Vault)
+		if err != nil {
+			return err
+		}
 		refsJSON, err := json.Marshal(own)
 		if err != nil {
 			return err
@@ -305,12 +319,20 @@ func mutate(pod *corev1.Pod, plans []containerPlan, refs map[string]Ref, images 
 			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: podcontract.ResolverVolume, MountPath: podcontract.ResolverDir, ReadOnly: true})
 			usesResolver = true
 		}
+		if logsIn {
+			c.Env = append(c.Env, corev1.EnvVar{Name: podcontract.EnvVaultToken, Value: path.Join(podcontract.VaultTokenDir, podcontract.VaultTokenFile)})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: podcontract.VaultTokenVolume, MountPath: podcontract.VaultTokenDir, ReadOnly: true})
+			usesVault = true
+		}
 	}
 	hasVolume := func(name string) bool {
 		return slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == name })
 	}
 	if usesResolver && !hasVolume(podcontract.ResolverVolume) {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, resolverVolumeFor(o.Resolver))
+	}
+	if usesVault && !hasVolume(podcontract.VaultTokenVolume) {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, vaultTokenVolume(o.Vault))
 	}
 	if !hasVolume(podcontract.BinVolume) {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: podcontract.BinVolume, VolumeSource: corev1.VolumeSource{
@@ -365,6 +387,49 @@ func directMode(env []corev1.EnvVar) bool {
 		}
 	}
 	return false
+}
+
+// directVaultRefs completes, for a container that reads its objects
+// itself (not served by the resolver), the refs of its Vault-backed
+// AzureKeyVaultSecrets: the install's defaults where a resource names none,
+// and the pod's own ServiceAccount as the one that logs in (the token the
+// container holds is the pod's; Vault's role must bind it). It reports
+// whether the container needs the pod's token for Vault; with the install's
+// Vault backend off such a container is refused.
+func directVaultRefs(own map[string]Ref, pod *corev1.Pod, container string, resolver bool, v *VaultOptions) (bool, error) {
+	if resolver {
+		return false, nil
+	}
+	sa := cmp.Or(pod.Spec.ServiceAccountName, "default")
+	logsIn := false
+	for _, name := range slices.Sorted(maps.Keys(own)) {
+		r := own[name]
+		if r.HashiCorpVault == nil {
+			continue
+		}
+		if v == nil {
+			return false, fmt.Errorf("container %s: AzureKeyVaultSecret %s reads HashiCorp Vault, which this install does not (hashicorpVault.enabled), so the container cannot read it itself", container, name)
+		}
+		h := *r.HashiCorpVault
+		h.Address, h.AuthMount, h.Role = cmp.Or(h.Address, v.Address), cmp.Or(h.AuthMount, v.AuthMount), cmp.Or(h.Role, v.Role)
+		h.ServiceAccount = sa
+		r.HashiCorpVault = &h
+		own[name] = r
+		logsIn = true
+	}
+	return logsIn, nil
+}
+
+// vaultTokenVolume projects the pod's service-account token for Vault's
+// audience. It is mounted only into the direct-mode containers that read
+// Vault.
+func vaultTokenVolume(v *VaultOptions) corev1.Volume {
+	return corev1.Volume{Name: podcontract.VaultTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		DefaultMode: ptr.To[int32](0o444),
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: v.Audience, ExpirationSeconds: ptr.To[int64](tokenLifetime), Path: podcontract.VaultTokenFile}},
+		},
+	}}}
 }
 
 // resolverVolumeFor projects a service-account token for the resolver's

@@ -390,3 +390,86 @@ func containsEnvName(env []corev1.EnvVar, name string) bool {
 	}
 	return false
 }
+
+// TestDirectModeVault: a direct-mode container whose placeholder names a
+// Vault-backed AzureKeyVaultSecret gets the install's defaults where the
+// resource names none and the pod's ServiceAccount as the one that logs
+// in, recorded in LATCHKEY_REFS, and the pod's token projected for Vault's
+// audience, mounted into it alone; a container served by the resolver gets
+// neither; with the install's Vault backend off the pod is refused.
+func TestDirectModeVault(t *testing.T) {
+	refs := map[string]Ref{
+		"db":   {Vault: "secret", Name: "team-a/db", Type: "secret", HashiCorpVault: &podcontract.HashiCorpVaultRef{Namespace: "ns", Key: "password", ServiceAccount: "named-by-the-resource"}},
+		"cert": testRefs["cert"],
+	}
+	o := testOpts
+	o.Resolver = &ResolverOptions{URL: "https://resolver.latchkey-system.svc", Audience: "latchkey-resolver-x", CAConfigMap: "latchkey-resolver-ca"}
+	o.Vault = &VaultOptions{Address: "https://vault.example:8200", AuthMount: "kubernetes", Role: "team-a", Audience: "vault"}
+	p := pod(
+		corev1.Container{Name: "direct", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault", "CRT", "cert@azurekeyvault?tls.crt", podcontract.EnvDisableAuthService, "true")},
+		corev1.Container{Name: "served", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault")},
+	)
+	p.Spec.ServiceAccountName = "app"
+	if err := mutate(p, analyze(p, nil), refs, nil, o); err != nil {
+		t.Fatal(err)
+	}
+	envOf := func(c corev1.Container, name string) string {
+		for _, e := range c.Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+		return ""
+	}
+	direct, served := p.Spec.Containers[0], p.Spec.Containers[1]
+	got, err := podcontract.ParseRefs(envOf(direct, podcontract.EnvRefs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := podcontract.HashiCorpVaultRef{Address: "https://vault.example:8200", Role: "team-a", AuthMount: "kubernetes", ServiceAccount: "app", Namespace: "ns", Key: "password"}
+	if h := got["db"].HashiCorpVault; h == nil || *h != want {
+		t.Errorf("direct mode's ref %+v, want %+v", h, want)
+	}
+	if got["cert"].HashiCorpVault != nil {
+		t.Errorf("the Key Vault ref got Vault settings: %+v", got["cert"])
+	}
+	if refs["db"].HashiCorpVault.ServiceAccount != "named-by-the-resource" {
+		t.Error("the shared ref was changed in place")
+	}
+	if envOf(direct, podcontract.EnvVaultToken) != podcontract.VaultTokenDir+"/"+podcontract.VaultTokenFile {
+		t.Errorf("direct mode's %s = %q", podcontract.EnvVaultToken, envOf(direct, podcontract.EnvVaultToken))
+	}
+	servedRefs, err := podcontract.ParseRefs(envOf(served, podcontract.EnvRefs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := servedRefs["db"].HashiCorpVault; envOf(served, podcontract.EnvVaultToken) != "" || h == nil || *h != *refs["db"].HashiCorpVault {
+		t.Errorf("the container the resolver serves got the Vault token or direct mode's settings: %v", served.Env)
+	}
+	mounted := func(c corev1.Container) bool {
+		for _, m := range c.VolumeMounts {
+			if m.Name == podcontract.VaultTokenVolume {
+				return true
+			}
+		}
+		return false
+	}
+	if !mounted(direct) || mounted(served) {
+		t.Errorf("the Vault token is mounted into direct=%v served=%v; want direct only", mounted(direct), mounted(served))
+	}
+	var vol *corev1.Volume
+	for i := range p.Spec.Volumes {
+		if p.Spec.Volumes[i].Name == podcontract.VaultTokenVolume {
+			vol = &p.Spec.Volumes[i]
+		}
+	}
+	if vol == nil || vol.Projected == nil || vol.Projected.Sources[0].ServiceAccountToken.Audience != "vault" {
+		t.Fatalf("the Vault token volume: %+v", vol)
+	}
+
+	o.Vault = nil
+	p = pod(corev1.Container{Name: "direct", Command: []string{"/app"}, Env: env("PASS", "db@azurekeyvault", podcontract.EnvDisableAuthService, "true")})
+	if err := mutate(p, analyze(p, nil), refs, nil, o); err == nil || !strings.Contains(err.Error(), "hashicorpVault.enabled") {
+		t.Errorf("direct mode reading Vault with the backend off: %v, want a refusal naming hashicorpVault.enabled", err)
+	}
+}

@@ -64,6 +64,10 @@ type Config struct {
 	// identity that pulls images (the kubelet's) often reaches Key Vault
 	// too, and the webhook otherwise holds no Azure credential at all.
 	ACRAuth string
+	// Vault is the install's HashiCorp Vault backend (--hashicorp-vault*):
+	// the webhook records its defaults in a direct-mode container's
+	// LATCHKEY_REFS and projects the pod's token for its audience.
+	Vault runner.VaultOptions
 	// ServingOptions are /metrics (authenticated by default) and the probes.
 	runner.ServingOptions
 	Log logging.Options
@@ -79,7 +83,7 @@ func DefaultConfig() Config {
 	return Config{
 		Port: 9443, CertDir: "/tls", Timeout: 10 * time.Second,
 		EnvImage: release.Image("latchkey-env"), EnvImagePullPolicy: string(corev1.PullIfNotPresent),
-		ImageLookups: true, ServingOptions: runner.DefaultServingOptions(),
+		ImageLookups: true, Vault: runner.DefaultVaultOptions(), ServingOptions: runner.DefaultServingOptions(),
 		Log: logging.DefaultOptions(),
 	}
 }
@@ -109,6 +113,7 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Resolver.CAConfigMap, "resolver-ca-configmap", c.Resolver.CAConfigMap, "ConfigMap (in each namespace) holding the resolver's CA bundle as ca.crt")
 	fs.StringVar(&c.InjectionMarkKeys, "injection-mark-keys", c.InjectionMarkKeys, "file of the keys (one a line, the first signs) of the admission mark the resolver checks (the resolver's --injection-mark-keys); required with --resolver-url")
 	fs.StringVar(&c.ACRAuth, "acr-auth", c.ACRAuth, "Azure identity for ACR image lookups (azureCloudConfig, workload-identity, managed-identity, environment); empty: none")
+	c.Vault.BindFlags(fs)
 	c.ServingOptions.BindFlags(fs)
 	c.Log.BindFlags(fs)
 }
@@ -162,7 +167,7 @@ func (c Config) Validate() error {
 	if _, err := c.platform(); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Log.Validate())
+	errs = append(errs, c.Vault.Validate(), c.Log.Validate())
 	return errors.Join(errs...)
 }
 
@@ -213,6 +218,7 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		Options: Options{
 			Image: c.EnvImage, ImagePullPolicy: corev1.PullPolicy(c.EnvImagePullPolicy),
 			Resolver: resolverOptions(c.Resolver),
+			Vault:    vaultOptions(c.Vault),
 			Marks:    marks,
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
@@ -250,6 +256,15 @@ func Setup(restCfg *rest.Config, c Config, log logr.Logger) (ctrl.Manager, error
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// vaultOptions are what direct mode needs of the install's HashiCorp Vault
+// backend; nil when it is off.
+func vaultOptions(v runner.VaultOptions) *VaultOptions {
+	if !v.Enabled {
+		return nil
+	}
+	return &VaultOptions{Address: v.Address, AuthMount: v.AuthMount, Role: v.Role, Audience: v.Audience}
 }
 
 func resolverOptions(r ResolverOptions) *ResolverOptions {

@@ -106,7 +106,7 @@ func cpuSince(s cpuSnapshot) string {
 // closed when the profile is written, or at once without the variable.
 func (e *benchEnv) profileAPIServer(b *testing.B, name string, d time.Duration) <-chan struct{} {
 	done := make(chan struct{})
-	dir := os.Getenv("LATCHKEY_BENCH_PROFILE")
+	dir := profileDir()
 	if dir == "" {
 		close(done)
 		return done

@@ -21,5 +21,6 @@
 //
 // LATCHKEY_BENCH_KEEP=1 keeps the temporary folder with the controllers'
 // logs; LATCHKEY_BENCH_PROFILE=<folder> saves a CPU profile of the API
-// server during each BenchmarkNewAKVS run.
+// server during each BenchmarkNewAKVS run, and BenchmarkMemory's controller
+// heap profiles (after the sync and after each restart).
 package bench

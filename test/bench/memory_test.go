@@ -71,6 +71,7 @@ func benchMemory(b *testing.B) {
 	syncCPU := cpuSince(cpu)
 	time.Sleep(settleTime)
 	rss, peak := ctl.mustMemory(b)
+	ctl.heapProfile(b, "memory")
 	m := ctl.scrape(b)
 	akvsUpdates := e.etcdUpdates(b, "azurekeyvaultsecrets") - updates0
 	ctl.stop()
@@ -159,6 +160,7 @@ func (e *benchEnv) restartForMemory(b *testing.B, name string, objs []*v2beta1.A
 	r.took = time.Since(start)
 	time.Sleep(settleTime)
 	r.rss, r.peak = ctl.mustMemory(b)
+	ctl.heapProfile(b, name)
 	r.writes = e.apiWrites(b).minus(w0)
 	m := ctl.scrape(b)
 	r.heap = heapStats(m)

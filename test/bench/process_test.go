@@ -24,6 +24,7 @@ type controllerProcess struct {
 	cmd     *exec.Cmd
 	metrics string // host:port of /metrics
 	health  string // host:port of /readyz
+	pprof   string // host:port of /debug/pprof, "" unless profiling
 	logPath string
 	exited  chan struct{}
 	waitErr error
@@ -49,6 +50,10 @@ func (e *benchEnv) startControllerWithEnv(b *testing.B, name string, env []strin
 		"--metrics-auth=false", // scraped over plain HTTP by the benchmark itself
 		"--health-probe-bind-address=" + p.health,
 	}, flags...)
+	if profileDir() != "" {
+		p.pprof = freeAddr(b)
+		args = append(args, "--pprof-bind-address="+p.pprof)
+	}
 	p.logPath = filepath.Join(e.dir, name+".log")
 	logf, err := os.Create(p.logPath)
 	if err != nil {
@@ -182,10 +187,41 @@ func (p *controllerProcess) scrape(b *testing.B) metricSet {
 	b.Helper()
 	code, body, err := getLocal("http://" + p.metrics + "/metrics")
 	if err != nil || code != http.StatusOK {
-		b.Fatalf("controller metrics: %d %v", code, err)
+		select {
+		case <-p.exited:
+			err = fmt.Errorf("%v (the controller exited: %v)", err, p.waitErr)
+		default:
+		}
+		b.Fatalf("controller metrics at %s: %d %v\n%s", p.metrics, code, err, p.logTail())
 	}
 	return parseMetrics(body)
 }
+
+// heapProfile saves the controller's heap profile (in use and allocated
+// since start) as $LATCHKEY_BENCH_PROFILE/<name>-controller-heap.pprof when
+// that variable names a folder: where a memory figure goes, not only its
+// total. Read it with `go tool pprof -sample_index=inuse_space -top`.
+func (p *controllerProcess) heapProfile(b *testing.B, name string) {
+	b.Helper()
+	if p.pprof == "" {
+		return
+	}
+	// gc=1: a collection first, so in-use is what is live, as RSS settles to.
+	code, body, err := getLocal("http://" + p.pprof + "/debug/pprof/heap?gc=1")
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("status %d", code)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(profileDir(), name+"-controller-heap.pprof"), body, 0o600)
+	}
+	if err != nil {
+		b.Logf("controller heap profile: %v", err)
+	}
+}
+
+// profileDir is $LATCHKEY_BENCH_PROFILE: where profiles are saved; "" for
+// none.
+func profileDir() string { return os.Getenv("LATCHKEY_BENCH_PROFILE") }
 
 // logTail is the end of the controller's log, for failures.
 func (p *controllerProcess) logTail() string {

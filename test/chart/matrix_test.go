@@ -68,6 +68,7 @@ func TestMatrix(t *testing.T) {
 			hasArg(t, o, "webhook", "--resolver-url=https://latchkey-resolver.latchkey-system.svc")
 			hasArg(t, o, "controller", "--refresh-interval=10m")
 			lacksArgPrefix(t, o, "controller", "--namespaces=")
+			lacksArgPrefix(t, o, "controller", "--rollout")
 			// azureCloudConfig reads the node's azure.json, readable by root
 			// only; the webhook reads ACR with it, as akv2k8s's did.
 			for _, c := range []string{"controller", "webhook", "resolver"} {
@@ -76,6 +77,10 @@ func TestMatrix(t *testing.T) {
 				}
 			}
 			hasArg(t, o, "webhook", "--acr-auth=azureCloudConfig")
+		}},
+		{"rollouts", []string{"--set", "rollouts.enabled=true", "--set", "rollouts.window=30s"}, func(t *testing.T, o objects) {
+			hasArg(t, o, "controller", "--rollouts")
+			hasArg(t, o, "controller", "--rollout-window=30s")
 		}},
 		{"controller off", []string{"--set", "controller.enabled=false"}, func(t *testing.T, o objects) {
 			absent(t, o, "Deployment/latchkey-controller", "ServiceAccount/latchkey-controller", "ClusterRole/latchkey-controller",

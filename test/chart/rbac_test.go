@@ -67,6 +67,9 @@ var ledger = []permission{
 		why: "events on AzureKeyVaultSecrets, on change or failure (core events)"},
 	{who: "controller", where: watched, apiGroup: "events.k8s.io", resources: []string{"events"}, verbs: []string{"create", "patch"},
 		why: "events on AzureKeyVaultSecrets, on change or failure (events.k8s.io, the recorder's API)"},
+	{who: "controller", where: watched, apiGroup: "apps", resources: []string{"deployments", "statefulsets", "daemonsets"}, verbs: []string{"get", "list", "watch", "patch"},
+		why: "rollouts.enabled only: roll out the workloads annotated latchkey.dev/rollout-on-change when a version they consume changes; " +
+			"list/watch feed a slimmed cache, patch writes latchkey.dev/ annotations only (RBAC cannot limit it to opted-in workloads: the threat model says so)"},
 	{who: "controller", where: release, apiGroup: "coordination.k8s.io", resources: []string{"leases"}, verbs: []string{"get", "update"},
 		names: []string{"latchkey-controller"}, why: "leader election: take and renew its one Lease"},
 	{who: "controller", where: release, apiGroup: "coordination.k8s.io", resources: []string{"leases"}, verbs: []string{"create"},
@@ -170,7 +173,10 @@ func TestRBAC(t *testing.T) {
 		// resource (or URL).
 		absent [][2]string
 	}{
-		{name: "defaults"},
+		{name: "defaults", absent: [][2]string{{"controller", "deployments"}, {"controller", "statefulsets"}, {"controller", "daemonsets"}}},
+		{name: "rollouts", args: []string{"--set", "rollouts.enabled=true"}},
+		{name: "rollouts, watched namespaces", args: []string{"--set", "rollouts.enabled=true", "--set", "watchAllNamespaces=false", "--set", "controller.namespaces={team-a}"},
+			watchedNS: []string{"latchkey-system", "team-a"}},
 		{name: "watched namespaces", args: []string{"--set", "watchAllNamespaces=false", "--set", "controller.namespaces={team-a,team-b}"},
 			watchedNS: []string{"latchkey-system", "team-a", "team-b"}},
 		{name: "akv2k8s values", args: []string{"-f", "testdata/akv2k8s-values.yaml"}, watchedNS: []string{"latchkey-system"}},

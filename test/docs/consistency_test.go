@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -21,6 +22,7 @@ import (
 	"github.com/latchkey-dev/latchkey/api/v2beta1"
 	"github.com/latchkey-dev/latchkey/internal/podcontract"
 	"github.com/latchkey-dev/latchkey/internal/release"
+	"github.com/latchkey-dev/latchkey/internal/rollout"
 	"github.com/latchkey-dev/latchkey/internal/tenancy"
 )
 
@@ -190,6 +192,15 @@ func checkManifest(t *testing.T, b block, doc string) {
 		}
 		if ps := v2beta1.Check(&a); len(ps) > 0 {
 			t.Errorf("%s: %s", b, ps)
+		}
+	case "apps/v1 Deployment":
+		// docs/rollouts.md: a workload opted in to rollouts.
+		var d appsv1.Deployment
+		if err := yaml.UnmarshalStrict([]byte(doc), &d); err != nil {
+			t.Errorf("%s: %v", b, err)
+		}
+		if v, ok := d.Annotations[rollout.OptInAnnotation]; ok && v != "true" {
+			t.Errorf("%s: %s: %q opts nothing in", b, rollout.OptInAnnotation, v)
 		}
 	default:
 		t.Errorf("%s: no test checks a %s %s", b, tm.APIVersion, tm.Kind)

@@ -34,6 +34,7 @@ var pages = []string{
 	"docs/troubleshooting.md",
 	"docs/threat-model.md",
 	"docs/vault.md",
+	"docs/rollouts.md",
 	"docs/design/injection.md",
 }
 

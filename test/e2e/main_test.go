@@ -38,6 +38,9 @@ var env struct {
 	seeded map[string]string
 	// chart is the chart folder and values the values file it was installed with.
 	chart, values string
+	// vaultListen is where TestHashiCorpVault's Vault listens (the node's
+	// address, which pods reach): the install's hashicorpVault.address.
+	vaultListen string
 }
 
 func TestMain(m *testing.M) {

@@ -137,9 +137,19 @@ func startEmulator(ctx context.Context, moduleDir string) error {
 // installChart installs charts/latchkey the way a user would, with values
 // that point latchkey at the emulator: credentials from a Secret
 // (keyVaultAuth=environment), the emulator's CA as the trusted roots, and
-// host aliases for the Key Vault and Entra ID names.
+// host aliases for the Key Vault and Entra ID names. The cluster's first
+// service-account issuer is not a URL (for HashiCorp Vault v1.1), so the
+// resolver is given its public key; the HashiCorp Vault backend is on,
+// its default address where TestHashiCorpVault starts one.
 func installChart(ctx context.Context, moduleDir string) error {
 	if err := prepareReleaseNamespace(ctx, releaseNamespace); err != nil {
+		return err
+	}
+	keys, err := os.ReadFile(env.cluster.ServiceAccountKeyFile)
+	if err != nil {
+		return err
+	}
+	if env.vaultListen, err = freeAddress(env.cluster.Node.IP); err != nil {
 		return err
 	}
 	values := fmt.Sprintf(`keyVaultAuth: environment
@@ -167,7 +177,20 @@ env_injector:
   insecureRegistries: [%s]
 resolver:
   logLevel: debug
-`, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host)
+  serviceAccountIssuer: %s
+  serviceAccountKeys: |
+%s
+hashicorpVault:
+  enabled: true
+  address: http://%s
+  serviceAccountName: %s
+  audience: %s
+# TestRollout: a short window keeps it short.
+rollouts:
+  enabled: true
+  window: 5s
+`, env.cluster.Node.Registry.Host, imageTag, env.cluster.Node.IP, strings.Join(emulatedHosts, ", "), env.cluster.Node.Registry.Host,
+		env.cluster.ServiceAccountIssuer, indent(string(keys), "    "), env.vaultListen, vaultServiceAccount, vaultAudience)
 	valuesFile := filepath.Join(env.cluster.LogDir(), "..", "values.yaml")
 	if err := os.WriteFile(valuesFile, []byte(values), 0o600); err != nil {
 		return err
@@ -175,6 +198,31 @@ resolver:
 	env.chart, env.values = filepath.Join(moduleDir, "charts/latchkey"), valuesFile
 	return runHelm(ctx, "upgrade", "--install", "latchkey", env.chart,
 		"--namespace", releaseNamespace, "--values", valuesFile, "--wait", "--timeout", "3m")
+}
+
+// The install's HashiCorp Vault defaults: the ServiceAccount of each
+// namespace that logs in, and the audience of its tokens: Vault v1.1's
+// roles name none, so its TokenReview checks the API server's own, the
+// first issuer.
+const (
+	vaultServiceAccount = "vault-app"
+	vaultAudience       = "kubernetes/serviceaccount"
+)
+
+// indent prefixes every line of s.
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix)
+}
+
+// freeAddress is host:port with a port of host that was free a moment ago.
+func freeAddress(host string) (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // prepareReleaseNamespace creates namespace ns with what the values file

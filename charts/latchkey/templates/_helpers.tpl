@@ -549,6 +549,26 @@ The HashiCorp Vault backend's flags (hashicorpVault), empty when it is off.
 {{- end }}
 
 {{/*
+The webhook's HashiCorp Vault flags: the defaults it records for
+direct-mode containers, and the audience of the token it projects for
+them (no CA: the container checks Vault with its own roots).
+*/}}
+{{- define "latchkey.webhookVaultArgs" -}}
+{{- $v := .Values.hashicorpVault -}}
+{{- if $v.enabled }}
+- --hashicorp-vault=true
+{{- with $v.address }}
+- --hashicorp-vault-address={{ . }}
+{{- end }}
+- --hashicorp-vault-auth-mount={{ $v.authMount }}
+{{- with $v.role }}
+- --hashicorp-vault-role={{ . }}
+{{- end }}
+- --hashicorp-vault-audience={{ $v.audience }}
+{{- end }}
+{{- end }}
+
+{{/*
 The HashiCorp Vault CA's volume mount and volume, when one is given.
 */}}
 {{- define "latchkey.vaultVolumeMounts" -}}

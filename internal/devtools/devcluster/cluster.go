@@ -80,8 +80,15 @@ type Cluster struct {
 	Config *rest.Config
 	// CAFile verifies the API server and signs every cluster certificate.
 	CAFile string
-	// ServiceAccountIssuer is the `iss` of service-account tokens.
+	// ServiceAccountIssuer is the `iss` of service-account tokens:
+	// kubernetes/serviceaccount, the only one HashiCorp Vault v1.1's
+	// Kubernetes auth accepts. The API server accepts tokens of its https
+	// issuer too, but publishes no keys (OIDC discovery needs an https
+	// first issuer): verifiers read ServiceAccountKeyFile.
 	ServiceAccountIssuer string
+	// ServiceAccountKeyFile is the PEM public key of the tokens' signing
+	// key (the API server's --service-account-key-file).
+	ServiceAccountKeyFile string
 	// Node is set when the cluster has a real node.
 	Node *Node
 

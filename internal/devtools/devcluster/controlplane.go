@@ -81,7 +81,9 @@ func (c *Cluster) startControlPlane(ctx context.Context, nodeIP string) error {
 	if err != nil {
 		return err
 	}
-	c.ServiceAccountIssuer = "https://kubernetes.default.svc." + clusterDomain
+	// The first issuer signs; the https one is accepted too.
+	c.ServiceAccountIssuer, c.ServiceAccountKeyFile = "kubernetes/serviceaccount", saPub
+	issuers := []string{c.ServiceAccountIssuer, "https://kubernetes.default.svc." + clusterDomain}
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 
 	c.opts.Logf("devcluster: starting kube-apiserver on %s", server)
@@ -94,7 +96,8 @@ func (c *Cluster) startControlPlane(ctx context.Context, nodeIP string) error {
 		"--tls-cert-file=" + apiCrt,
 		"--tls-private-key-file=" + apiKey,
 		"--client-ca-file=" + c.CAFile,
-		"--service-account-issuer=" + c.ServiceAccountIssuer,
+		"--service-account-issuer=" + issuers[0],
+		"--service-account-issuer=" + issuers[1],
 		"--service-account-key-file=" + saPub,
 		"--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=" + serviceCIDR,

@@ -99,6 +99,8 @@ func startResolver(ctx context.Context, c *devcluster.Cluster, emu *akvemu.Serve
 		cfg.Host = c.Node.IP
 	}
 	cfg.Audience, cfg.CABundle, cfg.InjectionMarkKeys = resolverAudience, pki.CAFile, pki.MarkKeys
+	// The cluster's first issuer is not a URL (no discovery): its key.
+	cfg.ServiceAccountKeys, cfg.ServiceAccountIssuer = c.ServiceAccountKeyFile, c.ServiceAccountIssuer
 	cfg.AuthMode = "environment"
 	cfg.Transport = emu.HTTPClient()
 	cfg.Registry = prometheus.NewRegistry()

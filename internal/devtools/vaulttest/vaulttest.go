@@ -52,7 +52,13 @@ type Server struct {
 // the test fails and says how to get it.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	return StartOn(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))
+}
+
+// StartOn is Start listening on addr (host:port), e.g. a node's address
+// that pods reach.
+func StartOn(t testing.TB, addr string) *Server {
+	t.Helper()
 	s := &Server{Address: "http://" + addr, home: t.TempDir(),
 		args: []string{"server", "-dev", "-dev-root-token-id=" + rootToken, "-dev-listen-address=" + addr}}
 	out := s.launch(t)

@@ -1,4 +1,4 @@
-package vaultkv
+package backends
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type ServiceAccountTokens struct {
 	Client kubernetes.Interface
 }
 
-// ServiceAccountToken implements TokenRequester.
+// ServiceAccountToken implements vaultkv.TokenRequester.
 func (t ServiceAccountTokens) ServiceAccountToken(ctx context.Context, namespace, name string, audiences []string, expiry time.Duration) (string, error) {
 	secs := int64(expiry / time.Second)
 	tr, err := t.Client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
