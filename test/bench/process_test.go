@@ -189,7 +189,7 @@ func (p *controllerProcess) scrape(b *testing.B) metricSet {
 	if err != nil || code != http.StatusOK {
 		select {
 		case <-p.exited:
-			err = fmt.Errorf("%v (the controller exited: %v)", err, p.waitErr)
+			err = fmt.Errorf("%w (the controller exited: %w)", err, p.waitErr)
 		default:
 		}
 		b.Fatalf("controller metrics at %s: %d %v\n%s", p.metrics, code, err, p.logTail())
